@@ -1,0 +1,117 @@
+//! The gRPC services. This is the only module that knows prost types and `tonic::Status`:
+//! requests are turned into domain calls here, and every domain error is mapped to a status
+//! in one place ([`ApiError`]), with a message that says what to fix and never a payload value.
+
+pub mod client;
+mod signal;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Status};
+
+pub use signal::SignalApi;
+
+use crate::{
+    catalogue::Catalogue,
+    delivery::Notifier,
+    identity::PeerIdentity,
+    policy::{Denied, Policy},
+    registry::{Partner, Registry},
+    store::{Store, StoreError},
+};
+
+/// Code generated from `proto/ketenpoort/v1/` by `build.rs`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod proto {
+    tonic::include_proto!("ketenpoort.v1");
+}
+
+/// What every service needs: the registry, the policy, the catalogue and the store.
+pub struct Context {
+    /// The partner registry.
+    pub registry: Arc<Registry>,
+    /// The policy in force.
+    pub policy: Arc<Policy>,
+    /// The signal catalogue.
+    pub catalogue: Arc<Catalogue>,
+    /// The store.
+    pub store: Store,
+    /// Subscriber wake-ups.
+    pub notifier: Arc<Notifier>,
+    /// Largest accepted `Send` request, in bytes.
+    pub max_message_bytes: usize,
+    /// Cancelled when the gateway shuts down; ends open streams.
+    pub shutdown: CancellationToken,
+}
+
+/// Why a request failed, before it becomes a `tonic::Status`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed; the message says what to fix.
+    #[error("{0}")]
+    Invalid(String),
+    /// The policy does not allow the exchange.
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// An idempotency key was reused for other content.
+    #[error(
+        "idempotency_key was used before for a different signal: use a new key for a new signal"
+    )]
+    IdempotencyConflict,
+    /// Something named does not exist for this caller.
+    #[error("{0}")]
+    NotFound(String),
+    /// The caller is not an identified, active partner.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<ApiError> for Status {
+    fn from(error: ApiError) -> Self {
+        match error {
+            ApiError::Invalid(msg) => Status::invalid_argument(msg),
+            ApiError::Denied(denied) => Status::permission_denied(denied.to_string()),
+            e @ ApiError::IdempotencyConflict => Status::already_exists(e.to_string()),
+            ApiError::NotFound(msg) => Status::not_found(msg),
+            ApiError::Unauthenticated(msg) => Status::unauthenticated(msg),
+            ApiError::Store(StoreError::UnknownDelivery(id)) => {
+                Status::not_found(format!("delivery {id} is not addressed to you"))
+            }
+            ApiError::Store(e) => {
+                tracing::error!(error = %e, "store failed");
+                Status::unavailable(
+                    "the gateway could not commit the request; retry it (with the same idempotency key)",
+                )
+            }
+        }
+    }
+}
+
+// === impl Context ===
+
+impl Context {
+    /// The active partner behind a request, from the identity fixed at the TLS handshake.
+    pub fn caller<T>(&self, request: &Request<T>) -> Result<Arc<Partner>, ApiError> {
+        let peer = request.extensions().get::<PeerIdentity>().ok_or_else(|| {
+            ApiError::Unauthenticated("no client certificate on this connection".into())
+        })?;
+        let partner = self
+            .registry
+            .by_oin(&peer.oin)
+            .filter(|p| p.fingerprints.contains(&peer.fingerprint))
+            .ok_or_else(|| {
+                ApiError::Unauthenticated("the client certificate is no longer registered".into())
+            })?;
+        if !partner.is_active() {
+            return Err(ApiError::Unauthenticated(format!(
+                "partner {} is suspended",
+                partner.id
+            )));
+        }
+        Ok(partner.clone())
+    }
+}

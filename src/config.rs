@@ -1,0 +1,279 @@
+//! Typed gateway settings (`config/ketenpoort.toml`), their defaults, and validation that
+//! reports every problem with its key before any socket opens.
+//!
+//! Every field has a default, so `ketenpoort serve` on a fresh clone runs without a settings
+//! file: it listens on 127.0.0.1:8443, keeps its database in `var/ketenpoort.db`, reads the
+//! partners and policy from `config/`, and creates a development PKI in `var/dev-pki/`.
+//! Relative paths are taken from the working directory.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+
+/// Where `ketenpoort serve` looks for its settings when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "config/ketenpoort.toml";
+/// Address the gateway listens on by default: loopback only, so a development gateway is not
+/// reachable from the network by accident.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+/// Largest accepted `Send` request by default (1 MiB). Case signals are small; a larger request
+/// is almost always a mistake such as an attached document.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+/// Directory of the development PKI that `serve` creates when it is missing.
+pub const DEFAULT_DEV_PKI_DIR: &str = "var/dev-pki";
+/// Database of the embedded default store.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://var/ketenpoort.db";
+
+/// All settings of one gateway process.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Listening socket and request limits.
+    pub server: ServerConfig,
+    /// Certificates and trust anchors.
+    pub tls: TlsConfig,
+    /// The database.
+    pub store: StoreConfig,
+    /// Files holding the partner registry and the exchange policy.
+    pub files: FilesConfig,
+}
+
+/// `[server]`: the gRPC listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Socket address to listen on. By default `127.0.0.1:8443`; set `0.0.0.0:8443` (or a
+    /// specific interface) to accept partners from the network.
+    pub listen: SocketAddr,
+    /// Largest `Send` request accepted, in bytes. By default 1 MiB. Larger signals are refused
+    /// with `INVALID_ARGUMENT`.
+    pub max_message_bytes: usize,
+    /// Seconds a client gets to complete the TLS handshake before the connection is dropped.
+    /// By default 10.
+    pub handshake_timeout_secs: u64,
+}
+
+/// `[tls]`: the gateway's own certificate and the roots partner certificates must chain to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM file with the CA certificates that partner certificates must chain to (in production
+    /// the PKIoverheid private roots). By default `var/dev-pki/ca.pem`.
+    pub trust_anchors: PathBuf,
+    /// PEM file with the gateway's server certificate chain. By default `var/dev-pki/gateway.pem`.
+    pub certificate: PathBuf,
+    /// PEM file with the private key of the server certificate. By default `var/dev-pki/gateway.key`.
+    pub private_key: PathBuf,
+    /// When set, `serve` creates a development PKI in this directory if it does not exist yet:
+    /// a CA, the gateway certificate and one certificate per registered partner. By default
+    /// `var/dev-pki`. Remove the key (or set it to an empty string) in production.
+    pub dev_pki_dir: Option<PathBuf>,
+}
+
+/// `[store]`: where signals, deliveries and the audit log are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Database URL. By default `sqlite://var/ketenpoort.db`; the file and its directory are
+    /// created when missing.
+    pub url: String,
+}
+
+/// `[files]`: the registry and the policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesConfig {
+    /// The partner registry. By default `config/partners.toml`.
+    pub partners: PathBuf,
+    /// The exchange policy. By default `config/policy.toml`.
+    pub policy: PathBuf,
+}
+
+/// Why a TOML file (settings, registry, policy) could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for what it should hold.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with line and key.
+        source: Box<toml::de::Error>,
+    },
+}
+
+/// Why the settings could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The settings file could not be read or parsed.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// One or more values are unusable; each line names the key and what to fix.
+    #[error("invalid settings in {path}:\n  {}", .problems.join("\n  "))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// One line per problem.
+        problems: Vec<String>,
+    },
+}
+
+/// Reads and deserializes a TOML file; returns its text too (for hashing).
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(String, T), FileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| FileError::Read {
+        path: path.into(),
+        source,
+    })?;
+    let value = toml::from_str(&text).map_err(|e| FileError::Parse {
+        path: path.into(),
+        source: Box::new(e),
+    })?;
+    Ok((text, value))
+}
+
+// === impl Config ===
+
+impl Config {
+    /// Reads settings from `path`. When `required` is false and the file does not exist, the
+    /// defaults are used.
+    pub fn load(path: &Path, required: bool) -> Result<Self, ConfigError> {
+        let config: Config = if !required && !path.exists() {
+            Config::default()
+        } else {
+            read_toml(path)?.1
+        };
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Checks every value and reports all problems at once.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if self.server.max_message_bytes < 1024 {
+            problems.push(format!(
+                "server.max_message_bytes = {} is too small: use at least 1024",
+                self.server.max_message_bytes
+            ));
+        }
+        if self.server.handshake_timeout_secs == 0 {
+            problems.push("server.handshake_timeout_secs must be at least 1".to_string());
+        }
+        if !self.store.url.starts_with("sqlite:") {
+            problems.push(format!(
+                "store.url must start with \"sqlite:\" (for example \"{DEFAULT_DATABASE_URL}\")"
+            ));
+        }
+        for (key, value) in [
+            ("tls.trust_anchors", &self.tls.trust_anchors),
+            ("tls.certificate", &self.tls.certificate),
+            ("tls.private_key", &self.tls.private_key),
+            ("files.partners", &self.files.partners),
+            ("files.policy", &self.files.policy),
+        ] {
+            if value.as_os_str().is_empty() {
+                problems.push(format!("{key} must name a file"));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid {
+                path: path.into(),
+                problems,
+            })
+        }
+    }
+
+    /// The development PKI directory, if one should be created on start.
+    pub fn dev_pki_dir(&self) -> Option<&Path> {
+        self.tls
+            .dev_pki_dir
+            .as_deref()
+            .filter(|dir| !dir.as_os_str().is_empty())
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.parse().unwrap_or_else(|_| {
+                // DEFAULT_LISTEN is a literal socket address; this branch cannot be taken.
+                SocketAddr::from(([127, 0, 0, 1], 8443))
+            }),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            handshake_timeout_secs: 10,
+        }
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        let dir = Path::new(DEFAULT_DEV_PKI_DIR);
+        Self {
+            trust_anchors: dir.join("ca.pem"),
+            certificate: dir.join("gateway.pem"),
+            private_key: dir.join("gateway.key"),
+            dev_pki_dir: Some(dir.into()),
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: DEFAULT_DATABASE_URL.into(),
+        }
+    }
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        Self {
+            partners: "config/partners.toml".into(),
+            policy: "config/policy.toml".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_embedded_defaults() {
+        let config: Config = toml::from_str("").unwrap();
+        assert_eq!(config.server.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.server.max_message_bytes, DEFAULT_MAX_MESSAGE_BYTES);
+        assert_eq!(config.store.url, DEFAULT_DATABASE_URL);
+        assert_eq!(config.dev_pki_dir(), Some(Path::new(DEFAULT_DEV_PKI_DIR)));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = toml::from_str::<Config>("[server]\nlisten_on = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("listen_on"), "{err}");
+    }
+
+    #[test]
+    fn validation_reports_every_problem() {
+        let mut config = Config::default();
+        config.server.max_message_bytes = 10;
+        config.store.url = "postgres://x".into();
+        let err = config
+            .validate(Path::new("k.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.max_message_bytes"), "{err}");
+        assert!(err.contains("store.url"), "{err}");
+    }
+}

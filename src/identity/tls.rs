@@ -1,0 +1,301 @@
+//! The TLS side of identity: a rustls server configuration that demands a client certificate
+//! chaining to the trust anchors *and* registered for a partner, and the accept loop that
+//! turns TCP connections into [`PartnerConnection`]s carrying the caller's [`PeerIdentity`].
+//!
+//! Refusals happen inside the handshake, so a connection without a certificate, with one from
+//! another CA, or with a valid but unregistered certificate never reaches a gRPC handler.
+
+use std::{
+    io,
+    path::Path,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use rustls::{
+    CertificateError, DigitallySignedStruct, DistinguishedName, Error as TlsError, RootCertStore,
+    ServerConfig, SignatureScheme,
+    client::danger::HandshakeSignatureValid,
+    pki_types::{CertificateDer, UnixTime},
+    server::{
+        WebPkiClientVerifier,
+        danger::{ClientCertVerified, ClientCertVerifier},
+    },
+};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+    sync::mpsc,
+};
+use tokio_rustls::{TlsAcceptor, server::TlsStream};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::Connected;
+
+use super::{
+    CertFingerprint, PeerIdentity,
+    certificate::{
+        CertInfo, CertificateError as CertFileError, read_certificates, read_private_key,
+    },
+};
+use crate::registry::Registry;
+
+/// Why the TLS configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    /// A certificate or key file is unusable.
+    #[error(transparent)]
+    File(#[from] CertFileError),
+    /// rustls refused the trust anchors, certificate or key.
+    #[error("TLS configuration: {0}")]
+    Rustls(String),
+}
+
+/// Why a presented client certificate is not accepted, beyond chain validation.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Unrecognised {
+    /// No partner has this certificate registered.
+    #[error("certificate {0} is not registered for any partner")]
+    NotRegistered(CertFingerprint),
+    /// The certificate's subject serialNumber names another OIN than the partner's.
+    #[error("certificate {0} carries OIN {1:?} but is registered for a partner with OIN {2}")]
+    OinMismatch(CertFingerprint, Option<String>, String),
+    /// The partner the certificate belongs to is suspended.
+    #[error("certificate {0} belongs to suspended partner {1}")]
+    Suspended(CertFingerprint, String),
+}
+
+/// A client certificate verifier that accepts only registered partner certificates.
+#[derive(Debug)]
+struct RegisteredPartnerVerifier {
+    chain: Arc<dyn ClientCertVerifier>,
+    registry: Arc<Registry>,
+}
+
+/// An established mutual-TLS connection of an identified partner.
+pub struct PartnerConnection {
+    stream: TlsStream<TcpStream>,
+    peer: PeerIdentity,
+}
+
+/// Builds the rustls server configuration from PEM files: trust anchors for client
+/// certificates, and the gateway's own certificate chain and key. Only HTTP/2 is offered.
+pub fn server_config(
+    trust_anchors: &Path,
+    certificate: &Path,
+    private_key: &Path,
+    registry: Arc<Registry>,
+) -> Result<ServerConfig, TlsSetupError> {
+    super::install_crypto_provider();
+    let mut roots = RootCertStore::empty();
+    for anchor in read_certificates(trust_anchors)? {
+        roots
+            .add(anchor)
+            .map_err(|e| TlsSetupError::Rustls(format!("{}: {e}", trust_anchors.display())))?;
+    }
+    let chain = WebPkiClientVerifier::builder(Arc::new(roots))
+        .build()
+        .map_err(|e| TlsSetupError::Rustls(e.to_string()))?;
+    let verifier = Arc::new(RegisteredPartnerVerifier { chain, registry });
+    let mut config = ServerConfig::builder()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            read_certificates(certificate)?,
+            read_private_key(private_key)?,
+        )
+        .map_err(|e| TlsSetupError::Rustls(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(config)
+}
+
+/// Identifies the partner behind a chain-validated client certificate.
+pub fn identify(registry: &Registry, der: &[u8]) -> Result<PeerIdentity, Unrecognised> {
+    let fingerprint = CertFingerprint::of_der(der);
+    let partner = registry
+        .by_fingerprint(&fingerprint)
+        .ok_or(Unrecognised::NotRegistered(fingerprint))?;
+    let cert_oin = CertInfo::from_der(der).ok().and_then(|info| info.oin);
+    if cert_oin.as_ref() != Some(&partner.oin) {
+        return Err(Unrecognised::OinMismatch(
+            fingerprint,
+            cert_oin.map(|o| o.to_string()),
+            partner.oin.to_string(),
+        ));
+    }
+    if !partner.is_active() {
+        return Err(Unrecognised::Suspended(fingerprint, partner.id.clone()));
+    }
+    Ok(PeerIdentity {
+        oin: partner.oin.clone(),
+        fingerprint,
+    })
+}
+
+/// Accepts TCP connections and completes TLS handshakes concurrently, yielding identified
+/// partner connections until `shutdown` is cancelled. Failed handshakes are logged and dropped.
+pub fn incoming(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    registry: Arc<Registry>,
+    handshake_timeout: Duration,
+    shutdown: CancellationToken,
+) -> ReceiverStream<io::Result<PartnerConnection>> {
+    let (tx, rx) = mpsc::channel(64);
+    let acceptor = TlsAcceptor::from(config);
+    tokio::spawn(async move {
+        loop {
+            let (tcp, addr) = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let (acceptor, registry, tx) = (acceptor.clone(), registry.clone(), tx.clone());
+            tokio::spawn(async move {
+                let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp));
+                let stream = match handshake.await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::info!(peer.addr = %addr, error = %e, "TLS handshake refused");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::info!(peer.addr = %addr, "TLS handshake timed out");
+                        return;
+                    }
+                };
+                let peer = stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|certs| certs.first())
+                    .map(|der| identify(&registry, der));
+                match peer {
+                    Some(Ok(peer)) => {
+                        tracing::debug!(peer.addr = %addr, client.oin = %peer.oin, "partner connected");
+                        let _ = tx.send(Ok(PartnerConnection { stream, peer })).await;
+                    }
+                    Some(Err(e)) => {
+                        tracing::info!(peer.addr = %addr, error = %e, "partner refused")
+                    }
+                    None => tracing::info!(peer.addr = %addr, "no client certificate"),
+                }
+            });
+        }
+    });
+    ReceiverStream::new(rx)
+}
+
+// === impl RegisteredPartnerVerifier ===
+
+impl ClientCertVerifier for RegisteredPartnerVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.chain.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, TlsError> {
+        self.chain
+            .verify_client_cert(end_entity, intermediates, now)?;
+        match identify(&self.registry, end_entity) {
+            Ok(_) => Ok(ClientCertVerified::assertion()),
+            Err(reason) => {
+                tracing::info!(reason = %reason, "client certificate refused");
+                Err(TlsError::InvalidCertificate(
+                    CertificateError::ApplicationVerificationFailure,
+                ))
+            }
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        self.chain.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        self.chain.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.chain.supported_verify_schemes()
+    }
+}
+
+// === impl PartnerConnection ===
+
+impl Connected for PartnerConnection {
+    type ConnectInfo = PeerIdentity;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.peer.clone()
+    }
+}
+
+impl AsyncRead for PartnerConnection {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for PartnerConnection {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}

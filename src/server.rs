@@ -1,0 +1,197 @@
+//! Wires the gateway together: loads and checks catalogue, registry and policy, prepares the
+//! development PKI when asked, opens the store, and serves the gRPC services over mutual TLS.
+//!
+//! Everything that can be wrong with the configuration is found here, before the socket opens.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+
+use crate::{
+    api::{Context, SignalApi, proto::signal_service_server::SignalServiceServer},
+    catalogue::{Catalogue, CatalogueError, DESCRIPTOR_SET},
+    config::Config,
+    delivery::Notifier,
+    identity::{
+        self,
+        dev_pki::{self, DevPartner, DevPkiError},
+        tls::{self, TlsSetupError},
+    },
+    policy::{Policy, PolicyError},
+    registry::{self, Registry, RegistryError},
+    store::{Store, StoreError},
+};
+
+/// How long a shutdown waits for open requests before it stops them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A running gateway.
+pub struct Gateway {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+    store: Store,
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The embedded catalogue is unusable.
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
+    /// The registry is unusable.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The policy is refused.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The development PKI could not be made.
+    #[error("development PKI: {0}")]
+    DevPki(#[from] DevPkiError),
+    /// TLS could not be configured.
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Reflection could not be set up.
+    #[error("gRPC reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// Creates the development PKI for the registered partners if `dir` has none yet.
+/// Returns the files written (none when it existed).
+pub fn ensure_dev_pki(
+    dir: &std::path::Path,
+    defs: &[registry::PartnerDef],
+    force: bool,
+) -> Result<Vec<std::path::PathBuf>, DevPkiError> {
+    if dir.join(dev_pki::CA_CERT_FILE).exists() && !force {
+        return Ok(Vec::new());
+    }
+    let partners: Vec<DevPartner<'_>> = defs
+        .iter()
+        .map(|d| DevPartner {
+            id: &d.id,
+            oin: &d.oin,
+            name: &d.name,
+        })
+        .collect();
+    dev_pki::create(dir, &partners, force)
+}
+
+/// Starts a gateway with `config`; returns once it listens.
+pub async fn start(config: &Config) -> Result<Gateway, StartError> {
+    identity::install_crypto_provider();
+    let catalogue = Arc::new(Catalogue::load()?);
+    let defs = registry::load_definitions(&config.files.partners)?;
+    if let Some(dir) = config.dev_pki_dir() {
+        let written = ensure_dev_pki(dir, &defs, false)?;
+        if !written.is_empty() {
+            tracing::info!(dir = %dir.display(), files = written.len(), "created development PKI");
+        }
+    }
+    let registry = Arc::new(Registry::build(&config.files.partners, defs)?);
+    let policy = Arc::new(Policy::load(&config.files.policy, &catalogue)?);
+    policy.check_registry(&config.files.policy, &registry)?;
+    let tls_config = tls::server_config(
+        &config.tls.trust_anchors,
+        &config.tls.certificate,
+        &config.tls.private_key,
+        registry.clone(),
+    )?;
+    let notifier = Arc::new(Notifier::default());
+    let store = Store::open(&config.store.url, notifier.clone()).await?;
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.server.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.server.listen,
+        source,
+    })?;
+    let shutdown = CancellationToken::new();
+    let incoming = tls::incoming(
+        listener,
+        Arc::new(tls_config),
+        registry.clone(),
+        Duration::from_secs(config.server.handshake_timeout_secs),
+        shutdown.clone(),
+    );
+    let cx = Arc::new(Context {
+        registry,
+        policy: policy.clone(),
+        catalogue,
+        store: store.clone(),
+        notifier,
+        max_message_bytes: config.server.max_message_bytes,
+        shutdown: shutdown.clone(),
+    });
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<SignalServiceServer<SignalApi>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(DESCRIPTOR_SET)
+        .build_v1()?;
+    // tonic's own limit is a backstop well above ours, so that a request between the two gets
+    // our INVALID_ARGUMENT with the configured limit rather than a bare transport error.
+    let signals = SignalServiceServer::new(SignalApi::new(cx))
+        .max_decoding_message_size(config.server.max_message_bytes * 2 + 64 * 1024);
+    let router = Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(signals);
+    let task = tokio::spawn(
+        router.serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned()),
+    );
+    tracing::info!(%addr, policy.version = %policy.version(), "gateway listening");
+    Ok(Gateway {
+        addr,
+        shutdown,
+        task,
+        store,
+    })
+}
+
+// === impl Gateway ===
+
+impl Gateway {
+    /// The address the gateway listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The gateway's store (for inspection in tests and tools).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Stops accepting, ends open streams, waits for requests in flight (at most
+    /// [`SHUTDOWN_GRACE`]), and closes the store after its last commit.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        let mut task = self.task;
+        match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "server ended with an error"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "server task failed"),
+            Err(_) => {
+                tracing::warn!("requests still open after the grace period; stopping them");
+                task.abort();
+            }
+        }
+        self.store.close().await;
+        tracing::info!("gateway stopped");
+    }
+}

@@ -1,0 +1,357 @@
+//! Durable state in SQLite through sqlx: signals, per-recipient deliveries and the audit log.
+//!
+//! All writes go through one writer task ([`writer`]) that group-commits whatever is waiting
+//! in one transaction, so `Send` answers only after its signal, deliveries and audit records
+//! are on disk, at a cost shared by every request in the batch. Reads use a small pool of
+//! separate connections; SQLite's WAL mode lets them run beside the writer.
+
+mod writer;
+
+use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
+
+use sqlx::{
+    Row, SqlitePool,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{audit::AuditEvent, delivery::Notifier, identity::Oin};
+
+use writer::Job;
+
+/// How long a connection waits for a lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Read connections; the writer has its own.
+const READ_CONNECTIONS: u32 = 4;
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    jobs: mpsc::Sender<Job>,
+    writer: Arc<parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+}
+
+/// A signal to commit with its deliveries and audit events.
+#[derive(Debug)]
+pub struct NewSignal {
+    /// Gateway id (UUIDv7).
+    pub id: String,
+    /// Sender.
+    pub sender: Oin,
+    /// The sender's idempotency key.
+    pub idempotency_key: String,
+    /// SHA-256 of the envelope.
+    pub content_hash: [u8; 32],
+    /// Catalogue message name.
+    pub signal_type: String,
+    /// Sending purpose.
+    pub purpose: String,
+    /// Case reference.
+    pub case_ref: String,
+    /// Rule the signal passed along.
+    pub rule: String,
+    /// Policy version.
+    pub policy_version: String,
+    /// Acceptance time, Unix ms.
+    pub accepted_at: i64,
+    /// One per recipient, in envelope order.
+    pub deliveries: Vec<NewDelivery>,
+    /// Audit events of the acceptance.
+    pub audit: Vec<AuditEvent>,
+    /// Audit event to write instead when the idempotency key is known already.
+    pub resent_audit: AuditEvent,
+}
+
+/// One recipient's copy.
+#[derive(Debug)]
+pub struct NewDelivery {
+    /// Delivery id (UUIDv7).
+    pub id: String,
+    /// Recipient.
+    pub recipient: Oin,
+    /// Receiving purposes.
+    pub purposes: Vec<String>,
+    /// Withheld field paths.
+    pub withheld: Vec<String>,
+    /// Filtered payload.
+    pub payload: Vec<u8>,
+}
+
+/// The receipt of a committed signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// Signal id.
+    pub signal_id: String,
+    /// Acceptance time, Unix ms.
+    pub accepted_at: i64,
+    /// Per recipient, in envelope order.
+    pub recipients: Vec<RecipientReceipt>,
+    /// True when answering a resend.
+    pub duplicate: bool,
+}
+
+/// What one recipient got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientReceipt {
+    /// Recipient.
+    pub recipient: String,
+    /// Delivery id.
+    pub delivery_id: String,
+    /// Receiving purposes.
+    pub purposes: Vec<String>,
+    /// Withheld field paths.
+    pub withheld: Vec<String>,
+}
+
+/// A delivery waiting for its recipient.
+#[derive(Debug, Clone)]
+pub struct PendingDelivery {
+    /// Stream order.
+    pub seq: i64,
+    /// Delivery id.
+    pub id: String,
+    /// Signal id.
+    pub signal_id: String,
+    /// Sender.
+    pub sender: String,
+    /// Sending purpose.
+    pub purpose: String,
+    /// Case reference.
+    pub case_ref: String,
+    /// Catalogue message name.
+    pub signal_type: String,
+    /// Acceptance time, Unix ms.
+    pub accepted_at: i64,
+    /// Receiving purposes.
+    pub purposes: Vec<String>,
+    /// Filtered payload.
+    pub payload: Vec<u8>,
+    /// Times streamed before.
+    pub attempts: i64,
+}
+
+/// Outcome of committing a signal.
+#[derive(Debug)]
+pub enum SendOutcome {
+    /// Newly committed.
+    Accepted(Receipt),
+    /// The idempotency key was known with the same content: the original receipt.
+    Duplicate(Receipt),
+    /// The idempotency key was known with different content.
+    Conflict,
+}
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database directory could not be created.
+    #[error("cannot create {path}: {source}")]
+    CreateDir {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The writer task has stopped (the gateway is shutting down).
+    #[error("the store is closed")]
+    Closed,
+    /// A stored value does not decode.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+    /// A delivery id is not addressed to this recipient.
+    #[error("delivery {0} is not addressed to you")]
+    UnknownDelivery(String),
+}
+
+// === impl Store ===
+
+impl Store {
+    /// Opens (creating if needed) the database, applies migrations and starts the writer.
+    pub async fn open(url: &str, notifier: Arc<Notifier>) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        if let Some(dir) = Path::new(options.get_filename()).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+            }
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(READ_CONNECTIONS)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        let (jobs, handle) = writer::spawn(options, notifier).await?;
+        Ok(Self {
+            pool,
+            jobs,
+            writer: Arc::new(parking_lot::Mutex::new(Some(handle))),
+        })
+    }
+
+    /// Commits a signal with its deliveries and audit events, unless its idempotency key is
+    /// known already.
+    pub async fn send(&self, signal: NewSignal) -> Result<SendOutcome, StoreError> {
+        self.submit(|reply| Job::Send(Box::new(signal), reply))
+            .await?
+    }
+
+    /// Appends audit events.
+    pub async fn audit(&self, events: Vec<AuditEvent>) -> Result<(), StoreError> {
+        self.submit(|reply| Job::Audit(events, reply)).await?
+    }
+
+    /// Acknowledges deliveries of `recipient`; returns how many were newly acknowledged.
+    /// Refuses the whole call if any id is not addressed to `recipient`.
+    pub async fn ack(&self, recipient: &Oin, ids: Vec<String>) -> Result<u32, StoreError> {
+        let recipient = recipient.clone();
+        self.submit(|reply| Job::Ack {
+            recipient,
+            ids,
+            reply,
+        })
+        .await?
+    }
+
+    /// Counts a streaming of each delivery and records it in the audit log.
+    pub async fn mark_streamed(
+        &self,
+        recipient: &Oin,
+        deliveries: &[PendingDelivery],
+    ) -> Result<(), StoreError> {
+        let recipient = recipient.clone();
+        let deliveries = deliveries.to_vec();
+        self.submit(|reply| Job::Streamed {
+            recipient,
+            deliveries,
+            reply,
+        })
+        .await?
+    }
+
+    async fn submit<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<T>) -> Job,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs
+            .send(job(tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Unacknowledged deliveries of `recipient` after stream position `after`, oldest first.
+    pub async fn pending(
+        &self,
+        recipient: &Oin,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<PendingDelivery>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.seq, d.id, d.signal_id, d.purposes, d.payload, d.attempts,
+                    s.sender_oin, s.purpose, s.case_ref, s.signal_type, s.accepted_at
+             FROM deliveries d JOIN signals s ON s.id = d.signal_id
+             WHERE d.recipient_oin = ? AND d.acked_at IS NULL AND d.seq > ?
+             ORDER BY d.seq LIMIT ?",
+        )
+        .bind(recipient.as_str())
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PendingDelivery {
+                    seq: row.try_get("seq")?,
+                    id: row.try_get("id")?,
+                    signal_id: row.try_get("signal_id")?,
+                    sender: row.try_get("sender_oin")?,
+                    purpose: row.try_get("purpose")?,
+                    case_ref: row.try_get("case_ref")?,
+                    signal_type: row.try_get("signal_type")?,
+                    accepted_at: row.try_get("accepted_at")?,
+                    purposes: json_list(row.try_get("purposes")?)?,
+                    payload: row.try_get("payload")?,
+                    attempts: row.try_get("attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The receipt of a signal `sender` sent, if any.
+    pub async fn receipt(
+        &self,
+        sender: &Oin,
+        signal_id: &str,
+    ) -> Result<Option<Receipt>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let accepted_at: Option<i64> =
+            sqlx::query_scalar("SELECT accepted_at FROM signals WHERE id = ? AND sender_oin = ?")
+                .bind(signal_id)
+                .bind(sender.as_str())
+                .fetch_optional(&mut *conn)
+                .await?;
+        match accepted_at {
+            Some(accepted_at) => Ok(Some(
+                writer::load_receipt(&mut conn, signal_id, accepted_at, false).await?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Number of rows in a table, for tests and diagnostics.
+    pub async fn count(&self, table: Table) -> Result<i64, StoreError> {
+        let sql = match table {
+            Table::Signals => "SELECT COUNT(*) FROM signals",
+            Table::Deliveries => "SELECT COUNT(*) FROM deliveries",
+            Table::AuditLog => "SELECT COUNT(*) FROM audit_log",
+        };
+        Ok(sqlx::query_scalar(sql).fetch_one(&self.pool).await?)
+    }
+
+    /// Stops the writer after it has committed what it holds, and closes all connections.
+    pub async fn close(&self) {
+        let handle = self.writer.lock().take();
+        let _ = self.jobs.send(Job::Shutdown).await;
+        if let Some(handle) = handle {
+            let _ = tokio::time::timeout(Duration::from_secs(10), handle).await;
+        }
+        self.pool.close().await;
+    }
+}
+
+/// Tables that [`Store::count`] can count.
+#[derive(Debug, Clone, Copy)]
+pub enum Table {
+    /// Signals.
+    Signals,
+    /// Deliveries.
+    Deliveries,
+    /// Audit records.
+    AuditLog,
+}
+
+/// The current time as Unix milliseconds, the unit of every stored time.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn json_list(text: String) -> Result<Vec<String>, sqlx::Error> {
+    serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}

@@ -1,0 +1,188 @@
+//! Deny by default and bad input: each refusal has the right status and a message that says
+//! what to fix, leaves nothing behind but its audit record, and never echoes payload values.
+
+use ketenpoort::{api::proto::SendRequest, store::Table};
+use prost_types::Any;
+use tonic::Code;
+
+use crate::support::{Harness, INTAKE};
+
+#[tokio::test]
+async fn exchanges_without_a_rule_are_permission_denied_with_the_failing_part() {
+    let h = Harness::start().await;
+    let mut ngo = h.client("ngo-begeleiding").await;
+    let mut utrecht = h.client("gemeente-utrecht").await;
+    let cases = [
+        (
+            ngo.send(h.request(
+                "a",
+                "CASE_DIRECTION",
+                &["dtv"],
+                "CaseClosure",
+                r#"{"closureDate":"2026-11-01"}"#,
+            ))
+            .await,
+            "no policy rule lets a ngo send CaseClosure for purpose CASE_DIRECTION",
+        ),
+        (
+            utrecht
+                .send(h.request("b", "RETURN", &["dtv"], "Intake", INTAKE))
+                .await,
+            "no policy rule lets a municipality send Intake for purpose RETURN",
+        ),
+        (
+            utrecht
+                .send(h.request(
+                    "c",
+                    "INTAKE",
+                    &["dtv", "programma-monitor"],
+                    "Intake",
+                    INTAKE,
+                ))
+                .await,
+            "is not registered for any receiving purpose of rule intake-by-municipality",
+        ),
+        (
+            utrecht
+                .send(SendRequest {
+                    recipients: vec!["00000099999999990000".into()],
+                    ..h.request("d", "INTAKE", &["dtv"], "Intake", INTAKE)
+                })
+                .await,
+            "recipient 00000099999999990000 is not a registered partner",
+        ),
+    ];
+    for (result, expected) in cases {
+        let status = result.unwrap_err();
+        assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+        assert!(status.message().contains(expected), "{}", status.message());
+    }
+    assert_eq!(h.store().count(Table::Signals).await.unwrap(), 0);
+    assert_eq!(h.store().count(Table::Deliveries).await.unwrap(), 0);
+    assert_eq!(h.store().count(Table::AuditLog).await.unwrap(), 4);
+}
+
+#[tokio::test]
+async fn malformed_envelopes_are_invalid_argument_and_say_what_to_fix() {
+    let h = Harness::start().await;
+    let mut utrecht = h.client("gemeente-utrecht").await;
+    let good = || h.request("key", "INTAKE", &["dtv"], "Intake", INTAKE);
+    let with_payload = |type_url: &str, value: Vec<u8>| SendRequest {
+        payload: Some(Any {
+            type_url: type_url.into(),
+            value,
+        }),
+        ..good()
+    };
+    let cases: Vec<(SendRequest, &str)> = vec![
+        (
+            SendRequest {
+                idempotency_key: String::new(),
+                ..good()
+            },
+            "idempotency_key is empty",
+        ),
+        (
+            SendRequest {
+                case_ref: String::new(),
+                ..good()
+            },
+            "case_ref is empty",
+        ),
+        (
+            SendRequest {
+                case_ref: "Amina Test 1990".into(),
+                ..good()
+            },
+            "case_ref must be",
+        ),
+        (
+            SendRequest {
+                purpose: String::new(),
+                ..good()
+            },
+            "purpose is empty",
+        ),
+        (
+            SendRequest {
+                recipients: vec![],
+                ..good()
+            },
+            "recipients is empty",
+        ),
+        (
+            SendRequest {
+                recipients: vec!["123".into()],
+                ..good()
+            },
+            "recipients[0]: an OIN is exactly 20 digits",
+        ),
+        (
+            SendRequest {
+                recipients: vec![h.oin("gemeente-utrecht")],
+                ..good()
+            },
+            "recipients[0] is your own OIN",
+        ),
+        (
+            SendRequest {
+                recipients: vec![h.oin("dtv"), h.oin("dtv")],
+                ..good()
+            },
+            "recipients[1] repeats",
+        ),
+        (
+            SendRequest {
+                payload: None,
+                ..good()
+            },
+            "payload is missing",
+        ),
+        (
+            with_payload("type.googleapis.com/ketenpoort.v1.Person", vec![]),
+            "payload type ketenpoort.v1.Person is not a catalogue signal",
+        ),
+        (
+            with_payload("type.googleapis.com/acme.Unknown", vec![]),
+            "is not a catalogue signal; use one of",
+        ),
+        (
+            with_payload(
+                "type.googleapis.com/ketenpoort.v1.Intake",
+                vec![0x0a, 0xff, 0x01],
+            ),
+            "payload does not decode as ketenpoort.v1.Intake",
+        ),
+        (
+            with_payload(
+                "type.googleapis.com/ketenpoort.v1.Intake",
+                vec![0u8; 1_100_000],
+            ),
+            "the gateway accepts at most 1048576 bytes",
+        ),
+    ];
+    let refused = cases.len() as i64;
+    for (request, expected) in cases {
+        let status = utrecht.send(request).await.unwrap_err();
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{expected}: {status:?}"
+        );
+        assert!(
+            status.message().contains(expected),
+            "{expected}: {}",
+            status.message()
+        );
+        assert!(
+            !status.message().contains("Amina"),
+            "value echoed: {}",
+            status.message()
+        );
+    }
+    assert_eq!(h.store().count(Table::Signals).await.unwrap(), 0);
+    assert_eq!(h.store().count(Table::Deliveries).await.unwrap(), 0);
+    assert_eq!(h.store().count(Table::AuditLog).await.unwrap(), refused);
+    // The gateway still accepts good signals afterwards.
+    utrecht.send(good()).await.unwrap();
+}
