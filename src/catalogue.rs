@@ -140,6 +140,56 @@ impl Catalogue {
     }
 }
 
+/// A leaf field of a signal, reached through nested messages.
+#[derive(Debug, Clone)]
+pub struct LeafField {
+    /// Dotted path of field names, e.g. `person.bsn`.
+    pub path: String,
+    /// Field numbers along the path.
+    pub numbers: Vec<u32>,
+    /// Sensitivity classes of the leaf.
+    pub sensitivities: Vec<Sensitivity>,
+}
+
+impl Catalogue {
+    /// Every leaf field of `message`, depth first in field order.
+    pub fn leaf_fields(&self, message: &MessageDescriptor) -> Vec<LeafField> {
+        let mut out = Vec::new();
+        self.collect_leaves(message, "", &mut Vec::new(), &mut out);
+        out
+    }
+
+    fn collect_leaves(
+        &self,
+        message: &MessageDescriptor,
+        prefix: &str,
+        numbers: &mut Vec<u32>,
+        out: &mut Vec<LeafField>,
+    ) {
+        // The catalogue is not recursive; the bound only guards against a future schema that is.
+        if numbers.len() > 8 {
+            return;
+        }
+        for field in message.fields() {
+            let path = if prefix.is_empty() {
+                field.name().to_string()
+            } else {
+                format!("{prefix}.{}", field.name())
+            };
+            numbers.push(field.number());
+            match message_kind(&field) {
+                Some(nested) => self.collect_leaves(&nested, &path, numbers, out),
+                None => out.push(LeafField {
+                    path,
+                    numbers: numbers.clone(),
+                    sensitivities: self.sensitivities(&field),
+                }),
+            }
+            numbers.pop();
+        }
+    }
+}
+
 /// The type URL of a catalogue signal.
 pub fn type_url(message: &MessageDescriptor) -> String {
     format!("{TYPE_URL_PREFIX}{}", message.full_name())

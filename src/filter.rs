@@ -170,8 +170,14 @@ impl FieldTree {
         FieldTree { children }
     }
 
-    /// True when nothing is allowed.
-    pub fn is_empty(&self) -> bool {
-        self.children.is_empty()
+    /// True when the field reached by `numbers` (a path of field numbers) may pass.
+    pub fn allows(&self, numbers: &[u32]) -> bool {
+        match numbers.split_first() {
+            None => true,
+            Some((first, rest)) => self
+                .children
+                .get(first)
+                .is_some_and(|child| child.allows(rest)),
+        }
     }
 }

@@ -17,7 +17,7 @@ use ketenpoort::{
     catalogue::Catalogue,
     config::{Config, DEFAULT_CONFIG_FILE},
     identity::Oin,
-    policy::Policy,
+    policy::{Policy, Withheld},
     registry, server,
 };
 use tokio_stream::StreamExt;
@@ -117,6 +117,24 @@ enum PolicyCommand {
         #[arg(long, default_value = "config/partners.toml")]
         partners: PathBuf,
     },
+    /// Show, per receiving purpose, which fields of a signal pass and which are withheld, and why.
+    Explain {
+        /// Sender role: municipality, dtv, ind, police, ngo or monitor.
+        #[arg(long = "from")]
+        role: registry::Role,
+        /// Catalogue signal type, e.g. Intake.
+        #[arg(long = "type")]
+        signal_type: String,
+        /// Sending purpose code, e.g. INTAKE.
+        #[arg(long)]
+        purpose: String,
+        /// The policy file.
+        #[arg(long, default_value = "config/policy.toml")]
+        file: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -170,6 +188,16 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Policy {
             command: PolicyCommand::Check { file, partners },
         } => policy_check(&file, &partners),
+        Command::Policy {
+            command:
+                PolicyCommand::Explain {
+                    role,
+                    signal_type,
+                    purpose,
+                    file,
+                    json,
+                },
+        } => policy_explain(&file, role, &signal_type, &purpose, json),
         Command::Send {
             partner,
             signal_type,
@@ -304,6 +332,102 @@ fn policy_check(file: &Path, partners: &Path) -> anyhow::Result<ExitCode> {
         policy.rules().len(),
         policy.version()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn policy_explain(
+    file: &Path,
+    role: registry::Role,
+    signal_type: &str,
+    purpose: &str,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let catalogue = Catalogue::load()?;
+    let policy = Policy::load(file, &catalogue)?;
+    let explanation = match policy.explain(&catalogue, role, signal_type, purpose) {
+        Ok(explanation) => explanation,
+        Err(denied) => {
+            eprintln!("{denied}: every field is withheld from everyone");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let rule = &explanation.rule;
+    let reason = |why: Withheld, code: &str| match why {
+        Withheld::NotAllowlisted => format!("not in the allowlist of {code}"),
+        Withheld::Biometric => "biometric: never passes (Vw 2000 art. 107 lid 4)".to_string(),
+    };
+    if json {
+        let purposes: Vec<serde_json::Value> = explanation
+            .purposes
+            .iter()
+            .map(|view| {
+                let code = &view.purpose.code;
+                serde_json::json!({
+                    "purpose": code,
+                    "legal_basis": view.purpose.legal_basis,
+                    "passes": view.passes.iter().map(|(path, classes)| serde_json::json!({
+                        "field": path,
+                        "classes": classes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    })).collect::<Vec<_>>(),
+                    "withheld": view.withheld.iter().map(|(path, why)| serde_json::json!({
+                        "field": path,
+                        "reason": reason(*why, code),
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "rule": rule.name,
+            "legal_instrument": rule.legal_instrument,
+            "provision_decision": rule.provision_decision,
+            "policy_version": policy.version(),
+            "purposes": purposes,
+        });
+        println!("{out:#}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "rule {}: a {} sends {} for {}",
+        rule.name, rule.sender_role, rule.signal, rule.purpose
+    );
+    println!("legal instrument: {}", rule.legal_instrument);
+    if let Some(decision) = &rule.provision_decision {
+        println!("provision decision: {decision}");
+    }
+    println!("policy version: {}", policy.version());
+    for view in &explanation.purposes {
+        let p = &view.purpose;
+        let covers: Vec<String> = p
+            .special_categories
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        println!();
+        println!("{} ({})", p.code, p.name);
+        println!("  legal basis: {}", p.legal_basis);
+        println!(
+            "  special categories covered: {}",
+            if covers.is_empty() {
+                "none".to_string()
+            } else {
+                covers.join(", ")
+            }
+        );
+        let width = view
+            .passes
+            .iter()
+            .map(|(path, _)| path.len())
+            .chain(view.withheld.iter().map(|(path, _)| path.len()))
+            .max()
+            .unwrap_or(0);
+        for (path, classes) in &view.passes {
+            let classes: Vec<String> = classes.iter().map(ToString::to_string).collect();
+            println!("  passes    {path:width$}  {}", classes.join(", "));
+        }
+        for (path, why) in &view.withheld {
+            println!("  withheld  {path:width$}  {}", reason(*why, &p.code));
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

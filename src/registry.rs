@@ -23,7 +23,7 @@ use crate::{
 };
 
 /// What a partner is in the LVV chain; policy rules name the sender role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     /// A municipality (case direction, public order or care coordination system).

@@ -3,14 +3,26 @@
 //!
 //! Everything that can be wrong with the configuration is found here, before the socket opens.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use arc_swap::ArcSwap;
 
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 
 use crate::{
-    api::{Context, SignalApi, proto::signal_service_server::SignalServiceServer},
+    api::{
+        Context, PolicyApi, SignalApi,
+        proto::{
+            policy_service_server::PolicyServiceServer, signal_service_server::SignalServiceServer,
+        },
+    },
     catalogue::{Catalogue, CatalogueError, DESCRIPTOR_SET},
     config::Config,
     delivery::Notifier,
@@ -32,7 +44,8 @@ pub struct Gateway {
     addr: SocketAddr,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
-    store: Store,
+    cx: Arc<Context>,
+    policy_file: PathBuf,
 }
 
 /// Why the gateway could not start.
@@ -102,8 +115,9 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
         }
     }
     let registry = Arc::new(Registry::build(&config.files.partners, defs)?);
-    let policy = Arc::new(Policy::load(&config.files.policy, &catalogue)?);
+    let policy = Policy::load(&config.files.policy, &catalogue)?;
     policy.check_registry(&config.files.policy, &registry)?;
+    let policy_version = policy.version().to_string();
     let tls_config = tls::server_config(
         &config.tls.trust_anchors,
         &config.tls.certificate,
@@ -132,7 +146,7 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
     );
     let cx = Arc::new(Context {
         registry,
-        policy: policy.clone(),
+        policy: ArcSwap::from_pointee(policy),
         catalogue,
         store: store.clone(),
         notifier,
@@ -143,25 +157,47 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
     health.set_serving::<SignalServiceServer<SignalApi>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     // tonic's own limit is a backstop well above ours, so that a request between the two gets
     // our INVALID_ARGUMENT with the configured limit rather than a bare transport error.
-    let signals = SignalServiceServer::new(SignalApi::new(cx))
+    let signals = SignalServiceServer::new(SignalApi::new(cx.clone()))
         .max_decoding_message_size(config.server.max_message_bytes * 2 + 64 * 1024);
     let router = Server::builder()
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(signals);
+        .add_service(signals)
+        .add_service(PolicyServiceServer::new(PolicyApi::new(cx.clone())));
     let task = tokio::spawn(
         router.serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned()),
     );
-    tracing::info!(%addr, policy.version = %policy.version(), "gateway listening");
-    Ok(Gateway {
+    tracing::info!(%addr, policy.version = %policy_version, "gateway listening");
+    let gateway = Gateway {
         addr,
         shutdown,
         task,
-        store,
-    })
+        cx,
+        policy_file: config.files.policy.clone(),
+    };
+    gateway.reload_on_hangup();
+    Ok(gateway)
+}
+
+fn reload_policy(cx: &Context, file: &Path) -> Result<String, PolicyError> {
+    let loaded = Policy::load(file, &cx.catalogue)
+        .and_then(|policy| policy.check_registry(file, &cx.registry).map(|()| policy));
+    match loaded {
+        Ok(policy) => {
+            let version = policy.version().to_string();
+            let previous = cx.policy.swap(Arc::new(policy));
+            tracing::info!(policy.version = %version, policy.previous = %previous.version(), "policy reloaded");
+            Ok(version)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, policy.version = %cx.policy.load().version(), "policy reload refused; the policy in force stays");
+            Err(e)
+        }
+    }
 }
 
 // === impl Gateway ===
@@ -174,7 +210,41 @@ impl Gateway {
 
     /// The gateway's store (for inspection in tests and tools).
     pub fn store(&self) -> &Store {
-        &self.store
+        &self.cx.store
+    }
+
+    /// Version of the policy in force.
+    pub fn policy_version(&self) -> String {
+        self.cx.policy.load().version().to_string()
+    }
+
+    /// Reads the policy file again and puts it in force if it passes every start-up check;
+    /// otherwise the policy in force stays. Returns the version in force afterwards.
+    pub fn reload_policy(&self) -> Result<String, PolicyError> {
+        reload_policy(&self.cx, &self.policy_file)
+    }
+
+    /// Reloads the policy on SIGHUP, logging the outcome, until shutdown.
+    fn reload_on_hangup(&self) {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+                tracing::warn!("cannot listen for SIGHUP; policy reload by signal is off");
+                return;
+            };
+            let (cx, file) = (self.cx.clone(), self.policy_file.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = cx.shutdown.cancelled() => return,
+                        received = hangups.recv() => if received.is_none() { return },
+                    }
+                    // The outcome is logged inside; nothing else to do with it here.
+                    let _ = reload_policy(&cx, &file);
+                }
+            });
+        }
     }
 
     /// Stops accepting, ends open streams, waits for requests in flight (at most
@@ -191,7 +261,7 @@ impl Gateway {
                 task.abort();
             }
         }
-        self.store.close().await;
+        self.cx.store.close().await;
         tracing::info!("gateway stopped");
     }
 }

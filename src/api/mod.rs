@@ -3,13 +3,17 @@
 //! in one place ([`ApiError`]), with a message that says what to fix and never a payload value.
 
 pub mod client;
+mod policy;
 mod signal;
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Status};
 
+pub use policy::PolicyApi;
 pub use signal::SignalApi;
 
 use crate::{
@@ -31,8 +35,8 @@ pub mod proto {
 pub struct Context {
     /// The partner registry.
     pub registry: Arc<Registry>,
-    /// The policy in force.
-    pub policy: Arc<Policy>,
+    /// The policy in force; replaced whole on reload.
+    pub policy: ArcSwap<Policy>,
     /// The signal catalogue.
     pub catalogue: Arc<Catalogue>,
     /// The store.

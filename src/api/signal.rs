@@ -73,7 +73,7 @@ impl SignalApi {
         let span = tracing::Span::current();
         let checked = self.validate(sender, &request).and_then(|envelope| {
             span.record("signal_type", envelope.signal.name());
-            let permit = self.cx.policy.authorize(
+            let permit = self.cx.policy.load().authorize(
                 &self.cx.registry,
                 sender,
                 envelope.signal.name(),
@@ -221,17 +221,11 @@ impl SignalApi {
         let mut deliveries = Vec::with_capacity(copies.len());
         for (grant, copy) in permit.grants().iter().zip(copies) {
             let delivery_id = uuid::Uuid::now_v7().to_string();
-            let legal_bases: Vec<&str> = grant
-                .purposes
-                .iter()
-                .filter_map(|code| self.cx.policy.purpose(code))
-                .map(|p| p.legal_basis.as_str())
-                .collect();
             let mut created = AuditEvent::new(EventKind::DeliveryCreated, Outcome::Ok);
             created.actor = Some(sender.oin.clone());
             created.counterparty = Some(grant.recipient.oin.clone());
             created.purpose = Some(grant.purposes.join(","));
-            created.legal_basis = Some(legal_bases.join("; "));
+            created.legal_basis = Some(grant.legal_bases.join("; "));
             created.signal_id = Some(id.clone());
             created.signal_type = Some(signal_type.clone());
             created.delivery_id = Some(delivery_id.clone());

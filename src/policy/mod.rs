@@ -7,6 +7,7 @@
 //! rule's receiving purposes. Each recipient's copy is limited to the union of the field paths
 //! its purposes allow.
 
+mod explain;
 mod load;
 
 use std::{
@@ -17,6 +18,7 @@ use std::{
 
 use serde::Deserialize;
 
+pub use explain::{Explanation, PurposeView, Withheld};
 pub use load::PolicyError;
 
 use crate::{
@@ -102,6 +104,8 @@ pub struct Grant {
     pub recipient: Arc<Partner>,
     /// The rule's receiving purposes the recipient is registered for.
     pub purposes: Vec<String>,
+    /// The legal basis of each of those purposes, in the same order.
+    pub legal_bases: Vec<String>,
     /// Union of the fields those purposes allow.
     pub fields: Arc<FieldTree>,
 }
@@ -186,7 +190,7 @@ impl Policy {
             })?;
         let grants = recipients
             .iter()
-            .map(|oin| grant_for(rule, registry, oin))
+            .map(|oin| self.grant_for(rule, registry, oin))
             .collect::<Result<_, _>>()?;
         Ok(Permit {
             rule: rule.clone(),
@@ -194,39 +198,46 @@ impl Policy {
             grants,
         })
     }
-}
 
-fn grant_for(rule: &Rule, registry: &Registry, oin: &Oin) -> Result<Grant, Denied> {
-    let recipient = registry
-        .by_oin(oin)
-        .ok_or_else(|| Denied::UnknownRecipient(oin.clone()))?;
-    if !recipient.is_active() {
-        return Err(Denied::RecipientSuspended(oin.clone()));
-    }
-    let grants: Vec<(&String, &ReceiveGrant)> = rule
-        .receive
-        .iter()
-        .filter(|(code, _)| recipient.purposes.contains(code))
-        .collect();
-    let fields = match grants.as_slice() {
-        [] => {
-            return Err(Denied::RecipientNotEligible {
-                oin: oin.clone(),
-                rule: rule.name.clone(),
-                purposes: rule.receive.keys().cloned().collect::<Vec<_>>().join(", "),
-            });
+    fn grant_for(&self, rule: &Rule, registry: &Registry, oin: &Oin) -> Result<Grant, Denied> {
+        let recipient = registry
+            .by_oin(oin)
+            .ok_or_else(|| Denied::UnknownRecipient(oin.clone()))?;
+        if !recipient.is_active() {
+            return Err(Denied::RecipientSuspended(oin.clone()));
         }
-        [(_, only)] => only.fields.clone(),
-        many => Arc::new(
-            many.iter()
-                .fold(FieldTree::default(), |acc, (_, g)| acc.union(&g.fields)),
-        ),
-    };
-    Ok(Grant {
-        recipient: recipient.clone(),
-        purposes: grants.into_iter().map(|(code, _)| code.clone()).collect(),
-        fields,
-    })
+        let grants: Vec<(&String, &ReceiveGrant)> = rule
+            .receive
+            .iter()
+            .filter(|(code, _)| recipient.purposes.contains(code))
+            .collect();
+        let fields = match grants.as_slice() {
+            [] => {
+                return Err(Denied::RecipientNotEligible {
+                    oin: oin.clone(),
+                    rule: rule.name.clone(),
+                    purposes: rule.receive.keys().cloned().collect::<Vec<_>>().join(", "),
+                });
+            }
+            [(_, only)] => only.fields.clone(),
+            many => Arc::new(
+                many.iter()
+                    .fold(FieldTree::default(), |acc, (_, g)| acc.union(&g.fields)),
+            ),
+        };
+        let purposes: Vec<String> = grants.into_iter().map(|(code, _)| code.clone()).collect();
+        let legal_bases = purposes
+            .iter()
+            .filter_map(|code| self.purposes.get(code))
+            .map(|p| p.legal_basis.clone())
+            .collect();
+        Ok(Grant {
+            recipient: recipient.clone(),
+            purposes,
+            legal_bases,
+            fields,
+        })
+    }
 }
 
 // === impl Permit ===

@@ -67,7 +67,8 @@ impl Harness {
         config.tls.dev_pki_dir = None;
         config.store.url = format!("sqlite://{}", dir.path().join("gateway.db").display());
         config.files.partners = partners_file;
-        config.files.policy = "config/policy.toml".into();
+        config.files.policy = dir.path().join("policy.toml");
+        std::fs::copy("config/policy.toml", &config.files.policy).unwrap();
         let gateway = server::start(&config).await.unwrap();
         Harness {
             dir,
@@ -90,7 +91,12 @@ impl Harness {
         format!("https://localhost:{}", self.port())
     }
 
-    fn gateway(&self) -> &Gateway {
+    /// The harness's own copy of the default policy, which a test may change and reload.
+    pub fn policy_file(&self) -> &Path {
+        &self.config.files.policy
+    }
+
+    pub fn gateway(&self) -> &Gateway {
         self.gateway.as_ref().unwrap()
     }
 
@@ -110,8 +116,13 @@ impl Harness {
 
     /// A client acting as partner `id`, with its test-time certificate.
     pub async fn client(&self, id: &str) -> SignalServiceClient<Channel> {
+        SignalServiceClient::new(self.channel(id).await)
+    }
+
+    /// A mutual-TLS channel acting as partner `id`, for any service.
+    pub async fn channel(&self, id: &str) -> Channel {
         ClientTls::dev(&self.pki(), id)
-            .connect(&self.endpoint())
+            .channel(&self.endpoint())
             .await
             .unwrap()
     }
