@@ -90,16 +90,14 @@ enum Command {
         #[arg(long)]
         idempotency_key: Option<String>,
     },
-    /// Receive deliveries as a partner: prints each as a JSON line and acknowledges it.
+    /// Receive deliveries as a partner: prints each as a JSON line and acknowledges it; stops
+    /// when the waiting deliveries are done, unless --follow.
     Receive {
         #[command(flatten)]
         partner: PartnerArgs,
-        /// Keep waiting for new deliveries instead of stopping when none arrive for --idle seconds.
+        /// Keep waiting for new deliveries after the waiting ones are done.
         #[arg(long)]
         follow: bool,
-        /// Seconds without a delivery after which to stop (without --follow).
-        #[arg(long, default_value_t = 3)]
-        idle: u64,
         /// Print deliveries without acknowledging them (they will be streamed again).
         #[arg(long)]
         no_ack: bool,
@@ -228,9 +226,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Receive {
             partner,
             follow,
-            idle,
             no_ack,
-        } => receive(&partner, follow, Duration::from_secs(idle), !no_ack).await,
+        } => receive(&partner, follow, !no_ack).await,
     }
 }
 
@@ -496,12 +493,7 @@ async fn send(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn receive(
-    partner: &PartnerArgs,
-    follow: bool,
-    idle: Duration,
-    ack: bool,
-) -> anyhow::Result<ExitCode> {
+async fn receive(partner: &PartnerArgs, follow: bool, ack: bool) -> anyhow::Result<ExitCode> {
     let catalogue = Catalogue::load()?;
     let mut client = ClientTls::dev(&partner.pki, &partner.partner)
         .connect(&partner.gateway)
@@ -511,18 +503,12 @@ async fn receive(
         .await
         .map_err(|s| anyhow::anyhow!("{:?}: {}", s.code(), s.message()))?
         .into_inner();
-    loop {
-        let next = if follow {
-            stream.next().await
-        } else {
-            match tokio::time::timeout(idle, stream.next()).await {
-                Ok(next) => next,
-                Err(_) => break,
-            }
-        };
-        let Some(message) = next else { break };
+    while let Some(message) = stream.next().await {
         let message = message.map_err(|s| anyhow::anyhow!("{:?}: {}", s.code(), s.message()))?;
         let Some(delivery) = message.delivery else {
+            if message.caught_up && !follow {
+                break;
+            }
             continue;
         };
         let payload = match &delivery.payload {

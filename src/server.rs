@@ -155,17 +155,19 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
     });
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<SignalServiceServer<SignalApi>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
     // tonic's own limit is a backstop well above ours, so that a request between the two gets
     // our INVALID_ARGUMENT with the configured limit rather than a bare transport error.
     let signals = SignalServiceServer::new(SignalApi::new(cx.clone()))
         .max_decoding_message_size(config.server.max_message_bytes * 2 + 64 * 1024);
     let router = Server::builder()
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?)
         .add_service(signals)
         .add_service(PolicyServiceServer::new(PolicyApi::new(cx.clone())));
     let task = tokio::spawn(

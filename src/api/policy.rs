@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 use super::{
     Context,
     proto::{
-        ReceivePermission, SendPermission, WhatMayIRequest, WhatMayIResponse,
+        EligibleRecipient, ReceivePermission, SendPermission, WhatMayIRequest, WhatMayIResponse,
         policy_service_server::PolicyService,
     },
 };
@@ -44,6 +44,26 @@ impl PolicyService for PolicyApi {
                 legal_instrument: rule.legal_instrument.clone(),
                 rule: rule.name.clone(),
                 receiving_purposes: rule.receive.keys().cloned().collect(),
+                eligible_recipients: self
+                    .cx
+                    .registry
+                    .partners()
+                    .iter()
+                    .filter(|p| p.is_active() && p.oin != partner.oin)
+                    .filter_map(|p| {
+                        let purposes: Vec<String> = p
+                            .purposes
+                            .iter()
+                            .filter(|code| rule.receive.contains_key(*code))
+                            .cloned()
+                            .collect();
+                        (!purposes.is_empty()).then(|| EligibleRecipient {
+                            oin: p.oin.to_string(),
+                            name: p.name.clone(),
+                            purposes,
+                        })
+                    })
+                    .collect(),
             })
             .collect();
         let receives = policy

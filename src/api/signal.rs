@@ -395,6 +395,7 @@ async fn stream_deliveries(
 ) {
     let notify = cx.notifier.handle(&recipient);
     let mut after = 0;
+    let mut caught_up = false;
     loop {
         let notified = notify.notified();
         tokio::pin!(notified);
@@ -407,6 +408,16 @@ async fn stream_deliveries(
             }
         };
         if batch.is_empty() {
+            if !caught_up {
+                caught_up = true;
+                let marker = SubscribeResponse {
+                    delivery: None,
+                    caught_up: true,
+                };
+                if tx.send(Ok(marker)).await.is_err() {
+                    return;
+                }
+            }
             tokio::select! {
                 _ = &mut notified => {}
                 _ = tokio::time::sleep(POLL_INTERVAL) => {}
@@ -424,6 +435,7 @@ async fn stream_deliveries(
             after = delivery.seq;
             let message = SubscribeResponse {
                 delivery: Some(to_delivery(&cx, delivery)),
+                caught_up: false,
             };
             if tx.send(Ok(message)).await.is_err() {
                 return;

@@ -4,6 +4,8 @@
 //! Records never hold payload values or case references; field paths are names only. Each
 //! record's hash covers its canonical encoding and the previous record's hash.
 
+pub mod keys;
+
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 

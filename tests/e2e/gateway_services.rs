@@ -73,6 +73,14 @@ async fn what_may_i_answers_for_the_callers_own_certificate() {
         .find(|p| p.signal_type == "Intake")
         .expect("an NGO may report an intake");
     assert_eq!(intake.purpose, "INTAKE");
+    let eligible: Vec<&str> = intake
+        .eligible_recipients
+        .iter()
+        .map(|r| r.oin.as_str())
+        .collect();
+    assert!(eligible.contains(&h.oin("dtv").as_str()), "{eligible:?}");
+    assert!(!eligible.contains(&h.oin("ngo-begeleiding").as_str()), "{eligible:?}");
+    assert!(!eligible.contains(&h.oin("programma-monitor").as_str()), "{eligible:?}");
     assert!(
         answer
             .may_send

@@ -239,15 +239,23 @@ pub fn ack_request(delivery_id: impl Into<String>) -> AckRequest {
     }
 }
 
-/// The next message of a subscription, or `None` when none arrives within `wait`.
+/// The next delivery of a subscription, passing over the caught-up marker, or `None` when
+/// none arrives within `wait`.
 pub async fn next_delivery(
     stream: &mut Streaming<SubscribeResponse>,
     wait: Duration,
 ) -> Option<ketenpoort::api::proto::Delivery> {
-    match tokio::time::timeout(wait, stream.next()).await {
-        Ok(Some(Ok(message))) => message.delivery,
-        Ok(Some(Err(status))) => panic!("stream failed: {status:?}"),
-        Ok(None) | Err(_) => None,
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(Ok(SubscribeResponse {
+                delivery: Some(delivery),
+                ..
+            }))) => return Some(delivery),
+            Ok(Some(Ok(_marker))) => continue,
+            Ok(Some(Err(status))) => panic!("stream failed: {status:?}"),
+            Ok(None) | Err(_) => return None,
+        }
     }
 }
 
