@@ -7,7 +7,8 @@
 use std::{collections::BTreeMap, fmt};
 
 use prost_reflect::{
-    DescriptorPool, ExtensionDescriptor, FieldDescriptor, Kind, MessageDescriptor, Value,
+    DescriptorPool, DynamicMessage, ExtensionDescriptor, FieldDescriptor, Kind, MessageDescriptor,
+    Value,
 };
 
 /// The encoded `FileDescriptorSet` of everything in `proto/`, for reflection and decoding.
@@ -44,7 +45,17 @@ pub enum Sensitivity {
 pub struct Catalogue {
     pool: DescriptorPool,
     sensitivity: ExtensionDescriptor,
+    subject_id: ExtensionDescriptor,
     signals: BTreeMap<String, MessageDescriptor>,
+}
+
+/// Kind of identifier of the data subject (mirror of `ketenpoort.v1.SubjectIdType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SubjectIdType {
+    /// V-nummer; preferred, as many participants have no BSN.
+    VNummer,
+    /// Burgerservicenummer.
+    Bsn,
 }
 
 /// Why the embedded descriptors are unusable (a build defect, reported at start-up).
@@ -83,6 +94,9 @@ impl Catalogue {
         let signal = pool
             .get_extension_by_name("ketenpoort.v1.signal")
             .ok_or(CatalogueError::MissingOption("ketenpoort.v1.signal"))?;
+        let subject_id = pool
+            .get_extension_by_name("ketenpoort.v1.subject_id")
+            .ok_or(CatalogueError::MissingOption("ketenpoort.v1.subject_id"))?;
         let signals = pool
             .all_messages()
             .filter(|m| m.package_name() == PACKAGE)
@@ -92,6 +106,7 @@ impl Catalogue {
         Ok(Self {
             pool,
             sensitivity,
+            subject_id,
             signals,
         })
     }
@@ -124,6 +139,47 @@ impl Catalogue {
                 truncate(full_name, 100),
                 self.signal_names().collect::<Vec<_>>().join(", "),
             )),
+        }
+    }
+
+    /// The identifier of the data subject a payload carries, if any: the first V-nummer found
+    /// (depth first), else the first BSN.
+    pub fn subject_of(&self, payload: &DynamicMessage) -> Option<(SubjectIdType, String)> {
+        let mut found = Vec::new();
+        self.collect_subjects(payload, &mut found, 0);
+        found.sort_by_key(|(kind, _)| *kind);
+        found.into_iter().next()
+    }
+
+    fn collect_subjects(
+        &self,
+        message: &DynamicMessage,
+        found: &mut Vec<(SubjectIdType, String)>,
+        depth: usize,
+    ) {
+        if depth > 8 {
+            return;
+        }
+        for (field, value) in message.fields() {
+            let kind = match field
+                .options()
+                .get_extension(&self.subject_id)
+                .as_enum_number()
+            {
+                Some(1) => Some(SubjectIdType::VNummer),
+                Some(2) => Some(SubjectIdType::Bsn),
+                _ => None,
+            };
+            match (kind, value) {
+                (Some(kind), Value::String(id)) if !id.is_empty() => found.push((kind, id.clone())),
+                (_, Value::Message(nested)) => self.collect_subjects(nested, found, depth + 1),
+                (_, Value::List(items)) => {
+                    for nested in items.iter().filter_map(Value::as_message) {
+                        self.collect_subjects(nested, found, depth + 1);
+                    }
+                }
+                _ => {}
+            }
         }
     }
 
@@ -215,6 +271,18 @@ pub fn message_kind(field: &FieldDescriptor) -> Option<MessageDescriptor> {
 
 fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
+}
+
+// === impl SubjectIdType ===
+
+impl SubjectIdType {
+    /// The name stored in audit records.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::VNummer => "v_nummer",
+            Self::Bsn => "bsn",
+        }
+    }
 }
 
 // === impl Sensitivity ===

@@ -38,6 +38,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Files holding the partner registry and the exchange policy.
     pub files: FilesConfig,
+    /// The audit log: keys, checkpoints, tokens.
+    pub audit: AuditConfig,
 }
 
 /// `[server]`: the gRPC listener.
@@ -89,6 +91,30 @@ pub struct FilesConfig {
     pub partners: PathBuf,
     /// The exchange policy. By default `config/policy.toml`.
     pub policy: PathBuf,
+}
+
+/// `[audit]`: the keys and rhythm of the tamper-evident audit log.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Ed25519 private key (PKCS#8 PEM) that signs checkpoints and receipts. By default
+    /// `var/dev-pki/audit-signing.key`, created with the development PKI. Its public half
+    /// (`ketenpoort audit public-key`) lets anyone verify an export or a receipt offline.
+    pub signing_key: PathBuf,
+    /// HMAC-SHA256 keys (id → file of 64 hex characters) under which case references and
+    /// subject identifiers are stored as keyed hashes. Keep old keys listed after a rotation,
+    /// so searches still find records hashed under them. By default one development key.
+    pub subject_keys: std::collections::BTreeMap<String, PathBuf>,
+    /// Id of the key that hashes new records. By default `dev-1`.
+    pub active_subject_key: String,
+    /// Write a signed checkpoint after this many records. By default 1000.
+    pub checkpoint_every_records: u64,
+    /// Write a signed checkpoint at least this often (seconds) while records are added.
+    /// By default 60.
+    pub checkpoint_every_secs: u64,
+    /// The `aud` claim every officer's, operator's or case worker's JWT must carry. By
+    /// default `ketenpoort`.
+    pub jwt_audience: String,
 }
 
 /// Why a TOML file (settings, registry, policy) could not be read.
@@ -168,6 +194,22 @@ impl Config {
         if self.server.handshake_timeout_secs == 0 {
             problems.push("server.handshake_timeout_secs must be at least 1".to_string());
         }
+        if !self
+            .audit
+            .subject_keys
+            .contains_key(&self.audit.active_subject_key)
+        {
+            problems.push(format!(
+                "audit.active_subject_key = {:?} is not a key of audit.subject_keys",
+                self.audit.active_subject_key
+            ));
+        }
+        if self.audit.checkpoint_every_records == 0 || self.audit.checkpoint_every_secs == 0 {
+            problems.push(
+                "audit.checkpoint_every_records and audit.checkpoint_every_secs must be at least 1"
+                    .to_string(),
+            );
+        }
         if !self.store.url.starts_with("sqlite:") {
             problems.push(format!(
                 "store.url must start with \"sqlite:\" (for example \"{DEFAULT_DATABASE_URL}\")"
@@ -232,6 +274,20 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             url: DEFAULT_DATABASE_URL.into(),
+        }
+    }
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        let dir = Path::new(DEFAULT_DEV_PKI_DIR);
+        Self {
+            signing_key: dir.join("audit-signing.key"),
+            subject_keys: [("dev-1".to_string(), dir.join("audit-subject-dev-1.key"))].into(),
+            active_subject_key: "dev-1".into(),
+            checkpoint_every_records: 1000,
+            checkpoint_every_secs: 60,
+            jwt_audience: "ketenpoort".into(),
         }
     }
 }

@@ -80,6 +80,14 @@ pub struct PartnerDef {
     /// SHA-256 fingerprints (hex) of further certificates registered for the partner.
     #[serde(default)]
     pub fingerprints: Vec<String>,
+    /// Ed25519 public keys (PEM files) that verify the JWTs naming the natural person behind
+    /// this partner's requests (officers, operators, case workers).
+    #[serde(default)]
+    pub jwt_keys: Vec<PathBuf>,
+    /// For a privacy officer: ids of the partners whose audit records it may read, or `["*"]`
+    /// for the programme's officer, who reads all.
+    #[serde(default)]
+    pub audit_scope: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,6 +114,22 @@ pub struct Partner {
     pub status: PartnerStatus,
     /// Registered certificate fingerprints.
     pub fingerprints: Vec<CertFingerprint>,
+    /// Keys verifying the JWTs of the people behind this partner's requests.
+    pub jwt_keys: Vec<jsonwebtoken::DecodingKey>,
+    /// What audit records this partner may read, when it is a privacy officer.
+    pub audit_scope: AuditScope,
+}
+
+/// The audit records a privacy officer may read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AuditScope {
+    /// None (every partner that is not a privacy officer).
+    #[default]
+    None,
+    /// Records where one of these OINs is actor or counterparty.
+    Partners(Vec<Oin>),
+    /// All records (the programme's privacy officer).
+    All,
 }
 
 /// All registered partners, indexed by OIN and by certificate fingerprint.
@@ -148,6 +172,7 @@ impl Registry {
         let mut problems = Vec::new();
         let mut ids = HashSet::new();
         let mut registry = Registry::default();
+        let mut scopes = Vec::new();
         for def in defs {
             if !valid_id(&def.id) {
                 problems.push(format!(
@@ -171,6 +196,22 @@ impl Registry {
                     Err(e) => problems.push(format!("partner {}: {e}", def.id)),
                 }
             }
+            let mut jwt_keys = Vec::new();
+            for file in &def.jwt_keys {
+                match std::fs::read(file)
+                    .map_err(|e| e.to_string())
+                    .and_then(|pem| {
+                        jsonwebtoken::DecodingKey::from_ed_pem(&pem).map_err(|e| e.to_string())
+                    }) {
+                    Ok(key) => jwt_keys.push(key),
+                    Err(e) => problems.push(format!(
+                        "partner {}: JWT key {}: {e}",
+                        def.id,
+                        file.display()
+                    )),
+                }
+            }
+            scopes.push((def.id.clone(), def.audit_scope.clone()));
             let partner = Arc::new(Partner {
                 id: def.id,
                 oin: def.oin,
@@ -179,6 +220,8 @@ impl Registry {
                 purposes: def.purposes,
                 status: def.status,
                 fingerprints,
+                jwt_keys,
+                audit_scope: AuditScope::None,
             });
             for fp in &partner.fingerprints {
                 if let Some(other) = registry.by_fingerprint.insert(*fp, partner.clone()) {
@@ -196,6 +239,7 @@ impl Registry {
             }
             registry.partners.push(partner);
         }
+        registry.resolve_scopes(scopes, &mut problems);
         if problems.is_empty() {
             Ok(registry)
         } else {
@@ -203,6 +247,45 @@ impl Registry {
                 path: path.into(),
                 problems,
             })
+        }
+    }
+
+    /// Turns each officer's `audit_scope` of partner ids into OINs.
+    fn resolve_scopes(&mut self, scopes: Vec<(String, Vec<String>)>, problems: &mut Vec<String>) {
+        for (id, ids) in scopes {
+            let scope = match ids.as_slice() {
+                [] => AuditScope::None,
+                [all] if all == "*" => AuditScope::All,
+                ids => AuditScope::Partners(
+                    ids.iter()
+                        .filter_map(|other| match self.by_id(other) {
+                            Some(p) => Some(p.oin.clone()),
+                            None => {
+                                problems.push(format!(
+                                    "partner {id}: audit_scope names unknown partner {other}"
+                                ));
+                                None
+                            }
+                        })
+                        .collect(),
+                ),
+            };
+            let Some(index) = self.partners.iter().position(|p| p.id == id) else {
+                continue;
+            };
+            if scope != AuditScope::None && self.partners[index].role != Role::PrivacyOfficer {
+                problems.push(format!(
+                    "partner {id}: only a privacy-officer has an audit_scope"
+                ));
+            }
+            let mut partner = (*self.partners[index]).clone();
+            partner.audit_scope = scope;
+            let partner = Arc::new(partner);
+            self.by_oin.insert(partner.oin.clone(), partner.clone());
+            for fp in &partner.fingerprints {
+                self.by_fingerprint.insert(*fp, partner.clone());
+            }
+            self.partners[index] = partner;
         }
     }
 
@@ -289,6 +372,8 @@ mod tests {
             status: PartnerStatus::Active,
             certificates: vec![],
             fingerprints: vec!["ab".repeat(32)],
+            jwt_keys: vec![],
+            audit_scope: vec![],
         }
     }
 

@@ -23,6 +23,7 @@ use crate::{
             policy_service_server::PolicyServiceServer, signal_service_server::SignalServiceServer,
         },
     },
+    audit::keys::{self, Signer, SubjectKeys},
     catalogue::{Catalogue, CatalogueError, DESCRIPTOR_SET},
     config::Config,
     delivery::Notifier,
@@ -32,8 +33,8 @@ use crate::{
         tls::{self, TlsSetupError},
     },
     policy::{Policy, PolicyError},
-    registry::{self, Registry, RegistryError},
-    store::{Store, StoreError},
+    registry::{self, Registry, RegistryError, Role},
+    store::{AuditSettings, Store, StoreError},
 };
 
 /// How long a shutdown waits for open requests before it stops them.
@@ -69,6 +70,9 @@ pub enum StartError {
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Audit key material is unusable.
+    #[error("audit keys: {0}")]
+    Keys(#[from] keys::KeyError),
     /// The listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -82,13 +86,15 @@ pub enum StartError {
     Reflection(#[from] tonic_reflection::server::Error),
 }
 
-/// Creates the development PKI for the registered partners if `dir` has none yet.
-/// Returns the files written (none when it existed).
+/// Creates the development PKI for the registered partners if `dir` has none yet: the
+/// certificates, the audit log's signing and subject keys, and a JWT key pair for every
+/// officer and operator (`<id>-jwt.key`, `<id>-jwt.pub.pem`). Returns the files written
+/// (none when it existed).
 pub fn ensure_dev_pki(
-    dir: &std::path::Path,
+    dir: &Path,
     defs: &[registry::PartnerDef],
     force: bool,
-) -> Result<Vec<std::path::PathBuf>, DevPkiError> {
+) -> Result<Vec<PathBuf>, DevPkiError> {
     if dir.join(dev_pki::CA_CERT_FILE).exists() && !force {
         return Ok(Vec::new());
     }
@@ -100,8 +106,44 @@ pub fn ensure_dev_pki(
             name: &d.name,
         })
         .collect();
-    dev_pki::create(dir, &partners, force)
+    let mut written = dev_pki::create(dir, &partners, force)?;
+    let signing = keys::generate_signing_key().map_err(DevPkiError::Key)?;
+    let people = defs
+        .iter()
+        .filter(|d| matches!(d.role, Role::PrivacyOfficer | Role::Operator));
+    let mut files = vec![
+        (DEV_SIGNING_KEY.to_string(), signing.clone(), true),
+        (
+            DEV_SIGNING_PUBLIC_KEY.to_string(),
+            keys::public_pem(&signing).map_err(DevPkiError::Key)?,
+            false,
+        ),
+        (
+            DEV_SUBJECT_KEY.to_string(),
+            keys::generate_subject_key().map_err(DevPkiError::Key)?,
+            true,
+        ),
+    ];
+    for person in people {
+        let private = keys::generate_signing_key().map_err(DevPkiError::Key)?;
+        let public = keys::public_pem(&private).map_err(DevPkiError::Key)?;
+        files.push((format!("{}-jwt.key", person.id), private, true));
+        files.push((format!("{}-jwt.pub.pem", person.id), public, false));
+    }
+    for (name, contents, secret) in files {
+        let path = dir.join(name);
+        dev_pki::write_file(&path, &contents, secret)?;
+        written.push(path);
+    }
+    Ok(written)
 }
+
+/// File name of the development audit signing key (see `AuditConfig::signing_key`).
+pub const DEV_SIGNING_KEY: &str = "audit-signing.key";
+/// File name of its public half.
+pub const DEV_SIGNING_PUBLIC_KEY: &str = "audit-signing.pub.pem";
+/// File name of the development subject HMAC key `dev-1`.
+pub const DEV_SUBJECT_KEY: &str = "audit-subject-dev-1.key";
 
 /// Starts a gateway with `config`; returns once it listens.
 pub async fn start(config: &Config) -> Result<Gateway, StartError> {
@@ -124,8 +166,21 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
         &config.tls.private_key,
         registry.clone(),
     )?;
+    let signer = Arc::new(Signer::load(&config.audit.signing_key)?);
+    let subject_files: Vec<(String, PathBuf)> = config
+        .audit
+        .subject_keys
+        .iter()
+        .map(|(id, file)| (id.clone(), file.clone()))
+        .collect();
+    let subject_keys = SubjectKeys::load(&subject_files, &config.audit.active_subject_key)?;
     let notifier = Arc::new(Notifier::default());
-    let store = Store::open(&config.store.url, notifier.clone()).await?;
+    let settings = AuditSettings {
+        signer,
+        checkpoint_every_records: config.audit.checkpoint_every_records,
+        checkpoint_every: Duration::from_secs(config.audit.checkpoint_every_secs),
+    };
+    let store = Store::open(&config.store.url, notifier.clone(), settings).await?;
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -151,6 +206,8 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
         store: store.clone(),
         notifier,
         max_message_bytes: config.server.max_message_bytes,
+        subject_keys,
+        jwt_audience: config.audit.jwt_audience.clone(),
         shutdown: shutdown.clone(),
     });
     let (health, health_service) = tonic_health::server::health_reporter();

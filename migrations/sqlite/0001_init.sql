@@ -12,6 +12,11 @@ CREATE TABLE signals (
     rule_name       TEXT NOT NULL,
     policy_version  TEXT NOT NULL,
     accepted_at     INTEGER NOT NULL,
+    audit_seq       INTEGER NOT NULL,          -- the signal_accepted audit record, for receipts
+    case_ref_hash   TEXT NOT NULL,             -- HMAC-SHA256 under subject_key_id
+    subject_type    TEXT,                      -- v_nummer | bsn, when the payload names one
+    subject_hash    TEXT,
+    subject_key_id  TEXT NOT NULL,
     UNIQUE (sender_oin, idempotency_key)
 );
 
@@ -31,22 +36,46 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_pending ON deliveries (recipient_oin, seq) WHERE acked_at IS NULL;
 CREATE INDEX deliveries_by_signal ON deliveries (signal_id, position);
 
+-- One record per processing event, after the Logboek Dataverwerkingen idea of a processing
+-- record. Never payload values; case references and subject identifiers only as keyed hashes.
 CREATE TABLE audit_log (
     seq              INTEGER PRIMARY KEY,  -- gap-free, assigned by the single writer
-    id               TEXT NOT NULL UNIQUE, -- UUIDv7
+    id               TEXT NOT NULL UNIQUE, -- UUIDv7 transaction id
     at               INTEGER NOT NULL,
     event            TEXT NOT NULL,
     outcome          TEXT NOT NULL,
     actor_oin        TEXT,
+    actor_person     TEXT,                 -- JWT sub of the natural person, when known
     counterparty_oin TEXT,
-    purpose          TEXT,
+    purpose          TEXT,                 -- processing activity
     legal_basis      TEXT,
     signal_id        TEXT,
     signal_type      TEXT,
     delivery_id      TEXT,
+    case_ref_hash    TEXT,
+    subject_type     TEXT,
+    subject_hash     TEXT,
+    subject_key_id   TEXT,
+    trace_id         TEXT,                 -- W3C trace context
+    span_id          TEXT,
     detail           TEXT NOT NULL,        -- JSON: reasons, field paths, rule, policy version; never values
     prev_hash        TEXT NOT NULL,
     hash             TEXT NOT NULL
 );
 
 CREATE INDEX audit_by_signal ON audit_log (signal_id);
+CREATE INDEX audit_by_case ON audit_log (case_ref_hash);
+CREATE INDEX audit_by_subject ON audit_log (subject_hash);
+CREATE INDEX audit_by_actor ON audit_log (actor_oin, seq);
+CREATE INDEX audit_by_counterparty ON audit_log (counterparty_oin, seq);
+CREATE INDEX audit_by_time ON audit_log (at);
+
+-- Signed checkpoints: the head of the chain at a sequence number, signed with the gateway's
+-- Ed25519 key, so an export can be verified offline with the public key alone.
+CREATE TABLE audit_checkpoints (
+    seq       INTEGER PRIMARY KEY,         -- last record covered
+    at        INTEGER NOT NULL,
+    head_hash TEXT NOT NULL,
+    key_id    TEXT NOT NULL,
+    signature TEXT NOT NULL                -- hex Ed25519 signature over checkpoint_message()
+);

@@ -17,9 +17,13 @@ pub use policy::PolicyApi;
 pub use signal::SignalApi;
 
 use crate::{
+    audit::{Subject, Trace, keys::SubjectKeys},
     catalogue::Catalogue,
     delivery::Notifier,
-    identity::PeerIdentity,
+    identity::{
+        PeerIdentity,
+        person::{self, TokenError},
+    },
     policy::{Denied, Policy},
     registry::{Partner, Registry},
     store::{Store, StoreError},
@@ -45,6 +49,10 @@ pub struct Context {
     pub notifier: Arc<Notifier>,
     /// Largest accepted `Send` request, in bytes.
     pub max_message_bytes: usize,
+    /// Keys for the keyed hashes of case references and subject identifiers.
+    pub subject_keys: SubjectKeys,
+    /// The `aud` every JWT must carry.
+    pub jwt_audience: String,
     /// Cancelled when the gateway shuts down; ends open streams.
     pub shutdown: CancellationToken,
 }
@@ -69,6 +77,9 @@ pub enum ApiError {
     /// The caller is not an identified, active partner.
     #[error("{0}")]
     Unauthenticated(String),
+    /// The token naming the person is missing or invalid.
+    #[error(transparent)]
+    Token(#[from] TokenError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -82,6 +93,7 @@ impl From<ApiError> for Status {
             e @ ApiError::IdempotencyConflict => Status::already_exists(e.to_string()),
             ApiError::NotFound(msg) => Status::not_found(msg),
             ApiError::Unauthenticated(msg) => Status::unauthenticated(msg),
+            ApiError::Token(e) => Status::unauthenticated(e.to_string()),
             ApiError::Store(StoreError::UnknownDelivery(id)) => {
                 Status::not_found(format!("delivery {id} is not addressed to you"))
             }
@@ -95,9 +107,49 @@ impl From<ApiError> for Status {
     }
 }
 
+/// What the gateway knows of one request beyond the caller: its trace and, when a token
+/// names one, the natural person behind it.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    /// W3C trace context of the request.
+    pub trace: Trace,
+    /// The person (`sub` of a verified JWT).
+    pub person: Option<String>,
+}
+
 // === impl Context ===
 
 impl Context {
+    /// Reads the trace context and the person's token of a request. A token that is present
+    /// must verify; when `person_required`, a token must be present.
+    pub fn request_meta<T>(
+        &self,
+        partner: &Partner,
+        request: &Request<T>,
+        person_required: bool,
+    ) -> Result<RequestMeta, ApiError> {
+        let metadata = request.metadata();
+        let trace = Trace::continue_from(metadata.get("traceparent").and_then(|v| v.to_str().ok()));
+        let authorization = metadata.get("authorization").and_then(|v| v.to_str().ok());
+        let person = match (authorization, person_required) {
+            (None, false) => None,
+            (value, _) => {
+                let token = person::bearer(value)?;
+                Some(person::verify(partner, token, &self.jwt_audience)?)
+            }
+        };
+        Ok(RequestMeta { trace, person })
+    }
+
+    /// The keyed hash of a case reference, as the audit log stores it.
+    pub fn case_subject(&self, case_ref: &str) -> Subject {
+        Subject {
+            case_ref_hash: Some(self.subject_keys.hash(case_ref)),
+            subject_key_id: Some(self.subject_keys.active_id().to_string()),
+            ..Subject::default()
+        }
+    }
+
     /// The active partner behind a request, from the identity fixed at the TLS handshake.
     pub fn caller<T>(&self, request: &Request<T>) -> Result<Arc<Partner>, ApiError> {
         let peer = request.extensions().get::<PeerIdentity>().ok_or_else(|| {

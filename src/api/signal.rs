@@ -17,7 +17,7 @@ use tonic::{Request, Response, Status};
 use tracing::{Instrument, field::Empty};
 
 use super::{
-    ApiError, Context,
+    ApiError, Context, RequestMeta,
     proto::{
         AckRequest, AckResponse, Delivery, GetReceiptRequest, GetReceiptResponse, RecipientReceipt,
         SendReceipt, SendRequest, SendResponse, SubscribeRequest, SubscribeResponse,
@@ -68,6 +68,7 @@ impl SignalApi {
     async fn send_signal(
         &self,
         sender: &Partner,
+        meta: &RequestMeta,
         request: SendRequest,
     ) -> Result<Receipt, ApiError> {
         let span = tracing::Span::current();
@@ -85,11 +86,11 @@ impl SignalApi {
         let (envelope, permit) = match checked {
             Ok(checked) => checked,
             Err(e) => {
-                self.audit_refusal(sender, &request, &e).await?;
+                self.audit_refusal(sender, Some(meta), &request, &e).await?;
                 return Err(e);
             }
         };
-        let signal = self.prepare(sender, &request, &envelope, &permit);
+        let signal = self.prepare(sender, meta, &request, &envelope, &permit);
         span.record("signal_id", signal.id.as_str());
         match self.cx.store.send(signal).await? {
             SendOutcome::Accepted(receipt) => Ok(receipt),
@@ -197,6 +198,7 @@ impl SignalApi {
     fn prepare(
         &self,
         sender: &Partner,
+        meta: &RequestMeta,
         request: &SendRequest,
         envelope: &Envelope,
         permit: &Permit,
@@ -205,12 +207,18 @@ impl SignalApi {
         let rule = permit.rule();
         let signal_type = envelope.signal.name().to_string();
         let copies = filter::apply(permit, &envelope.payload);
-        let mut accepted = AuditEvent::new(EventKind::SignalAccepted, Outcome::Ok);
-        accepted.actor = Some(sender.oin.clone());
+        let mut subject = self.cx.case_subject(&request.case_ref);
+        if let Some((kind, value)) = self.cx.catalogue.subject_of(&envelope.payload) {
+            subject.subject_type = Some(kind.as_str().to_string());
+            subject.subject_hash = Some(self.cx.subject_keys.hash(&value));
+        }
+        let mut base = event(EventKind::SignalAccepted, Outcome::Ok, sender, meta);
+        base.subject = subject.clone();
+        base.signal_id = Some(id.clone());
+        base.signal_type = Some(signal_type.clone());
+        let mut accepted = base.clone();
         accepted.purpose = Some(rule.purpose.clone());
         accepted.legal_basis = Some(rule.legal_instrument.clone());
-        accepted.signal_id = Some(id.clone());
-        accepted.signal_type = Some(signal_type.clone());
         accepted.detail = json!({
             "rule": rule.name,
             "policy_version": permit.policy_version(),
@@ -221,13 +229,11 @@ impl SignalApi {
         let mut deliveries = Vec::with_capacity(copies.len());
         for (grant, copy) in permit.grants().iter().zip(copies) {
             let delivery_id = uuid::Uuid::now_v7().to_string();
-            let mut created = AuditEvent::new(EventKind::DeliveryCreated, Outcome::Ok);
-            created.actor = Some(sender.oin.clone());
+            let mut created = base.clone();
+            created.event = EventKind::DeliveryCreated;
             created.counterparty = Some(grant.recipient.oin.clone());
             created.purpose = Some(grant.purposes.join(","));
             created.legal_basis = Some(grant.legal_bases.join("; "));
-            created.signal_id = Some(id.clone());
-            created.signal_type = Some(signal_type.clone());
             created.delivery_id = Some(delivery_id.clone());
             created.detail = json!({
                 "rule": rule.name,
@@ -244,10 +250,10 @@ impl SignalApi {
                 payload: copy.payload,
             });
         }
-        let mut resent = AuditEvent::new(EventKind::SignalResent, Outcome::Ok);
-        resent.actor = Some(sender.oin.clone());
+        let mut resent = base;
+        resent.event = EventKind::SignalResent;
+        resent.signal_id = None;
         resent.purpose = Some(rule.purpose.clone());
-        resent.signal_type = Some(signal_type.clone());
         NewSignal {
             id,
             sender: sender.oin.clone(),
@@ -262,17 +268,28 @@ impl SignalApi {
             deliveries,
             audit,
             resent_audit: resent,
+            subject,
         }
     }
 
     async fn audit_refusal(
         &self,
         sender: &Partner,
+        meta: Option<&RequestMeta>,
         request: &SendRequest,
         error: &ApiError,
     ) -> Result<(), ApiError> {
-        let mut event = AuditEvent::new(EventKind::SignalRefused, Outcome::Refused);
-        event.actor = Some(sender.oin.clone());
+        let mut event = match meta {
+            Some(meta) => event(EventKind::SignalRefused, Outcome::Refused, sender, meta),
+            None => {
+                let mut event = AuditEvent::new(EventKind::SignalRefused, Outcome::Refused);
+                event.actor = Some(sender.oin.clone());
+                event
+            }
+        };
+        if !request.case_ref.is_empty() {
+            event.subject = self.cx.case_subject(&request.case_ref);
+        }
         event.purpose = (!request.purpose.is_empty()).then(|| truncate(&request.purpose));
         event.signal_type = request
             .payload
@@ -296,7 +313,14 @@ impl SignalService for SignalApi {
             outcome = Empty
         );
         async move {
-            let result = self.send_signal(&sender, request.into_inner()).await;
+            let result = match self.cx.request_meta(&sender, &request, false) {
+                Ok(meta) => self.send_signal(&sender, &meta, request.into_inner()).await,
+                Err(e) => {
+                    self.audit_refusal(&sender, None, request.get_ref(), &e)
+                        .await?;
+                    Err(e)
+                }
+            };
             let span = tracing::Span::current();
             match result {
                 Ok(receipt) => {
@@ -331,18 +355,28 @@ impl SignalService for SignalApi {
         request: Request<SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let partner = self.cx.caller(&request)?;
+        let meta = self.cx.request_meta(&partner, &request, false)?;
         let span = tracing::info_span!("subscribe", partner = %partner.id);
         span.in_scope(|| tracing::info!("subscription opened"));
         let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(stream_deliveries(self.cx.clone(), partner.oin.clone(), tx).instrument(span));
+        let streamed = event(EventKind::DeliveryStreamed, Outcome::Ok, &partner, &meta);
+        let task = stream_deliveries(self.cx.clone(), partner.oin.clone(), streamed, tx);
+        tokio::spawn(task.instrument(span));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
     async fn ack(&self, request: Request<AckRequest>) -> Result<Response<AckResponse>, Status> {
         let partner = self.cx.caller(&request)?;
+        let meta = self.cx.request_meta(&partner, &request, false)?;
         let span = tracing::info_span!("ack", partner = %partner.id);
         async move {
             let ids = request.into_inner().delivery_ids;
+            let acked = event(
+                EventKind::DeliveryAcknowledged,
+                Outcome::Ok,
+                &partner,
+                &meta,
+            );
             if ids.is_empty() || ids.len() > MAX_ACK_IDS {
                 return Err(ApiError::Invalid(format!(
                     "delivery_ids must hold 1 to {MAX_ACK_IDS} delivery ids"
@@ -352,7 +386,7 @@ impl SignalService for SignalApi {
             let acknowledged = self
                 .cx
                 .store
-                .ack(&partner.oin, ids)
+                .ack(&partner.oin, ids, acked)
                 .await
                 .map_err(ApiError::from)?;
             tracing::info!(acknowledged, "deliveries acknowledged");
@@ -391,6 +425,7 @@ impl SignalService for SignalApi {
 async fn stream_deliveries(
     cx: Arc<Context>,
     recipient: Oin,
+    streamed: AuditEvent,
     tx: mpsc::Sender<Result<SubscribeResponse, Status>>,
 ) {
     let notify = cx.notifier.handle(&recipient);
@@ -426,7 +461,7 @@ async fn stream_deliveries(
             }
             continue;
         }
-        if let Err(e) = cx.store.mark_streamed(&recipient, &batch).await {
+        if let Err(e) = cx.store.mark_streamed(&batch, streamed.clone()).await {
             let _ = tx.send(Err(ApiError::from(e).into())).await;
             return;
         }
@@ -466,6 +501,15 @@ fn to_delivery(cx: &Context, d: PendingDelivery) -> Delivery {
     }
 }
 
+/// An audit event of `kind` acted by `partner`, with the person and trace of the request.
+fn event(kind: EventKind, outcome: Outcome, partner: &Partner, meta: &RequestMeta) -> AuditEvent {
+    let mut event = AuditEvent::new(kind, outcome);
+    event.actor = Some(partner.oin.clone());
+    event.actor_person = meta.person.clone();
+    event.trace = meta.trace.clone();
+    event
+}
+
 fn to_receipt(r: Receipt) -> SendReceipt {
     SendReceipt {
         signal_id: r.signal_id,
@@ -481,6 +525,10 @@ fn to_receipt(r: Receipt) -> SendReceipt {
             .collect(),
         accepted_at: Some(timestamp(r.accepted_at)),
         duplicate: r.duplicate,
+        content_sha256: r.content_sha256,
+        audit_sequence: u64::try_from(r.audit_seq).unwrap_or_default(),
+        signature: r.signature,
+        signing_key_id: r.key_id,
     }
 }
 

@@ -69,14 +69,29 @@ pub enum KeyError {
 
 /// A new Ed25519 private key, PKCS#8 PEM.
 pub fn generate_signing_key() -> Result<String, KeyError> {
-    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| KeyError::Generate)?;
+    let pkcs8 =
+        Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| KeyError::Generate)?;
     Ok(pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8.as_ref())))
+}
+
+/// The public half of a PKCS#8 PEM Ed25519 private key, as SubjectPublicKeyInfo PEM.
+pub fn public_pem(private_pem: &str) -> Result<String, KeyError> {
+    let pem = pem::parse(private_pem).map_err(|_| KeyError::Generate)?;
+    let key = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pem.contents())
+        .map_err(|_| KeyError::Generate)?;
+    Ok(SignatureKey {
+        public: key.public_key().as_ref().to_vec(),
+        key_id: String::new(),
+    }
+    .to_pem())
 }
 
 /// A new 256-bit HMAC key, hex.
 pub fn generate_subject_key() -> Result<String, KeyError> {
     let mut key = [0u8; 32];
-    SystemRandom::new().fill(&mut key).map_err(|_| KeyError::Generate)?;
+    SystemRandom::new()
+        .fill(&mut key)
+        .map_err(|_| KeyError::Generate)?;
     Ok(hex::encode(key))
 }
 
@@ -182,7 +197,12 @@ impl SubjectKeys {
             let bytes = hex::decode(text.trim())
                 .ok()
                 .filter(|b| b.len() >= 32)
-                .ok_or_else(|| invalid(path, "expected at least 64 hexadecimal characters (a 256-bit key)"))?;
+                .ok_or_else(|| {
+                    invalid(
+                        path,
+                        "expected at least 64 hexadecimal characters (a 256-bit key)",
+                    )
+                })?;
             all.push((id.clone(), hmac::Key::new(hmac::HMAC_SHA256, &bytes)));
         }
         let active = all
@@ -217,7 +237,10 @@ impl std::fmt::Debug for SubjectKeys {
         // Key bytes are secret; show only the ids.
         f.debug_struct("SubjectKeys")
             .field("active", &self.active.0)
-            .field("all", &self.all.iter().map(|(id, _)| id).collect::<Vec<_>>())
+            .field(
+                "all",
+                &self.all.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }

@@ -6,7 +6,7 @@
 
 pub mod keys;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::identity::Oin;
@@ -15,7 +15,7 @@ use crate::identity::Oin;
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// A signal was accepted and committed.
@@ -30,10 +30,14 @@ pub enum EventKind {
     DeliveryStreamed,
     /// A recipient acknowledged a delivery.
     DeliveryAcknowledged,
+    /// A privacy officer read the audit log (query, report, verification, export).
+    AuditRead,
+    /// A request for the audit log was refused (no valid token, wrong role).
+    AuditRefused,
 }
 
 /// How it ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Done as asked.
@@ -43,7 +47,7 @@ pub enum Outcome {
 }
 
 /// An event to record; the store's writer gives it its place in the chain.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditEvent {
     /// What happened.
     pub event: EventKind,
@@ -51,6 +55,8 @@ pub struct AuditEvent {
     pub outcome: Outcome,
     /// The organisation that acted (sender, recipient acknowledging, caller).
     pub actor: Option<Oin>,
+    /// The natural person who acted, from a verified JWT (`sub`).
+    pub actor_person: Option<String>,
     /// The other organisation (recipient of a delivery, sender of an acknowledged signal).
     pub counterparty: Option<Oin>,
     /// Processing activity: purpose code(s).
@@ -63,12 +69,55 @@ pub struct AuditEvent {
     pub signal_type: Option<String>,
     /// The delivery.
     pub delivery_id: Option<String>,
+    /// The case and data subject, as keyed hashes.
+    #[serde(flatten)]
+    pub subject: Subject,
+    /// W3C trace context of the request, to match the partner's own processing records.
+    #[serde(flatten)]
+    pub trace: Trace,
     /// Further facts: reasons, field paths, rule, policy version. Never payload values.
     pub detail: serde_json::Value,
 }
 
+/// Who a record is about, as keyed hashes (HMAC-SHA256) under the key `subject_key_id`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    /// Keyed hash of the case reference.
+    pub case_ref_hash: Option<String>,
+    /// Kind of subject identifier found in the payload: `v_nummer` or `bsn`.
+    pub subject_type: Option<String>,
+    /// Keyed hash of that identifier.
+    pub subject_hash: Option<String>,
+    /// Id of the HMAC key.
+    pub subject_key_id: Option<String>,
+}
+
+/// W3C trace context ids of the request that caused an event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trace {
+    /// 32 hex characters, taken from the caller's `traceparent` or started here.
+    pub trace_id: Option<String>,
+    /// 16 hex characters: the gateway's own span for the request.
+    pub span_id: Option<String>,
+}
+
+/// A signed statement of the chain's head at a sequence number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Last record covered.
+    pub seq: i64,
+    /// Unix milliseconds.
+    pub at: i64,
+    /// Hash of record `seq`.
+    pub head_hash: String,
+    /// Id of the signing key.
+    pub key_id: String,
+    /// Ed25519 signature over [`Checkpoint::message`], hex.
+    pub signature: String,
+}
+
 /// An event with its place in the chain.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditRecord {
     /// Position in the chain, from 1.
     pub seq: i64,
@@ -101,15 +150,77 @@ impl AuditEvent {
             event,
             outcome,
             actor: None,
+            actor_person: None,
             counterparty: None,
             purpose: None,
             legal_basis: None,
             signal_id: None,
             signal_type: None,
             delivery_id: None,
+            subject: Subject::default(),
+            trace: Trace::default(),
             detail: serde_json::Value::Null,
         }
     }
+}
+
+// === impl Trace ===
+
+impl Trace {
+    /// Continues the caller's W3C `traceparent` (`00-<trace id>-<parent span>-<flags>`) with a
+    /// new span of the gateway, or starts a new trace when there is none or it is malformed.
+    pub fn continue_from(traceparent: Option<&str>) -> Self {
+        let random = uuid::Uuid::new_v4().into_bytes();
+        let trace_id = traceparent
+            .and_then(|header| {
+                let mut parts = header.trim().split('-');
+                let (version, trace, span) = (parts.next()?, parts.next()?, parts.next()?);
+                let valid = version.len() == 2
+                    && trace.len() == 32
+                    && span.len() == 16
+                    && trace.bytes().all(|b| b.is_ascii_hexdigit())
+                    && trace != "00000000000000000000000000000000";
+                valid.then(|| trace.to_ascii_lowercase())
+            })
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        Self {
+            trace_id: Some(trace_id),
+            span_id: Some(hex::encode(&random[..8])),
+        }
+    }
+
+    /// The `traceparent` value of the gateway's span.
+    pub fn traceparent(&self) -> Option<String> {
+        Some(format!(
+            "00-{}-{}-01",
+            self.trace_id.as_deref()?,
+            self.span_id.as_deref()?
+        ))
+    }
+}
+
+// === impl Checkpoint ===
+
+impl Checkpoint {
+    /// The bytes a checkpoint signature covers.
+    pub fn message(seq: i64, at: i64, head_hash: &str) -> Vec<u8> {
+        format!("ketenpoort-checkpoint-v1\n{seq}\n{at}\n{head_hash}").into_bytes()
+    }
+}
+
+/// The bytes a receipt signature covers; documented in `gateway.proto` (`SendReceipt`).
+pub fn receipt_message(
+    signal_id: &str,
+    content_sha256: &str,
+    recipients: &[&str],
+    accepted_at: i64,
+    audit_seq: i64,
+) -> Vec<u8> {
+    format!(
+        "ketenpoort-receipt-v1\n{signal_id}\n{content_sha256}\n{}\n{accepted_at}\n{audit_seq}",
+        recipients.join(",")
+    )
+    .into_bytes()
 }
 
 // === impl AuditRecord ===
@@ -155,6 +266,22 @@ impl ChainHead {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trace_context_is_continued_or_started() {
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let trace = Trace::continue_from(Some(parent));
+        assert_eq!(
+            trace.trace_id.as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        assert_ne!(trace.span_id.as_deref(), Some("00f067aa0ba902b7"));
+        assert_eq!(trace.span_id.as_ref().unwrap().len(), 16);
+        let started = Trace::continue_from(Some("garbage"));
+        assert_eq!(started.trace_id.as_ref().unwrap().len(), 32);
+        assert_ne!(started.trace_id, trace.trace_id);
+        assert!(started.traceparent().unwrap().starts_with("00-"));
+    }
 
     #[test]
     fn chain_links_each_record_to_the_previous_one() {

@@ -76,6 +76,9 @@ pub enum DevPkiError {
     /// The directory holds a PKI already and `--force` was not given.
     #[error("{0} already holds a development PKI; pass --force to replace it")]
     Exists(PathBuf),
+    /// A key could not be generated.
+    #[error(transparent)]
+    Key(#[from] crate::audit::keys::KeyError),
     /// A partner has a real (non-test) OIN.
     #[error(
         "partner {id} has OIN {oin}, which is not a test OIN (prefix 00000099): development certificates only carry test OINs"
@@ -131,7 +134,8 @@ pub fn create(
     Ok(written)
 }
 
-fn write_file(path: &Path, contents: &str, secret: bool) -> Result<(), DevPkiError> {
+/// Writes a PKI file; `secret` files are readable by their owner only.
+pub fn write_file(path: &Path, contents: &str, secret: bool) -> Result<(), DevPkiError> {
     let io_err = |source| DevPkiError::Io {
         path: path.into(),
         source,

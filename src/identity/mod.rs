@@ -8,6 +8,7 @@
 
 pub mod certificate;
 pub mod dev_pki;
+pub mod person;
 pub mod tls;
 
 use std::{fmt, str::FromStr};

@@ -15,7 +15,11 @@ use sqlx::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{audit::AuditEvent, delivery::Notifier, identity::Oin};
+use crate::{
+    audit::{AuditEvent, Subject, keys::Signer, receipt_message},
+    delivery::Notifier,
+    identity::Oin,
+};
 
 use writer::Job;
 
@@ -30,6 +34,18 @@ pub struct Store {
     pool: SqlitePool,
     jobs: mpsc::Sender<Job>,
     writer: Arc<parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    signer: Arc<Signer>,
+}
+
+/// How the writer seals the audit log.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    /// Signs checkpoints and receipts.
+    pub signer: Arc<Signer>,
+    /// A checkpoint after this many records.
+    pub checkpoint_every_records: u64,
+    /// A checkpoint at least this often while records are added.
+    pub checkpoint_every: Duration,
 }
 
 /// A signal to commit with its deliveries and audit events.
@@ -61,6 +77,8 @@ pub struct NewSignal {
     pub audit: Vec<AuditEvent>,
     /// Audit event to write instead when the idempotency key is known already.
     pub resent_audit: AuditEvent,
+    /// The case and data subject, as keyed hashes.
+    pub subject: Subject,
 }
 
 /// One recipient's copy.
@@ -78,7 +96,7 @@ pub struct NewDelivery {
     pub payload: Vec<u8>,
 }
 
-/// The receipt of a committed signal.
+/// The receipt of a committed signal, signed by the gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {
     /// Signal id.
@@ -89,6 +107,14 @@ pub struct Receipt {
     pub recipients: Vec<RecipientReceipt>,
     /// True when answering a resend.
     pub duplicate: bool,
+    /// SHA-256 of the envelope as received, hex.
+    pub content_sha256: String,
+    /// Sequence number of the `signal_accepted` audit record.
+    pub audit_seq: i64,
+    /// Ed25519 signature over [`crate::audit::receipt_message`].
+    pub signature: Vec<u8>,
+    /// Id of the signing key.
+    pub key_id: String,
 }
 
 /// What one recipient got.
@@ -129,6 +155,8 @@ pub struct PendingDelivery {
     pub payload: Vec<u8>,
     /// Times streamed before.
     pub attempts: i64,
+    /// The case and data subject, as keyed hashes (for the audit record of the streaming).
+    pub subject: Subject,
 }
 
 /// Outcome of committing a signal.
@@ -174,7 +202,11 @@ pub enum StoreError {
 
 impl Store {
     /// Opens (creating if needed) the database, applies migrations and starts the writer.
-    pub async fn open(url: &str, notifier: Arc<Notifier>) -> Result<Self, StoreError> {
+    pub async fn open(
+        url: &str,
+        notifier: Arc<Notifier>,
+        settings: AuditSettings,
+    ) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -194,11 +226,13 @@ impl Store {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        let (jobs, handle) = writer::spawn(options, notifier).await?;
+        let signer = settings.signer.clone();
+        let (jobs, handle) = writer::spawn(options, notifier, settings).await?;
         Ok(Self {
             pool,
             jobs,
             writer: Arc::new(parking_lot::Mutex::new(Some(handle))),
+            signer,
         })
     }
 
@@ -215,28 +249,35 @@ impl Store {
     }
 
     /// Acknowledges deliveries of `recipient`; returns how many were newly acknowledged.
-    /// Refuses the whole call if any id is not addressed to `recipient`.
-    pub async fn ack(&self, recipient: &Oin, ids: Vec<String>) -> Result<u32, StoreError> {
+    /// Refuses the whole call if any id is not addressed to `recipient`. `audit` is the record
+    /// to write per acknowledged delivery; signal, delivery and subject are filled in.
+    pub async fn ack(
+        &self,
+        recipient: &Oin,
+        ids: Vec<String>,
+        audit: AuditEvent,
+    ) -> Result<u32, StoreError> {
         let recipient = recipient.clone();
         self.submit(|reply| Job::Ack {
             recipient,
             ids,
+            audit,
             reply,
         })
         .await?
     }
 
-    /// Counts a streaming of each delivery and records it in the audit log.
+    /// Counts a streaming of each delivery and records it in the audit log with `audit`,
+    /// completed per delivery.
     pub async fn mark_streamed(
         &self,
-        recipient: &Oin,
         deliveries: &[PendingDelivery],
+        audit: AuditEvent,
     ) -> Result<(), StoreError> {
-        let recipient = recipient.clone();
         let deliveries = deliveries.to_vec();
         self.submit(|reply| Job::Streamed {
-            recipient,
             deliveries,
+            audit,
             reply,
         })
         .await?
@@ -263,7 +304,8 @@ impl Store {
     ) -> Result<Vec<PendingDelivery>, StoreError> {
         let rows = sqlx::query(
             "SELECT d.seq, d.id, d.signal_id, d.purposes, d.payload, d.attempts,
-                    s.sender_oin, s.purpose, s.case_ref, s.signal_type, s.accepted_at
+                    s.sender_oin, s.purpose, s.case_ref, s.signal_type, s.accepted_at,
+                    s.case_ref_hash, s.subject_type, s.subject_hash, s.subject_key_id
              FROM deliveries d JOIN signals s ON s.id = d.signal_id
              WHERE d.recipient_oin = ? AND d.acked_at IS NULL AND d.seq > ?
              ORDER BY d.seq LIMIT ?",
@@ -287,6 +329,7 @@ impl Store {
                     purposes: json_list(row.try_get("purposes")?)?,
                     payload: row.try_get("payload")?,
                     attempts: row.try_get("attempts")?,
+                    subject: writer::subject_of(row)?,
                 })
             })
             .collect()
@@ -299,16 +342,14 @@ impl Store {
         signal_id: &str,
     ) -> Result<Option<Receipt>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let accepted_at: Option<i64> =
-            sqlx::query_scalar("SELECT accepted_at FROM signals WHERE id = ? AND sender_oin = ?")
+        let mine: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM signals WHERE id = ? AND sender_oin = ?")
                 .bind(signal_id)
                 .bind(sender.as_str())
                 .fetch_optional(&mut *conn)
                 .await?;
-        match accepted_at {
-            Some(accepted_at) => Ok(Some(
-                writer::load_receipt(&mut conn, signal_id, accepted_at, false).await?,
-            )),
+        match mine {
+            Some(_) => writer::load_receipt(&mut conn, &self.signer, signal_id, false).await,
             None => Ok(None),
         }
     }
@@ -331,6 +372,40 @@ impl Store {
             let _ = tokio::time::timeout(Duration::from_secs(10), handle).await;
         }
         self.pool.close().await;
+    }
+}
+
+// === impl Receipt ===
+
+impl Receipt {
+    /// A receipt with the gateway's signature over its facts.
+    pub fn signed(
+        signer: &Signer,
+        signal_id: String,
+        content_sha256: String,
+        accepted_at: i64,
+        audit_seq: i64,
+        recipients: Vec<RecipientReceipt>,
+        duplicate: bool,
+    ) -> Self {
+        let oins: Vec<&str> = recipients.iter().map(|r| r.recipient.as_str()).collect();
+        let signature = signer.sign(&receipt_message(
+            &signal_id,
+            &content_sha256,
+            &oins,
+            accepted_at,
+            audit_seq,
+        ));
+        Self {
+            signal_id,
+            accepted_at,
+            recipients,
+            duplicate,
+            content_sha256,
+            audit_seq,
+            signature,
+            key_id: signer.key_id().to_string(),
+        }
     }
 }
 

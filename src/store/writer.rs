@@ -7,14 +7,21 @@
 
 use std::{collections::HashSet, sync::Arc};
 
-use sqlx::{Connection, Row, SqliteConnection, sqlite::SqliteConnectOptions};
-use tokio::sync::{mpsc, oneshot};
+use sqlx::{
+    Connection, Row, SqliteConnection,
+    sqlite::{SqliteConnectOptions, SqliteRow},
+};
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
+};
 
 use super::{
-    NewSignal, PendingDelivery, Receipt, RecipientReceipt, SendOutcome, StoreError, now_ms,
+    AuditSettings, NewSignal, PendingDelivery, Receipt, RecipientReceipt, SendOutcome, StoreError,
+    now_ms,
 };
 use crate::{
-    audit::{AuditEvent, ChainHead, EventKind, Outcome},
+    audit::{AuditEvent, ChainHead, Checkpoint, Outcome, Subject, keys::Signer},
     delivery::Notifier,
     identity::Oin,
 };
@@ -34,11 +41,14 @@ pub(super) enum Job {
     Ack {
         recipient: Oin,
         ids: Vec<String>,
+        /// The record written per acknowledged delivery, completed per delivery.
+        audit: AuditEvent,
         reply: oneshot::Sender<Result<u32, StoreError>>,
     },
     Streamed {
-        recipient: Oin,
         deliveries: Vec<PendingDelivery>,
+        /// The record written per streamed delivery, completed per delivery.
+        audit: AuditEvent,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
     Shutdown,
@@ -61,12 +71,15 @@ struct Writer {
     conn: SqliteConnection,
     head: ChainHead,
     notifier: Arc<Notifier>,
+    settings: AuditSettings,
+    last_checkpoint: (i64, Instant),
 }
 
 /// Opens the writer's own connection and starts the writer task.
 pub(super) async fn spawn(
     options: SqliteConnectOptions,
     notifier: Arc<Notifier>,
+    settings: AuditSettings,
 ) -> Result<(mpsc::Sender<Job>, tokio::task::JoinHandle<()>), StoreError> {
     let mut conn = SqliteConnection::connect_with(&options).await?;
     let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
@@ -80,11 +93,16 @@ pub(super) async fn spawn(
         })
         .transpose()?
         .unwrap_or_else(ChainHead::genesis);
+    let checkpointed: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_checkpoints")
+        .fetch_one(&mut conn)
+        .await?;
     let (tx, rx) = mpsc::channel(QUEUE);
     let writer = Writer {
         conn,
         head,
         notifier,
+        settings,
+        last_checkpoint: (checkpointed.unwrap_or(0), Instant::now()),
     };
     Ok((tx, tokio::spawn(writer.run(rx))))
 }
@@ -93,8 +111,15 @@ impl Writer {
     async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         loop {
-            if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
-                break;
+            let wait = self.settings.checkpoint_every;
+            match tokio::time::timeout(wait, rx.recv_many(&mut batch, MAX_BATCH)).await {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(_) => {
+                    // Quiet for a while: seal what was written since the last checkpoint.
+                    self.commit(Vec::new()).await;
+                    continue;
+                }
             }
             let stop = batch.iter().any(|job| matches!(job, Job::Shutdown));
             self.commit(std::mem::take(&mut batch)).await;
@@ -103,6 +128,32 @@ impl Writer {
             }
         }
         let _ = self.conn.close().await;
+    }
+
+    /// Writes a signed checkpoint of the head, in the open transaction, when enough records
+    /// or time have passed; returns the sequence number it covers.
+    async fn checkpoint_if_due(&mut self) -> Result<Option<i64>, StoreError> {
+        let (seq, at) = self.last_checkpoint;
+        let pending = self.head.seq - seq;
+        let due = pending >= self.settings.checkpoint_every_records as i64
+            || (pending > 0 && at.elapsed() >= self.settings.checkpoint_every);
+        if !due {
+            return Ok(None);
+        }
+        let now = now_ms();
+        let signer = &self.settings.signer;
+        let signature = signer.sign(&Checkpoint::message(self.head.seq, now, &self.head.hash));
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (seq, at, head_hash, key_id, signature) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(self.head.seq)
+        .bind(now)
+        .bind(&self.head.hash)
+        .bind(signer.key_id())
+        .bind(hex::encode(signature))
+        .execute(&mut self.conn)
+        .await?;
+        Ok(Some(self.head.seq))
     }
 
     async fn commit(&mut self, jobs: Vec<Job>) {
@@ -151,9 +202,19 @@ impl Writer {
                 }
             }
         }
+        let checkpoint = match self.checkpoint_if_due().await {
+            Ok(checkpoint) => checkpoint,
+            Err(e) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
+                return Err((e, answers));
+            }
+        };
         if let Err(e) = sqlx::query("COMMIT").execute(&mut self.conn).await {
             let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
             return Err((e.into(), answers));
+        }
+        if let Some(seq) = checkpoint {
+            self.last_checkpoint = (seq, Instant::now());
         }
         Ok(answers)
     }
@@ -180,16 +241,17 @@ impl Writer {
             Job::Ack {
                 recipient,
                 ids,
+                audit,
                 reply,
-            } => match self.ack(&recipient, ids).await {
+            } => match self.ack(&recipient, ids, audit).await {
                 Ok(result) => Ok(Some(Answer::Ack(reply, result))),
                 Err(e) => Err((e, Some(Answer::Ack(reply, Ok(0))))),
             },
             Job::Streamed {
-                recipient,
                 deliveries,
+                audit,
                 reply,
-            } => match self.streamed(&recipient, deliveries).await {
+            } => match self.streamed(deliveries, audit).await {
                 Ok(()) => Ok(Some(Answer::Unit(reply))),
                 Err(e) => Err((e, Some(Answer::Unit(reply)))),
             },
@@ -203,7 +265,7 @@ impl Writer {
         woken: &mut HashSet<Oin>,
     ) -> Result<SendOutcome, StoreError> {
         let known = sqlx::query(
-            "SELECT id, content_hash, accepted_at FROM signals WHERE sender_oin = ? AND idempotency_key = ?",
+            "SELECT id, content_hash FROM signals WHERE sender_oin = ? AND idempotency_key = ?",
         )
         .bind(signal.sender.as_str())
         .bind(&signal.idempotency_key)
@@ -213,7 +275,6 @@ impl Writer {
         if let Some(row) = known {
             let id: String = row.try_get("id")?;
             let hash: Vec<u8> = row.try_get("content_hash")?;
-            let accepted_at: i64 = row.try_get("accepted_at")?;
             let mut event = signal.resent_audit;
             event.signal_id = Some(id.clone());
             if hash != signal.content_hash {
@@ -224,12 +285,21 @@ impl Writer {
                 return Ok(SendOutcome::Conflict);
             }
             self.append_audit(event, now).await?;
-            let receipt = load_receipt(&mut self.conn, &id, accepted_at, true).await?;
+            let receipt = load_receipt(&mut self.conn, &self.settings.signer, &id, true)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt(format!("signal {id} vanished")))?;
             return Ok(SendOutcome::Duplicate(receipt));
         }
+        let mut audit_seq = None;
+        for event in signal.audit {
+            let seq = self.append_audit(event, now).await?;
+            audit_seq.get_or_insert(seq);
+        }
+        let audit_seq = audit_seq.unwrap_or(self.head.seq);
+        let subject = &signal.subject;
         sqlx::query(
-            "INSERT INTO signals (id, sender_oin, idempotency_key, content_hash, signal_type, purpose, case_ref, rule_name, policy_version, accepted_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO signals (id, sender_oin, idempotency_key, content_hash, signal_type, purpose, case_ref, rule_name, policy_version, accepted_at, audit_seq, case_ref_hash, subject_type, subject_hash, subject_key_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&signal.id)
         .bind(signal.sender.as_str())
@@ -241,6 +311,11 @@ impl Writer {
         .bind(&signal.rule)
         .bind(&signal.policy_version)
         .bind(signal.accepted_at)
+        .bind(audit_seq)
+        .bind(subject.case_ref_hash.as_deref().unwrap_or_default())
+        .bind(&subject.subject_type)
+        .bind(&subject.subject_hash)
+        .bind(subject.subject_key_id.as_deref().unwrap_or_default())
         .execute(&mut self.conn)
         .await?;
         let mut recipients = Vec::with_capacity(signal.deliveries.len());
@@ -266,26 +341,28 @@ impl Writer {
                 withheld: d.withheld,
             });
         }
-        for event in signal.audit {
-            self.append_audit(event, now).await?;
-        }
-        Ok(SendOutcome::Accepted(Receipt {
-            signal_id: signal.id,
-            accepted_at: signal.accepted_at,
+        Ok(SendOutcome::Accepted(Receipt::signed(
+            &self.settings.signer,
+            signal.id,
+            hex::encode(signal.content_hash),
+            signal.accepted_at,
+            audit_seq,
             recipients,
-            duplicate: false,
-        }))
+            false,
+        )))
     }
 
     async fn ack(
         &mut self,
         recipient: &Oin,
         ids: Vec<String>,
+        template: AuditEvent,
     ) -> Result<Result<u32, StoreError>, StoreError> {
         let mut senders = Vec::with_capacity(ids.len());
         for id in &ids {
             let row = sqlx::query(
-                "SELECT d.acked_at, d.signal_id, s.sender_oin, s.signal_type FROM deliveries d JOIN signals s ON s.id = d.signal_id
+                "SELECT d.acked_at, d.signal_id, s.sender_oin, s.signal_type, s.case_ref_hash, s.subject_type, s.subject_hash, s.subject_key_id
+                 FROM deliveries d JOIN signals s ON s.id = d.signal_id
                  WHERE d.id = ? AND d.recipient_oin = ?",
             )
             .bind(id)
@@ -302,6 +379,7 @@ impl Writer {
                             row.try_get::<String, _>("signal_id")?,
                             row.try_get::<String, _>("sender_oin")?,
                             row.try_get::<String, _>("signal_type")?,
+                            subject_of(&row)?,
                         ));
                     }
                 }
@@ -309,7 +387,7 @@ impl Writer {
         }
         let now = now_ms();
         let mut acknowledged = 0;
-        for (id, signal_id, sender, signal_type) in senders {
+        for (id, signal_id, sender, signal_type, subject) in senders {
             let done =
                 sqlx::query("UPDATE deliveries SET acked_at = ? WHERE id = ? AND acked_at IS NULL")
                     .bind(now)
@@ -320,8 +398,8 @@ impl Writer {
                 continue; // acknowledged twice within one call
             }
             acknowledged += 1;
-            let mut event = AuditEvent::new(EventKind::DeliveryAcknowledged, Outcome::Ok);
-            event.actor = Some(recipient.clone());
+            let mut event = template.clone();
+            event.subject = subject;
             event.counterparty = sender.parse().ok();
             event.signal_id = Some(signal_id);
             event.signal_type = Some(signal_type);
@@ -333,8 +411,8 @@ impl Writer {
 
     async fn streamed(
         &mut self,
-        recipient: &Oin,
         deliveries: Vec<PendingDelivery>,
+        template: AuditEvent,
     ) -> Result<(), StoreError> {
         let now = now_ms();
         for d in deliveries {
@@ -342,8 +420,8 @@ impl Writer {
                 .bind(&d.id)
                 .execute(&mut self.conn)
                 .await?;
-            let mut event = AuditEvent::new(EventKind::DeliveryStreamed, Outcome::Ok);
-            event.actor = Some(recipient.clone());
+            let mut event = template.clone();
+            event.subject = d.subject;
             event.counterparty = d.sender.parse().ok();
             event.purpose = Some(d.purposes.join(","));
             event.signal_id = Some(d.signal_id);
@@ -355,12 +433,13 @@ impl Writer {
         Ok(())
     }
 
-    async fn append_audit(&mut self, event: AuditEvent, at: i64) -> Result<(), StoreError> {
+    /// Appends one record to the chain; returns its sequence number.
+    async fn append_audit(&mut self, event: AuditEvent, at: i64) -> Result<i64, StoreError> {
         let (record, hash) = self.head.append(event, at);
         let e = &record.event;
         sqlx::query(
-            "INSERT INTO audit_log (seq, id, at, event, outcome, actor_oin, counterparty_oin, purpose, legal_basis, signal_id, signal_type, delivery_id, detail, prev_hash, hash)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit_log (seq, id, at, event, outcome, actor_oin, actor_person, counterparty_oin, purpose, legal_basis, signal_id, signal_type, delivery_id, case_ref_hash, subject_type, subject_hash, subject_key_id, trace_id, span_id, detail, prev_hash, hash)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(record.seq)
         .bind(&record.id)
@@ -368,28 +447,43 @@ impl Writer {
         .bind(enum_text(&e.event))
         .bind(enum_text(&e.outcome))
         .bind(e.actor.as_ref().map(Oin::as_str))
+        .bind(&e.actor_person)
         .bind(e.counterparty.as_ref().map(Oin::as_str))
         .bind(&e.purpose)
         .bind(&e.legal_basis)
         .bind(&e.signal_id)
         .bind(&e.signal_type)
         .bind(&e.delivery_id)
+        .bind(&e.subject.case_ref_hash)
+        .bind(&e.subject.subject_type)
+        .bind(&e.subject.subject_hash)
+        .bind(&e.subject.subject_key_id)
+        .bind(&e.trace.trace_id)
+        .bind(&e.trace.span_id)
         .bind(e.detail.to_string())
         .bind(&record.prev_hash)
         .bind(&hash)
         .execute(&mut self.conn)
         .await?;
-        Ok(())
+        Ok(record.seq)
     }
 }
 
-/// Reads the receipt of a committed signal from its deliveries.
+/// Reads and signs the receipt of a committed signal; `None` when there is no such signal.
 pub(super) async fn load_receipt(
     conn: &mut SqliteConnection,
+    signer: &Signer,
     signal_id: &str,
-    accepted_at: i64,
     duplicate: bool,
-) -> Result<Receipt, StoreError> {
+) -> Result<Option<Receipt>, StoreError> {
+    let Some(signal) =
+        sqlx::query("SELECT content_hash, accepted_at, audit_seq FROM signals WHERE id = ?")
+            .bind(signal_id)
+            .fetch_optional(&mut *conn)
+            .await?
+    else {
+        return Ok(None);
+    };
     let rows = sqlx::query(
         "SELECT id, recipient_oin, purposes, withheld FROM deliveries WHERE signal_id = ? ORDER BY position",
     )
@@ -407,11 +501,24 @@ pub(super) async fn load_receipt(
             })
         })
         .collect::<Result<_, StoreError>>()?;
-    Ok(Receipt {
-        signal_id: signal_id.to_string(),
-        accepted_at,
+    Ok(Some(Receipt::signed(
+        signer,
+        signal_id.to_string(),
+        hex::encode(signal.try_get::<Vec<u8>, _>("content_hash")?),
+        signal.try_get("accepted_at")?,
+        signal.try_get("audit_seq")?,
         recipients,
         duplicate,
+    )))
+}
+
+/// The keyed-hash subject columns of a joined signals row.
+pub(super) fn subject_of(row: &SqliteRow) -> Result<Subject, sqlx::Error> {
+    Ok(Subject {
+        case_ref_hash: row.try_get("case_ref_hash")?,
+        subject_type: row.try_get("subject_type")?,
+        subject_hash: row.try_get("subject_hash")?,
+        subject_key_id: row.try_get("subject_key_id")?,
     })
 }
 

@@ -79,8 +79,14 @@ async fn what_may_i_answers_for_the_callers_own_certificate() {
         .map(|r| r.oin.as_str())
         .collect();
     assert!(eligible.contains(&h.oin("dtv").as_str()), "{eligible:?}");
-    assert!(!eligible.contains(&h.oin("ngo-begeleiding").as_str()), "{eligible:?}");
-    assert!(!eligible.contains(&h.oin("programma-monitor").as_str()), "{eligible:?}");
+    assert!(
+        !eligible.contains(&h.oin("ngo-begeleiding").as_str()),
+        "{eligible:?}"
+    );
+    assert!(
+        !eligible.contains(&h.oin("programma-monitor").as_str()),
+        "{eligible:?}"
+    );
     assert!(
         answer
             .may_send

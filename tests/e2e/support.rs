@@ -65,6 +65,9 @@ impl Harness {
         config.tls.certificate = pki.join("gateway.pem");
         config.tls.private_key = pki.join("gateway.key");
         config.tls.dev_pki_dir = None;
+        config.audit.signing_key = pki.join(server::DEV_SIGNING_KEY);
+        config.audit.subject_keys =
+            [("dev-1".to_string(), pki.join(server::DEV_SUBJECT_KEY))].into();
         config.store.url = format!("sqlite://{}", dir.path().join("gateway.db").display());
         config.files.partners = partners_file;
         config.files.policy = dir.path().join("policy.toml");
@@ -189,20 +192,31 @@ fn registry_toml(partners: &[PartnerDef], pki: &Path, options: &Options) -> Stri
                 .filter(|(id, _)| *id == p.id)
                 .map(|(_, path)| path.clone()),
         );
-        let certs: Vec<String> = certs
+        let quoted = |paths: &[PathBuf]| -> String {
+            let quoted: Vec<String> = paths
+                .iter()
+                .map(|c| format!("{:?}", c.display().to_string()))
+                .collect();
+            quoted.join(", ")
+        };
+        let jwt_keys: Vec<PathBuf> = p
+            .jwt_keys
             .iter()
-            .map(|c| format!("{:?}", c.display().to_string()))
+            .map(|_| pki.join(format!("{}-jwt.pub.pem", p.id)))
             .collect();
+        let scope: Vec<String> = p.audit_scope.iter().map(|id| format!("{id:?}")).collect();
         let purposes: Vec<String> = p.purposes.iter().map(|c| format!("{c:?}")).collect();
         writeln!(
             out,
-            "[[partner]]\nid = {:?}\noin = \"{}\"\nname = {:?}\nrole = \"{}\"\npurposes = [{}]\ncertificates = [{}]\n",
+            "[[partner]]\nid = {:?}\noin = \"{}\"\nname = {:?}\nrole = \"{}\"\npurposes = [{}]\ncertificates = [{}]\njwt_keys = [{}]\naudit_scope = [{}]\n",
             p.id,
             p.oin,
             p.name,
             p.role,
             purposes.join(", "),
-            certs.join(", ")
+            quoted(&certs),
+            quoted(&jwt_keys),
+            scope.join(", ")
         )
         .unwrap();
     }
