@@ -6,6 +6,7 @@ use std::{env, fs, path::PathBuf};
 const PROTOS: &[&str] = &[
     "ketenpoort/v1/options.proto",
     "ketenpoort/v1/gateway.proto",
+    "ketenpoort/v1/audit.proto",
     "ketenpoort/v1/policy.proto",
     "ketenpoort/v1/signals.proto",
 ];

@@ -5,6 +5,7 @@
 //! record's hash covers its canonical encoding and the previous record's hash.
 
 pub mod keys;
+pub mod verify;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -130,6 +131,16 @@ pub struct AuditRecord {
     pub event: AuditEvent,
     /// Hash of the previous record (hex).
     pub prev_hash: String,
+}
+
+/// A record as stored: with the hash the writer computed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredRecord {
+    /// The record.
+    #[serde(flatten)]
+    pub record: AuditRecord,
+    /// Its hash (hex) as written.
+    pub hash: String,
 }
 
 /// The head of the chain: the last sequence number and hash.

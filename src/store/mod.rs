@@ -5,7 +5,10 @@
 //! are on disk, at a cost shared by every request in the batch. Reads use a small pool of
 //! separate connections; SQLite's WAL mode lets them run beside the writer.
 
+mod audit_log;
 mod writer;
+
+pub use audit_log::AuditFilter;
 
 use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
 

@@ -1,0 +1,173 @@
+//! Reading the audit log: filtered, paginated record queries, checkpoints, and the record
+//! stream that verification and export walk through.
+
+use sqlx::{QueryBuilder, Row, Sqlite, sqlite::SqliteRow};
+
+use super::{Store, StoreError};
+use crate::{
+    audit::{AuditEvent, AuditRecord, Checkpoint, StoredRecord, Subject, Trace},
+    identity::Oin,
+};
+
+/// Which records to read. Empty fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// At or after (Unix ms).
+    pub from: Option<i64>,
+    /// Before (Unix ms).
+    pub to: Option<i64>,
+    /// Actor or counterparty.
+    pub partner: Option<Oin>,
+    /// Signal type.
+    pub signal_type: Option<String>,
+    /// A purpose code the record's purpose list contains.
+    pub purpose: Option<String>,
+    /// `ok` or `refused`.
+    pub outcome: Option<String>,
+    /// Event kind.
+    pub event: Option<String>,
+    /// Keyed hashes: records whose case or subject hash is one of these.
+    pub about: Option<Vec<String>>,
+    /// The reader's scope: records where one of these is actor or counterparty. `None` reads all.
+    pub scope: Option<Vec<Oin>>,
+    /// Only records after this sequence number.
+    pub after_seq: i64,
+    /// Most records.
+    pub limit: i64,
+}
+
+const COLUMNS: &str = "seq, id, at, event, outcome, actor_oin, actor_person, counterparty_oin, purpose, legal_basis, signal_id, signal_type, delivery_id, case_ref_hash, subject_type, subject_hash, subject_key_id, trace_id, span_id, detail, prev_hash, hash";
+
+impl Store {
+    /// Records matching `filter`, in chain order.
+    pub async fn audit_records(
+        &self,
+        filter: &AuditFilter,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("SELECT {COLUMNS} FROM audit_log WHERE seq > "));
+        q.push_bind(filter.after_seq);
+        if let Some(from) = filter.from {
+            q.push(" AND at >= ").push_bind(from);
+        }
+        if let Some(to) = filter.to {
+            q.push(" AND at < ").push_bind(to);
+        }
+        if let Some(partner) = &filter.partner {
+            q.push(" AND (actor_oin = ")
+                .push_bind(partner.to_string())
+                .push(" OR counterparty_oin = ")
+                .push_bind(partner.to_string())
+                .push(")");
+        }
+        for (column, value) in [
+            ("signal_type", &filter.signal_type),
+            ("outcome", &filter.outcome),
+            ("event", &filter.event),
+        ] {
+            if let Some(value) = value {
+                q.push(format!(" AND {column} = ")).push_bind(value.clone());
+            }
+        }
+        if let Some(purpose) = &filter.purpose {
+            q.push(" AND (',' || purpose || ',') LIKE ")
+                .push_bind(format!("%,{purpose},%"));
+        }
+        if let Some(hashes) = &filter.about {
+            push_in(&mut q, " AND (case_ref_hash IN ", hashes);
+            push_in(&mut q, " OR subject_hash IN ", hashes);
+            q.push(")");
+        }
+        if let Some(scope) = &filter.scope {
+            let oins: Vec<String> = scope.iter().map(Oin::to_string).collect();
+            push_in(&mut q, " AND (actor_oin IN ", &oins);
+            push_in(&mut q, " OR counterparty_oin IN ", &oins);
+            q.push(")");
+        }
+        q.push(" ORDER BY seq LIMIT ").push_bind(filter.limit);
+        let rows = q.build().fetch_all(&self.pool).await?;
+        rows.iter().map(record_of).collect()
+    }
+
+    /// Every signed checkpoint, in order.
+    pub async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, head_hash, key_id, signature FROM audit_checkpoints ORDER BY seq",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Checkpoint {
+                    seq: row.try_get("seq")?,
+                    at: row.try_get("at")?,
+                    head_hash: row.try_get("head_hash")?,
+                    key_id: row.try_get("key_id")?,
+                    signature: row.try_get("signature")?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn push_in(q: &mut QueryBuilder<Sqlite>, prefix: &str, values: &[String]) {
+    q.push(prefix).push("(");
+    if values.is_empty() {
+        q.push("NULL");
+    }
+    let mut list = q.separated(", ");
+    for value in values {
+        list.push_bind(value.clone());
+    }
+    q.push(")");
+}
+
+fn record_of(row: &SqliteRow) -> Result<StoredRecord, StoreError> {
+    let text = |column: &str| -> Result<serde_json::Value, StoreError> {
+        Ok(serde_json::Value::String(row.try_get(column)?))
+    };
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
+    let oin = |column: &str| -> Result<Option<Oin>, StoreError> {
+        let value: Option<String> = row.try_get(column)?;
+        value
+            .map(|v| {
+                v.parse()
+                    .map_err(|e: crate::identity::InvalidOin| StoreError::Corrupt(e.to_string()))
+            })
+            .transpose()
+    };
+    let detail: String = row.try_get("detail")?;
+    let event = AuditEvent {
+        event: serde_json::from_value(text("event")?).map_err(corrupt)?,
+        outcome: serde_json::from_value(text("outcome")?).map_err(corrupt)?,
+        actor: oin("actor_oin")?,
+        actor_person: row.try_get("actor_person")?,
+        counterparty: oin("counterparty_oin")?,
+        purpose: row.try_get("purpose")?,
+        legal_basis: row.try_get("legal_basis")?,
+        signal_id: row.try_get("signal_id")?,
+        signal_type: row.try_get("signal_type")?,
+        delivery_id: row.try_get("delivery_id")?,
+        subject: Subject {
+            case_ref_hash: row.try_get("case_ref_hash")?,
+            subject_type: row.try_get("subject_type")?,
+            subject_hash: row.try_get("subject_hash")?,
+            subject_key_id: row.try_get("subject_key_id")?,
+        },
+        trace: Trace {
+            trace_id: row.try_get("trace_id")?,
+            span_id: row.try_get("span_id")?,
+        },
+        detail: serde_json::from_str(&detail).map_err(corrupt)?,
+    };
+    Ok(StoredRecord {
+        record: AuditRecord {
+            seq: row.try_get("seq")?,
+            id: row.try_get("id")?,
+            at: row.try_get("at")?,
+            event,
+            prev_hash: row.try_get("prev_hash")?,
+        },
+        hash: row.try_get("hash")?,
+    })
+}
