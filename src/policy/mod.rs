@@ -8,6 +8,8 @@
 //! its purposes allow.
 
 mod load;
+#[cfg(test)]
+pub(crate) mod tests;
 
 use std::{
     collections::{BTreeMap, HashMap},
