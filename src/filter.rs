@@ -175,3 +175,6 @@ impl FieldTree {
         self.children.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests;
