@@ -2,6 +2,7 @@
 //! at test time, a real SQLite database, and the LVV default policy from `config/`.
 
 mod exchange;
+mod policy_table;
 mod refusals;
 mod support;
 mod tls;
