@@ -181,3 +181,6 @@ impl FieldTree {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

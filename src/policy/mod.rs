@@ -9,6 +9,8 @@
 
 mod explain;
 mod load;
+#[cfg(test)]
+pub(crate) mod tests;
 
 use std::{
     collections::{BTreeMap, HashMap},

@@ -3,6 +3,7 @@
 
 mod exchange;
 mod gateway_services;
+mod policy_table;
 mod refusals;
 mod support;
 mod tls;

@@ -51,9 +51,23 @@ impl Harness {
     /// Starts a gateway; `prepare` may issue further certificates with the test CA before the
     /// registry is written, and returns which to register.
     pub async fn start_with(prepare: impl FnOnce(&DevCa, &Path) -> Options) -> Harness {
+        Self::launch(Vec::new(), prepare).await
+    }
+
+    /// Starts a gateway whose registry holds `extra` endpoints after the default ones, each with
+    /// its own test-time certificate.
+    pub async fn start_with_partners(extra: Vec<PartnerDef>) -> Harness {
+        Self::launch(extra, |_, _| Options::default()).await
+    }
+
+    async fn launch(
+        extra: Vec<PartnerDef>,
+        prepare: impl FnOnce(&DevCa, &Path) -> Options,
+    ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let pki = dir.path().join("pki");
-        let partners = registry::load_definitions(Path::new("config/partners.toml")).unwrap();
+        let mut partners = registry::load_definitions(Path::new("config/partners.toml")).unwrap();
+        partners.extend(extra);
         server::ensure_dev_pki(&pki, &partners, false).unwrap();
         let ca = DevCa::load(&pki).unwrap();
         let options = prepare(&ca, &pki);
