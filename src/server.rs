@@ -18,9 +18,10 @@ use tonic::transport::Server;
 
 use crate::{
     api::{
-        Context, PolicyApi, SignalApi,
+        AuditApi, Context, PolicyApi, SignalApi,
         proto::{
-            policy_service_server::PolicyServiceServer, signal_service_server::SignalServiceServer,
+            audit_service_server::AuditServiceServer, policy_service_server::PolicyServiceServer,
+            signal_service_server::SignalServiceServer,
         },
     },
     audit::keys::{self, Signer, SubjectKeys},
@@ -226,7 +227,8 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
         .add_service(signals)
-        .add_service(PolicyServiceServer::new(PolicyApi::new(cx.clone())));
+        .add_service(PolicyServiceServer::new(PolicyApi::new(cx.clone())))
+        .add_service(AuditServiceServer::new(AuditApi::new(cx.clone())));
     let task = tokio::spawn(
         router.serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned()),
     );

@@ -2,6 +2,7 @@
 //! requests are turned into domain calls here, and every domain error is mapped to a status
 //! in one place ([`ApiError`]), with a message that says what to fix and never a payload value.
 
+mod audit;
 pub mod client;
 mod policy;
 mod signal;
@@ -13,6 +14,7 @@ use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Status};
 
+pub use audit::AuditApi;
 pub use policy::PolicyApi;
 pub use signal::SignalApi;
 
@@ -71,6 +73,9 @@ pub enum ApiError {
         "idempotency_key was used before for a different signal: use a new key for a new signal"
     )]
     IdempotencyConflict,
+    /// The caller's role may not use this service.
+    #[error("{0}")]
+    WrongRole(String),
     /// Something named does not exist for this caller.
     #[error("{0}")]
     NotFound(String),
@@ -92,6 +97,7 @@ impl From<ApiError> for Status {
             ApiError::Denied(denied) => Status::permission_denied(denied.to_string()),
             e @ ApiError::IdempotencyConflict => Status::already_exists(e.to_string()),
             ApiError::NotFound(msg) => Status::not_found(msg),
+            ApiError::WrongRole(msg) => Status::permission_denied(msg),
             ApiError::Unauthenticated(msg) => Status::unauthenticated(msg),
             ApiError::Token(e) => Status::unauthenticated(e.to_string()),
             ApiError::Store(StoreError::UnknownDelivery(id)) => {
@@ -115,6 +121,19 @@ pub struct RequestMeta {
     pub trace: Trace,
     /// The person (`sub` of a verified JWT).
     pub person: Option<String>,
+}
+
+/// A Unix-milliseconds time as a protobuf timestamp.
+pub fn timestamp(ms: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+/// A protobuf timestamp as Unix milliseconds.
+pub fn unix_ms(t: &prost_types::Timestamp) -> i64 {
+    t.seconds * 1000 + i64::from(t.nanos) / 1_000_000
 }
 
 // === impl Context ===

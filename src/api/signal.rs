@@ -8,7 +8,7 @@ use std::{collections::HashSet, sync::Arc};
 
 use prost::Message as _;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
-use prost_types::{Any, Timestamp};
+use prost_types::Any;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -23,6 +23,7 @@ use super::{
         SendReceipt, SendRequest, SendResponse, SubscribeRequest, SubscribeResponse,
         signal_service_server::SignalService,
     },
+    timestamp,
 };
 use crate::{
     audit::{AuditEvent, EventKind, Outcome},
@@ -549,13 +550,6 @@ fn content_hash(request: &SendRequest) -> [u8; 32] {
         part(&any.value);
     }
     hasher.finalize().into()
-}
-
-fn timestamp(ms: i64) -> Timestamp {
-    Timestamp {
-        seconds: ms.div_euclid(1000),
-        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
-    }
 }
 
 /// Caps a caller-supplied identifier before it goes into a message or an audit record.

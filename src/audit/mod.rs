@@ -4,6 +4,7 @@
 //! Records never hold payload values or case references; field paths are names only. Each
 //! record's hash covers its canonical encoding and the previous record's hash.
 
+pub mod export;
 pub mod keys;
 pub mod verify;
 

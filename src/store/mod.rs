@@ -19,7 +19,11 @@ use sqlx::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    audit::{AuditEvent, Subject, keys::Signer, receipt_message},
+    audit::{
+        AuditEvent, Subject,
+        keys::{SignatureKey, Signer},
+        receipt_message,
+    },
     delivery::Notifier,
     identity::Oin,
 };
@@ -355,6 +359,11 @@ impl Store {
             Some(_) => writer::load_receipt(&mut conn, &self.signer, signal_id, false).await,
             None => Ok(None),
         }
+    }
+
+    /// The public key that verifies checkpoints and receipts.
+    pub fn signature_key(&self) -> SignatureKey {
+        self.signer.public()
     }
 
     /// Number of rows in a table, for tests and diagnostics.

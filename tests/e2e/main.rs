@@ -1,6 +1,7 @@
 //! End-to-end tests: a real gateway on 127.0.0.1, real mutual TLS with certificates generated
 //! at test time, a real SQLite database, and the LVV default policy from `config/`.
 
+mod audit;
 mod exchange;
 mod gateway_services;
 mod policy_table;

@@ -82,6 +82,8 @@ impl Harness {
         config.audit.signing_key = pki.join(server::DEV_SIGNING_KEY);
         config.audit.subject_keys =
             [("dev-1".to_string(), pki.join(server::DEV_SUBJECT_KEY))].into();
+        // Small, so that tests cross several signed checkpoints.
+        config.audit.checkpoint_every_records = 4;
         config.store.url = format!("sqlite://{}", dir.path().join("gateway.db").display());
         config.files.partners = partners_file;
         config.files.policy = dir.path().join("policy.toml");
@@ -106,6 +108,22 @@ impl Harness {
 
     pub fn endpoint(&self) -> String {
         format!("https://localhost:{}", self.port())
+    }
+
+    /// The gateway's SQLite database file.
+    pub fn database(&self) -> PathBuf {
+        self.dir.path().join("gateway.db")
+    }
+
+    /// A request carrying a development JWT for the person `sub` of partner `id`.
+    pub fn with_token<T>(&self, id: &str, sub: &str, message: T) -> tonic::Request<T> {
+        let key = self.pki().join(format!("{id}-jwt.key"));
+        let token = ketenpoort::identity::person::mint(&key, sub, "ketenpoort", 5).unwrap();
+        let mut request = tonic::Request::new(message);
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        request
     }
 
     /// The harness's own copy of the default policy, which a test may change and reload.
@@ -303,4 +321,47 @@ pub fn write_cert(
     std::fs::write(&cert, issued.cert_pem).unwrap();
     std::fs::write(dir.join(format!("{name}.key")), issued.key_pem).unwrap();
     cert
+}
+
+/// Log lines of every gateway in this test process, captured at debug level.
+#[derive(Clone, Default)]
+pub struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    pub fn contents(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Installs (once) a subscriber that captures every log line at debug level.
+pub fn capture_logs() -> &'static LogBuffer {
+    static BUFFER: std::sync::OnceLock<LogBuffer> = std::sync::OnceLock::new();
+    BUFFER.get_or_init(|| {
+        let buffer = LogBuffer::default();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug")
+            .with_ansi(false)
+            .with_writer(buffer.clone())
+            .try_init();
+        buffer
+    })
 }
