@@ -1,0 +1,6 @@
+//! The subcommands of the `ketenpoort` binary, one module per group.
+
+pub mod audit;
+pub mod gateway;
+pub mod partner;
+pub mod policy;
