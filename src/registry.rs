@@ -97,7 +97,71 @@ struct PartnersFile {
     partner: Vec<PartnerDef>,
 }
 
-/// A registered partner endpoint.
+/// The state of a registered certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CertState {
+    /// Accepted.
+    Active,
+    /// Accepted until its retirement time, then refused: the old half of a rotation.
+    Retiring,
+    /// Refused from the next handshake; open connections using it are closed.
+    Revoked,
+}
+
+/// A certificate registered for a partner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certificate {
+    /// SHA-256 of the DER encoding.
+    pub fingerprint: String,
+    /// State.
+    pub state: CertState,
+    /// For a retiring certificate: when it stops being accepted (Unix ms).
+    pub retire_at: Option<i64>,
+    /// Subject, when the certificate itself was registered (not only its fingerprint).
+    pub subject: Option<String>,
+    /// Issuer.
+    pub issuer: Option<String>,
+    /// Serial number (hex).
+    pub serial: Option<String>,
+    /// Start of validity (Unix ms).
+    pub not_before: Option<i64>,
+    /// End of validity (Unix ms).
+    pub not_after: Option<i64>,
+    /// Who made the last change (operator, or `partners.toml` for the seed).
+    pub changed_by: String,
+    /// When (Unix ms).
+    pub changed_at: i64,
+}
+
+/// A partner as stored: the form shared by `partners.toml` seeding and the database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerRecord {
+    /// Short id.
+    pub id: String,
+    /// OIN.
+    pub oin: Oin,
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Receiving purpose codes.
+    pub purposes: Vec<String>,
+    /// Status.
+    pub status: PartnerStatus,
+    /// Ed25519 public keys (PEM text) verifying the JWTs of the people behind its requests.
+    pub jwt_keys: Vec<String>,
+    /// For a privacy officer: partner ids whose audit records it reads, or `["*"]`.
+    pub audit_scope: Vec<String>,
+    /// Its certificates.
+    pub certificates: Vec<Certificate>,
+    /// Who made the last change.
+    pub changed_by: String,
+    /// When (Unix ms).
+    pub changed_at: i64,
+}
+
+/// A registered partner endpoint, ready for lookups.
 #[derive(Debug, Clone)]
 pub struct Partner {
     /// Short id.
@@ -112,12 +176,12 @@ pub struct Partner {
     pub purposes: Vec<String>,
     /// Status.
     pub status: PartnerStatus,
-    /// Registered certificate fingerprints.
-    pub fingerprints: Vec<CertFingerprint>,
     /// Keys verifying the JWTs of the people behind this partner's requests.
     pub jwt_keys: Vec<jsonwebtoken::DecodingKey>,
     /// What audit records this partner may read, when it is a privacy officer.
     pub audit_scope: AuditScope,
+    /// The stored form, for showing and changing.
+    pub record: PartnerRecord,
 }
 
 /// The audit records a privacy officer may read.
@@ -132,15 +196,19 @@ pub enum AuditScope {
     All,
 }
 
+/// The registry in force, replaced whole when it changes (shared by the TLS verifier and the
+/// services).
+pub type SharedRegistry = Arc<arc_swap::ArcSwap<Registry>>;
+
 /// All registered partners, indexed by OIN and by certificate fingerprint.
 #[derive(Debug, Default)]
 pub struct Registry {
     partners: Vec<Arc<Partner>>,
     by_oin: HashMap<Oin, Arc<Partner>>,
-    by_fingerprint: HashMap<CertFingerprint, Arc<Partner>>,
+    by_fingerprint: HashMap<CertFingerprint, (Arc<Partner>, Certificate)>,
 }
 
-/// Why the registry could not be loaded; the message names the file and partner.
+/// Why the registry could not be loaded; the message names the source and partner.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The file could not be read or parsed.
@@ -149,7 +217,7 @@ pub enum RegistryError {
     /// Entries are inconsistent; one line per problem.
     #[error("invalid partner registry {path}:\n  {}", .problems.join("\n  "))]
     Invalid {
-        /// The file.
+        /// The file (or `database`).
         path: PathBuf,
         /// One line per problem.
         problems: Vec<String>,
@@ -162,48 +230,33 @@ pub fn load_definitions(path: &Path) -> Result<Vec<PartnerDef>, RegistryError> {
     Ok(file.partner)
 }
 
-// === impl Registry ===
-
-impl Registry {
-    /// Builds the registry from definitions, reading each partner's certificate files.
-    /// Reports every inconsistency: duplicate ids, OINs or fingerprints, unreadable
-    /// certificates, and certificates whose OIN disagrees with the partner's.
-    pub fn build(path: &Path, defs: Vec<PartnerDef>) -> Result<Self, RegistryError> {
-        let mut problems = Vec::new();
-        let mut ids = HashSet::new();
-        let mut registry = Registry::default();
-        let mut scopes = Vec::new();
-        for def in defs {
-            if !valid_id(&def.id) {
-                problems.push(format!(
-                    "partner id {:?}: use lower-case letters, digits and dashes",
-                    def.id
-                ));
-            }
-            if !ids.insert(def.id.clone()) {
-                problems.push(format!("partner id {} appears twice", def.id));
-            }
-            let mut fingerprints = Vec::new();
+/// Turns definitions into records, reading each partner's certificate and key files.
+pub fn records_from_definitions(
+    path: &Path,
+    defs: Vec<PartnerDef>,
+    now: i64,
+) -> Result<Vec<PartnerRecord>, RegistryError> {
+    let mut problems = Vec::new();
+    let records = defs
+        .into_iter()
+        .map(|def| {
+            let mut certificates = Vec::new();
             for file in &def.certificates {
-                match certificate_fingerprint(file, &def.oin) {
-                    Ok(fp) => fingerprints.push(fp),
+                match certificate_from_file(file, &def.oin, now) {
+                    Ok(cert) => certificates.push(cert),
                     Err(problem) => problems.push(format!("partner {}: {problem}", def.id)),
                 }
             }
             for hex in &def.fingerprints {
-                match hex.parse() {
-                    Ok(fp) => fingerprints.push(fp),
+                match hex.parse::<CertFingerprint>() {
+                    Ok(fp) => certificates.push(Certificate::fingerprint_only(fp, now)),
                     Err(e) => problems.push(format!("partner {}: {e}", def.id)),
                 }
             }
             let mut jwt_keys = Vec::new();
             for file in &def.jwt_keys {
-                match std::fs::read(file)
-                    .map_err(|e| e.to_string())
-                    .and_then(|pem| {
-                        jsonwebtoken::DecodingKey::from_ed_pem(&pem).map_err(|e| e.to_string())
-                    }) {
-                    Ok(key) => jwt_keys.push(key),
+                match std::fs::read_to_string(file) {
+                    Ok(pem) => jwt_keys.push(pem),
                     Err(e) => problems.push(format!(
                         "partner {}: JWT key {}: {e}",
                         def.id,
@@ -211,20 +264,119 @@ impl Registry {
                     )),
                 }
             }
-            scopes.push((def.id.clone(), def.audit_scope.clone()));
-            let partner = Arc::new(Partner {
+            PartnerRecord {
                 id: def.id,
                 oin: def.oin,
                 name: def.name,
                 role: def.role,
                 purposes: def.purposes,
                 status: def.status,
-                fingerprints,
                 jwt_keys,
-                audit_scope: AuditScope::None,
+                audit_scope: def.audit_scope,
+                certificates,
+                changed_by: "partners.toml".into(),
+                changed_at: now,
+            }
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(records)
+    } else {
+        Err(RegistryError::Invalid {
+            path: path.into(),
+            problems,
+        })
+    }
+}
+
+// === impl Registry ===
+
+impl Registry {
+    /// Builds the registry from `partners.toml` definitions (reading their files).
+    pub fn build(path: &Path, defs: Vec<PartnerDef>) -> Result<Self, RegistryError> {
+        let records = records_from_definitions(path, defs, 0)?;
+        Self::assemble(path, records)
+    }
+
+    /// Builds the registry from records. Reports every inconsistency: duplicate ids, OINs or
+    /// fingerprints, unusable JWT keys, officers' scopes naming unknown partners.
+    pub fn assemble(source: &Path, records: Vec<PartnerRecord>) -> Result<Self, RegistryError> {
+        let mut problems = Vec::new();
+        let mut ids = HashSet::new();
+        let mut registry = Registry::default();
+        for record in &records {
+            if !valid_id(&record.id) {
+                problems.push(format!(
+                    "partner id {:?}: use lower-case letters, digits and dashes",
+                    record.id
+                ));
+            }
+            if !ids.insert(record.id.clone()) {
+                problems.push(format!("partner id {} appears twice", record.id));
+            }
+        }
+        let oin_of: HashMap<&str, &Oin> = records.iter().map(|r| (r.id.as_str(), &r.oin)).collect();
+        for record in &records {
+            let jwt_keys = record
+                .jwt_keys
+                .iter()
+                .filter_map(
+                    |pem| match jsonwebtoken::DecodingKey::from_ed_pem(pem.as_bytes()) {
+                        Ok(key) => Some(key),
+                        Err(e) => {
+                            problems.push(format!("partner {}: JWT key: {e}", record.id));
+                            None
+                        }
+                    },
+                )
+                .collect();
+            let audit_scope = match record.audit_scope.as_slice() {
+                [] => AuditScope::None,
+                [all] if all == "*" => AuditScope::All,
+                ids => AuditScope::Partners(
+                    ids.iter()
+                        .filter_map(|other| match oin_of.get(other.as_str()) {
+                            Some(oin) => Some((*oin).clone()),
+                            None => {
+                                problems.push(format!(
+                                    "partner {}: audit_scope names unknown partner {other}",
+                                    record.id
+                                ));
+                                None
+                            }
+                        })
+                        .collect(),
+                ),
+            };
+            if audit_scope != AuditScope::None && record.role != Role::PrivacyOfficer {
+                problems.push(format!(
+                    "partner {}: only a privacy-officer has an audit_scope",
+                    record.id
+                ));
+            }
+            let partner = Arc::new(Partner {
+                id: record.id.clone(),
+                oin: record.oin.clone(),
+                name: record.name.clone(),
+                role: record.role,
+                purposes: record.purposes.clone(),
+                status: record.status,
+                jwt_keys,
+                audit_scope,
+                record: record.clone(),
             });
-            for fp in &partner.fingerprints {
-                if let Some(other) = registry.by_fingerprint.insert(*fp, partner.clone()) {
+            for cert in &record.certificates {
+                let Ok(fp) = cert.fingerprint.parse::<CertFingerprint>() else {
+                    problems.push(format!(
+                        "partner {}: bad fingerprint {}",
+                        record.id, cert.fingerprint
+                    ));
+                    continue;
+                };
+                if let Some((other, _)) = registry
+                    .by_fingerprint
+                    .insert(fp, (partner.clone(), cert.clone()))
+                {
                     problems.push(format!(
                         "certificate {fp} is registered for both {} and {}",
                         other.id, partner.id
@@ -239,59 +391,19 @@ impl Registry {
             }
             registry.partners.push(partner);
         }
-        registry.resolve_scopes(scopes, &mut problems);
         if problems.is_empty() {
             Ok(registry)
         } else {
             Err(RegistryError::Invalid {
-                path: path.into(),
+                path: source.into(),
                 problems,
             })
         }
     }
 
-    /// Turns each officer's `audit_scope` of partner ids into OINs.
-    fn resolve_scopes(&mut self, scopes: Vec<(String, Vec<String>)>, problems: &mut Vec<String>) {
-        for (id, ids) in scopes {
-            let scope = match ids.as_slice() {
-                [] => AuditScope::None,
-                [all] if all == "*" => AuditScope::All,
-                ids => AuditScope::Partners(
-                    ids.iter()
-                        .filter_map(|other| match self.by_id(other) {
-                            Some(p) => Some(p.oin.clone()),
-                            None => {
-                                problems.push(format!(
-                                    "partner {id}: audit_scope names unknown partner {other}"
-                                ));
-                                None
-                            }
-                        })
-                        .collect(),
-                ),
-            };
-            let Some(index) = self.partners.iter().position(|p| p.id == id) else {
-                continue;
-            };
-            if scope != AuditScope::None && self.partners[index].role != Role::PrivacyOfficer {
-                problems.push(format!(
-                    "partner {id}: only a privacy-officer has an audit_scope"
-                ));
-            }
-            let mut partner = (*self.partners[index]).clone();
-            partner.audit_scope = scope;
-            let partner = Arc::new(partner);
-            self.by_oin.insert(partner.oin.clone(), partner.clone());
-            for fp in &partner.fingerprints {
-                self.by_fingerprint.insert(*fp, partner.clone());
-            }
-            self.partners[index] = partner;
-        }
-    }
-
-    /// The partner a certificate is registered for.
-    pub fn by_fingerprint(&self, fp: &CertFingerprint) -> Option<&Arc<Partner>> {
-        self.by_fingerprint.get(fp)
+    /// The partner a certificate is registered for, and the registration.
+    pub fn certificate(&self, fp: &CertFingerprint) -> Option<(&Arc<Partner>, &Certificate)> {
+        self.by_fingerprint.get(fp).map(|(p, c)| (p, c))
     }
 
     /// The partner with this OIN.
@@ -304,10 +416,65 @@ impl Registry {
         self.partners.iter().find(|p| p.id == id)
     }
 
-    /// All partners, in file order.
+    /// All partners, in registration order.
     pub fn partners(&self) -> &[Arc<Partner>] {
         &self.partners
     }
+
+    /// The stored form of every partner.
+    pub fn records(&self) -> Vec<PartnerRecord> {
+        self.partners.iter().map(|p| p.record.clone()).collect()
+    }
+}
+
+// === impl Certificate ===
+
+impl Certificate {
+    /// A registration of a certificate's facts, active.
+    pub fn from_info(info: &CertInfo, changed_by: &str, now: i64) -> Self {
+        Self {
+            fingerprint: info.fingerprint.to_string(),
+            state: CertState::Active,
+            retire_at: None,
+            subject: Some(info.subject.clone()),
+            issuer: Some(info.issuer.clone()),
+            serial: Some(info.serial.clone()),
+            not_before: Some(unix_ms(info.not_before)),
+            not_after: Some(unix_ms(info.not_after)),
+            changed_by: changed_by.to_string(),
+            changed_at: now,
+        }
+    }
+
+    /// A registration by fingerprint only, active.
+    pub fn fingerprint_only(fp: CertFingerprint, now: i64) -> Self {
+        Self {
+            fingerprint: fp.to_string(),
+            state: CertState::Active,
+            retire_at: None,
+            subject: None,
+            issuer: None,
+            serial: None,
+            not_before: None,
+            not_after: None,
+            changed_by: "partners.toml".into(),
+            changed_at: now,
+        }
+    }
+
+    /// True when the registration lets the certificate in at `now` (Unix ms).
+    pub fn accepted_at(&self, now: i64) -> bool {
+        match self.state {
+            CertState::Active => true,
+            CertState::Retiring => self.retire_at.is_none_or(|at| now < at),
+            CertState::Revoked => false,
+        }
+    }
+}
+
+fn unix_ms(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn valid_id(id: &str) -> bool {
@@ -317,11 +484,13 @@ fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-fn certificate_fingerprint(file: &Path, oin: &Oin) -> Result<CertFingerprint, String> {
+fn certificate_from_file(file: &Path, oin: &Oin, now: i64) -> Result<Certificate, String> {
     let certs = read_certificates(file).map_err(|e| e.to_string())?;
     let info = CertInfo::from_der(&certs[0]).map_err(|e| format!("{}: {e}", file.display()))?;
     match &info.oin {
-        Some(cert_oin) if cert_oin == oin => Ok(info.fingerprint),
+        Some(cert_oin) if cert_oin == oin => {
+            Ok(Certificate::from_info(&info, "partners.toml", now))
+        }
         Some(cert_oin) => Err(format!(
             "{} carries OIN {cert_oin} in its subject serialNumber, not {oin}",
             file.display()
@@ -404,7 +573,9 @@ mod tests {
         )
         .unwrap();
         let fp: CertFingerprint = "ab".repeat(32).parse().unwrap();
-        assert_eq!(registry.by_fingerprint(&fp).unwrap().id, "gemeente-x");
+        let (partner, cert) = registry.certificate(&fp).unwrap();
+        assert_eq!(partner.id, "gemeente-x");
+        assert!(cert.accepted_at(0));
         let oin: Oin = "00000099000000010000".parse().unwrap();
         assert_eq!(registry.by_oin(&oin).unwrap().id, "gemeente-x");
         assert!(registry.by_id("gemeente-x").unwrap().is_active());

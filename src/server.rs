@@ -157,9 +157,12 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
             tracing::info!(dir = %dir.display(), files = written.len(), "created development PKI");
         }
     }
-    let registry = Arc::new(Registry::build(&config.files.partners, defs)?);
+    let registry = Arc::new(ArcSwap::from_pointee(Registry::build(
+        &config.files.partners,
+        defs,
+    )?));
     let policy = Policy::load(&config.files.policy, &catalogue)?;
-    policy.check_registry(&config.files.policy, &registry)?;
+    policy.check_registry(&config.files.policy, &registry.load())?;
     let policy_version = policy.version().to_string();
     let tls_config = tls::server_config(
         &config.tls.trust_anchors,
@@ -245,8 +248,11 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
 }
 
 fn reload_policy(cx: &Context, file: &Path) -> Result<String, PolicyError> {
-    let loaded = Policy::load(file, &cx.catalogue)
-        .and_then(|policy| policy.check_registry(file, &cx.registry).map(|()| policy));
+    let loaded = Policy::load(file, &cx.catalogue).and_then(|policy| {
+        policy
+            .check_registry(file, &cx.registry.load())
+            .map(|()| policy)
+    });
     match loaded {
         Ok(policy) => {
             let version = policy.version().to_string();

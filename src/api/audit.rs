@@ -139,7 +139,8 @@ impl AuditApi {
     }
 
     fn name_of(&self, oin: Option<&Oin>) -> String {
-        oin.and_then(|oin| self.cx.registry.by_oin(oin))
+        let registry = self.cx.registry.load();
+        oin.and_then(|oin| registry.by_oin(oin))
             .map_or_else(String::new, |p| p.name.clone())
     }
 

@@ -39,8 +39,8 @@ pub mod proto {
 
 /// What every service needs: the registry, the policy, the catalogue and the store.
 pub struct Context {
-    /// The partner registry.
-    pub registry: Arc<Registry>,
+    /// The partner registry; replaced whole when it changes.
+    pub registry: Arc<ArcSwap<Registry>>,
     /// The policy in force; replaced whole on reload.
     pub policy: ArcSwap<Policy>,
     /// The signal catalogue.
@@ -174,12 +174,15 @@ impl Context {
         let peer = request.extensions().get::<PeerIdentity>().ok_or_else(|| {
             ApiError::Unauthenticated("no client certificate on this connection".into())
         })?;
-        let partner = self
-            .registry
-            .by_oin(&peer.oin)
-            .filter(|p| p.fingerprints.contains(&peer.fingerprint))
+        let registry = self.registry.load();
+        let partner = registry
+            .certificate(&peer.fingerprint)
+            .filter(|(p, cert)| p.oin == peer.oin && cert.accepted_at(crate::store::now_ms()))
+            .map(|(p, _)| p)
             .ok_or_else(|| {
-                ApiError::Unauthenticated("the client certificate is no longer registered".into())
+                ApiError::Unauthenticated(
+                    "the client certificate is no longer registered or was revoked".into(),
+                )
             })?;
         if !partner.is_active() {
             return Err(ApiError::Unauthenticated(format!(

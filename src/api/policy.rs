@@ -34,6 +34,7 @@ impl PolicyService for PolicyApi {
     ) -> Result<Response<WhatMayIResponse>, Status> {
         let partner = self.cx.caller(&request)?;
         let policy = self.cx.policy.load();
+        let registry = self.cx.registry.load();
         let may_send = policy
             .rules()
             .iter()
@@ -44,9 +45,7 @@ impl PolicyService for PolicyApi {
                 legal_instrument: rule.legal_instrument.clone(),
                 rule: rule.name.clone(),
                 receiving_purposes: rule.receive.keys().cloned().collect(),
-                eligible_recipients: self
-                    .cx
-                    .registry
+                eligible_recipients: registry
                     .partners()
                     .iter()
                     .filter(|p| p.is_active() && p.oin != partner.oin)

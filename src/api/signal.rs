@@ -76,7 +76,7 @@ impl SignalApi {
         let checked = self.validate(sender, &request).and_then(|envelope| {
             span.record("signal_type", envelope.signal.name());
             let permit = self.cx.policy.load().authorize(
-                &self.cx.registry,
+                &self.cx.registry.load(),
                 sender,
                 envelope.signal.name(),
                 &request.purpose,

@@ -23,6 +23,8 @@ pub struct CertInfo {
     pub subject: String,
     /// The issuer distinguished name, as text.
     pub issuer: String,
+    /// The serial number, hex with colons.
+    pub serial: String,
     /// The OIN from the subject serialNumber, when present.
     pub oin: Option<Oin>,
     /// Start of validity.
@@ -93,6 +95,7 @@ impl CertInfo {
             fingerprint: CertFingerprint::of_der(der),
             subject: cert.subject().to_string(),
             issuer: cert.issuer().to_string(),
+            serial: cert.raw_serial_as_string(),
             oin,
             not_before: to_system_time(validity.not_before.timestamp()),
             not_after: to_system_time(validity.not_after.timestamp()),

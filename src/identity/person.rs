@@ -99,21 +99,28 @@ mod tests {
     use super::*;
     use crate::{
         audit::keys::{generate_signing_key, public_pem},
-        registry::{AuditScope, PartnerStatus, Role},
+        registry::{PartnerRecord, PartnerStatus, Registry, Role},
     };
 
-    fn officer(public_pem: &str) -> Partner {
-        Partner {
+    fn officer(public_pem: &str) -> std::sync::Arc<Partner> {
+        let record = PartnerRecord {
             id: "fg".into(),
             oin: "00000099700000010000".parse().unwrap(),
             name: "FG".into(),
             role: Role::PrivacyOfficer,
             purposes: vec![],
             status: PartnerStatus::Active,
-            fingerprints: vec![],
-            jwt_keys: vec![jsonwebtoken::DecodingKey::from_ed_pem(public_pem.as_bytes()).unwrap()],
-            audit_scope: AuditScope::All,
-        }
+            jwt_keys: vec![public_pem.to_string()],
+            audit_scope: vec!["*".into()],
+            certificates: vec![],
+            changed_by: "test".into(),
+            changed_at: 0,
+        };
+        Registry::assemble(Path::new("test"), vec![record])
+            .unwrap()
+            .by_id("fg")
+            .unwrap()
+            .clone()
     }
 
     #[test]

@@ -40,7 +40,7 @@ use super::{
         CertInfo, CertificateError as CertFileError, read_certificates, read_private_key,
     },
 };
-use crate::registry::Registry;
+use crate::registry::{Registry, SharedRegistry};
 
 /// Why the TLS configuration could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +62,9 @@ pub enum Unrecognised {
     /// The certificate's subject serialNumber names another OIN than the partner's.
     #[error("certificate {0} carries OIN {1:?} but is registered for a partner with OIN {2}")]
     OinMismatch(CertFingerprint, Option<String>, String),
+    /// The certificate was revoked, or retired and its retirement time has passed.
+    #[error("certificate {0} is {1:?} and no longer accepted")]
+    NoLongerAccepted(CertFingerprint, crate::registry::CertState),
     /// The partner the certificate belongs to is suspended.
     #[error("certificate {0} belongs to suspended partner {1}")]
     Suspended(CertFingerprint, String),
@@ -71,7 +74,7 @@ pub enum Unrecognised {
 #[derive(Debug)]
 struct RegisteredPartnerVerifier {
     chain: Arc<dyn ClientCertVerifier>,
-    registry: Arc<Registry>,
+    registry: SharedRegistry,
 }
 
 /// An established mutual-TLS connection of an identified partner.
@@ -86,7 +89,7 @@ pub fn server_config(
     trust_anchors: &Path,
     certificate: &Path,
     private_key: &Path,
-    registry: Arc<Registry>,
+    registry: SharedRegistry,
 ) -> Result<ServerConfig, TlsSetupError> {
     super::install_crypto_provider();
     let mut roots = RootCertStore::empty();
@@ -113,9 +116,15 @@ pub fn server_config(
 /// Identifies the partner behind a chain-validated client certificate.
 pub fn identify(registry: &Registry, der: &[u8]) -> Result<PeerIdentity, Unrecognised> {
     let fingerprint = CertFingerprint::of_der(der);
-    let partner = registry
-        .by_fingerprint(&fingerprint)
+    let (partner, certificate) = registry
+        .certificate(&fingerprint)
         .ok_or(Unrecognised::NotRegistered(fingerprint))?;
+    if !certificate.accepted_at(crate::store::now_ms()) {
+        return Err(Unrecognised::NoLongerAccepted(
+            fingerprint,
+            certificate.state,
+        ));
+    }
     let cert_oin = CertInfo::from_der(der).ok().and_then(|info| info.oin);
     if cert_oin.as_ref() != Some(&partner.oin) {
         return Err(Unrecognised::OinMismatch(
@@ -138,7 +147,7 @@ pub fn identify(registry: &Registry, der: &[u8]) -> Result<PeerIdentity, Unrecog
 pub fn incoming(
     listener: TcpListener,
     config: Arc<ServerConfig>,
-    registry: Arc<Registry>,
+    registry: SharedRegistry,
     handshake_timeout: Duration,
     shutdown: CancellationToken,
 ) -> ReceiverStream<io::Result<PartnerConnection>> {
@@ -176,7 +185,7 @@ pub fn incoming(
                     .1
                     .peer_certificates()
                     .and_then(|certs| certs.first())
-                    .map(|der| identify(&registry, der));
+                    .map(|der| identify(&registry.load(), der));
                 match peer {
                     Some(Ok(peer)) => {
                         tracing::debug!(peer.addr = %addr, client.oin = %peer.oin, "partner connected");
@@ -216,7 +225,7 @@ impl ClientCertVerifier for RegisteredPartnerVerifier {
     ) -> Result<ClientCertVerified, TlsError> {
         self.chain
             .verify_client_cert(end_entity, intermediates, now)?;
-        match identify(&self.registry, end_entity) {
+        match identify(&self.registry.load(), end_entity) {
             Ok(_) => Ok(ClientCertVerified::assertion()),
             Err(reason) => {
                 tracing::info!(reason = %reason, "client certificate refused");
