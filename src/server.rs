@@ -24,14 +24,17 @@ use crate::{
             signal_service_server::SignalServiceServer,
         },
     },
-    audit::keys::{self, Signer, SubjectKeys},
+    audit::{
+        AuditEvent, EventKind, Outcome,
+        keys::{self, Signer, SubjectKeys},
+    },
     catalogue::{Catalogue, CatalogueError, DESCRIPTOR_SET},
     config::Config,
     delivery::Notifier,
     identity::{
         self,
         dev_pki::{self, DevPartner, DevPkiError},
-        tls::{self, TlsSetupError},
+        tls::{self, Connections, TlsSetupError},
     },
     policy::{Policy, PolicyError},
     registry::{self, Registry, RegistryError, Role},
@@ -157,19 +160,8 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
             tracing::info!(dir = %dir.display(), files = written.len(), "created development PKI");
         }
     }
-    let registry = Arc::new(ArcSwap::from_pointee(Registry::build(
-        &config.files.partners,
-        defs,
-    )?));
     let policy = Policy::load(&config.files.policy, &catalogue)?;
-    policy.check_registry(&config.files.policy, &registry.load())?;
     let policy_version = policy.version().to_string();
-    let tls_config = tls::server_config(
-        &config.tls.trust_anchors,
-        &config.tls.certificate,
-        &config.tls.private_key,
-        registry.clone(),
-    )?;
     let signer = Arc::new(Signer::load(&config.audit.signing_key)?);
     let subject_files: Vec<(String, PathBuf)> = config
         .audit
@@ -185,6 +177,17 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
         checkpoint_every: Duration::from_secs(config.audit.checkpoint_every_secs),
     };
     let store = Store::open(&config.store.url, notifier.clone(), settings).await?;
+    let registry = Arc::new(ArcSwap::from_pointee(
+        registry_from_store(&store, &config.files.partners, defs).await?,
+    ));
+    policy.check_registry(&config.files.policy, &registry.load())?;
+    let tls_config = Arc::new(ArcSwap::from_pointee(tls::server_config(
+        &config.tls.trust_anchors,
+        &config.tls.certificate,
+        &config.tls.private_key,
+        registry.clone(),
+    )?));
+    let connections = Arc::new(Connections::default());
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -198,8 +201,9 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
     let shutdown = CancellationToken::new();
     let incoming = tls::incoming(
         listener,
-        Arc::new(tls_config),
+        tls_config.clone(),
         registry.clone(),
+        connections.clone(),
         Duration::from_secs(config.server.handshake_timeout_secs),
         shutdown.clone(),
     );
@@ -212,8 +216,12 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
         max_message_bytes: config.server.max_message_bytes,
         subject_keys,
         jwt_audience: config.audit.jwt_audience.clone(),
+        connections,
+        tls: config.tls.clone(),
+        tls_config,
         shutdown: shutdown.clone(),
     });
+    tokio::spawn(watch_registry(cx.clone()));
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<SignalServiceServer<SignalApi>>().await;
     let reflection = || {
@@ -245,6 +253,64 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
     };
     gateway.reload_on_hangup();
     Ok(gateway)
+}
+
+/// The registry from the database; on first start, the database is seeded from
+/// `partners.toml`, and after that `partners.toml` is not read for the registry.
+async fn registry_from_store(
+    store: &Store,
+    partners_file: &Path,
+    defs: Vec<registry::PartnerDef>,
+) -> Result<Registry, StartError> {
+    let mut records = store.registry_records().await?;
+    if records.is_empty() {
+        records = registry::records_from_definitions(partners_file, defs, crate::store::now_ms())?;
+        Registry::assemble(partners_file, records.clone())?;
+        let mut seeded = AuditEvent::new(EventKind::RegistryChanged, Outcome::Ok);
+        seeded.detail = serde_json::json!({
+            "action": "registry_seeded",
+            "source": partners_file.display().to_string(),
+            "partners": records.len(),
+        });
+        store.save_records(records.clone(), vec![seeded]).await?;
+        tracing::info!(partners = records.len(), file = %partners_file.display(), "registry seeded into the database");
+    } else {
+        tracing::info!(
+            partners = records.len(),
+            "registry read from the database ({} is only read to seed an empty database)",
+            partners_file.display()
+        );
+    }
+    Ok(Registry::assemble(Path::new("database"), records)?)
+}
+
+/// How often a gateway looks for registry changes made by others (replicas, the CLI) and
+/// for certificates whose retirement time has passed. Well inside the promised 5 seconds.
+const REGISTRY_POLL: Duration = Duration::from_secs(1);
+
+/// Reloads the registry when its version changes, and closes connections whose certificate
+/// is no longer accepted, until shutdown.
+async fn watch_registry(cx: Arc<Context>) {
+    let mut seen = cx.store.registry_version().await.unwrap_or(0);
+    loop {
+        tokio::select! {
+            _ = cx.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(REGISTRY_POLL) => {}
+        }
+        match cx.store.registry_version().await {
+            Ok(version) if version != seen => {
+                if let Err(e) = cx.reload_registry().await {
+                    tracing::error!(error = %e, "registry reload failed; the registry in force stays");
+                    continue;
+                }
+                seen = version;
+            }
+            Ok(_) => {
+                cx.connections.close_unaccepted(&cx.registry.load());
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the registry version"),
+        }
+    }
 }
 
 fn reload_policy(cx: &Context, file: &Path) -> Result<String, PolicyError> {

@@ -187,6 +187,15 @@ impl AuditApi {
                 e.actor_person.as_deref().unwrap_or("someone")
             ),
             EventKind::AuditRefused => format!("{actor} was refused access to the audit log"),
+            EventKind::RegistryChanged => format!(
+                "{} of {actor} changed the registry: {} {counterparty}",
+                e.actor_person.as_deref().unwrap_or("an operator"),
+                e.detail
+                    .get("action")
+                    .and_then(|a| a.as_str())
+                    .unwrap_or("")
+            ),
+            EventKind::AdminRefused => format!("{actor} was refused a registry change"),
         };
         TimelineEntry {
             at: Some(timestamp(stored.record.at)),

@@ -21,10 +21,12 @@ pub use signal::SignalApi;
 use crate::{
     audit::{Subject, Trace, keys::SubjectKeys},
     catalogue::Catalogue,
+    config::TlsConfig,
     delivery::Notifier,
     identity::{
         PeerIdentity,
         person::{self, TokenError},
+        tls::{self, Connections, SharedServerConfig, TlsSetupError},
     },
     policy::{Denied, Policy},
     registry::{Partner, Registry},
@@ -55,6 +57,12 @@ pub struct Context {
     pub subject_keys: SubjectKeys,
     /// The `aud` every JWT must carry.
     pub jwt_audience: String,
+    /// Open partner connections, to close those whose certificate is no longer accepted.
+    pub connections: Arc<Connections>,
+    /// Where the trust anchors and the gateway's certificate are (for reloads and vetting).
+    pub tls: TlsConfig,
+    /// The TLS configuration in force.
+    pub tls_config: SharedServerConfig,
     /// Cancelled when the gateway shuts down; ends open streams.
     pub shutdown: CancellationToken,
 }
@@ -158,6 +166,32 @@ impl Context {
             }
         };
         Ok(RequestMeta { trace, person })
+    }
+
+    /// Reads the registry from the database, puts it in force, and closes the connections
+    /// whose certificate it no longer accepts.
+    pub async fn reload_registry(&self) -> Result<(), ApiError> {
+        let records = self.store.registry_records().await?;
+        let registry = Registry::assemble(std::path::Path::new("database"), records)
+            .map_err(|e| ApiError::Invalid(e.to_string()))?;
+        let closed = self.connections.close_unaccepted(&registry);
+        self.registry.store(Arc::new(registry));
+        tracing::info!(connections.closed = closed, "registry reloaded");
+        Ok(())
+    }
+
+    /// Reads the trust anchors and the gateway's certificate again and puts them in force
+    /// for new connections.
+    pub fn reload_tls(&self) -> Result<(), TlsSetupError> {
+        let config = tls::server_config(
+            &self.tls.trust_anchors,
+            &self.tls.certificate,
+            &self.tls.private_key,
+            self.registry.clone(),
+        )?;
+        self.tls_config.store(Arc::new(config));
+        tracing::info!("trust anchors and server certificate reloaded");
+        Ok(())
     }
 
     /// The keyed hash of a case reference, as the audit log stores it.

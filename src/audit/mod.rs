@@ -36,6 +36,10 @@ pub enum EventKind {
     AuditRead,
     /// A request for the audit log was refused (no valid token, wrong role).
     AuditRefused,
+    /// An operator changed the registry (partner or certificate), or it was seeded.
+    RegistryChanged,
+    /// An operator's request was refused (no valid token, wrong role, a certificate refused).
+    AdminRefused,
 }
 
 /// How it ended.

@@ -6,13 +6,21 @@
 //! another CA, or with a valid but unregistered certificate never reaches a gRPC handler.
 
 use std::{
+    collections::HashMap,
+    future::Future,
     io,
     path::Path,
     pin::Pin,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     task::{Context, Poll},
     time::Duration,
 };
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
 
 use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, Error as TlsError, RootCertStore,
@@ -31,7 +39,7 @@ use tokio::{
 };
 use tokio_rustls::{TlsAcceptor, server::TlsStream};
 use tokio_stream::wrappers::ReceiverStream;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tonic::transport::server::Connected;
 
 use super::{
@@ -77,10 +85,45 @@ struct RegisteredPartnerVerifier {
     registry: SharedRegistry,
 }
 
-/// An established mutual-TLS connection of an identified partner.
+/// An established mutual-TLS connection of an identified partner. It ends with an error
+/// as soon as its certificate is no longer accepted (see [`Connections::close_unaccepted`]).
 pub struct PartnerConnection {
     stream: TlsStream<TcpStream>,
     peer: PeerIdentity,
+    closed: Pin<Box<WaitForCancellationFutureOwned>>,
+    _registration: Registration,
+}
+
+/// The open partner connections, so that revoking a certificate or suspending a partner
+/// also ends the connections already made with it.
+#[derive(Debug, Default)]
+pub struct Connections {
+    next: AtomicU64,
+    open: Mutex<HashMap<u64, (CertFingerprint, CancellationToken)>>,
+}
+
+/// Removes a connection from the table when it ends.
+struct Registration {
+    id: u64,
+    table: Arc<Connections>,
+}
+
+/// The TLS configuration in force; replaced whole when trust anchors are reloaded.
+pub type SharedServerConfig = Arc<ArcSwap<ServerConfig>>;
+
+/// A verifier of certificate chains against the trust anchors in a PEM file, without the
+/// registry check: for vetting a certificate before it is registered.
+pub fn chain_verifier(trust_anchors: &Path) -> Result<Arc<dyn ClientCertVerifier>, TlsSetupError> {
+    super::install_crypto_provider();
+    let mut roots = RootCertStore::empty();
+    for anchor in read_certificates(trust_anchors)? {
+        roots
+            .add(anchor)
+            .map_err(|e| TlsSetupError::Rustls(format!("{}: {e}", trust_anchors.display())))?;
+    }
+    WebPkiClientVerifier::builder(Arc::new(roots))
+        .build()
+        .map_err(|e| TlsSetupError::Rustls(e.to_string()))
 }
 
 /// Builds the rustls server configuration from PEM files: trust anchors for client
@@ -91,16 +134,7 @@ pub fn server_config(
     private_key: &Path,
     registry: SharedRegistry,
 ) -> Result<ServerConfig, TlsSetupError> {
-    super::install_crypto_provider();
-    let mut roots = RootCertStore::empty();
-    for anchor in read_certificates(trust_anchors)? {
-        roots
-            .add(anchor)
-            .map_err(|e| TlsSetupError::Rustls(format!("{}: {e}", trust_anchors.display())))?;
-    }
-    let chain = WebPkiClientVerifier::builder(Arc::new(roots))
-        .build()
-        .map_err(|e| TlsSetupError::Rustls(e.to_string()))?;
+    let chain = chain_verifier(trust_anchors)?;
     let verifier = Arc::new(RegisteredPartnerVerifier { chain, registry });
     let mut config = ServerConfig::builder()
         .with_client_cert_verifier(verifier)
@@ -146,13 +180,13 @@ pub fn identify(registry: &Registry, der: &[u8]) -> Result<PeerIdentity, Unrecog
 /// partner connections until `shutdown` is cancelled. Failed handshakes are logged and dropped.
 pub fn incoming(
     listener: TcpListener,
-    config: Arc<ServerConfig>,
+    config: SharedServerConfig,
     registry: SharedRegistry,
+    connections: Arc<Connections>,
     handshake_timeout: Duration,
     shutdown: CancellationToken,
 ) -> ReceiverStream<io::Result<PartnerConnection>> {
     let (tx, rx) = mpsc::channel(64);
-    let acceptor = TlsAcceptor::from(config);
     tokio::spawn(async move {
         loop {
             let (tcp, addr) = tokio::select! {
@@ -166,7 +200,9 @@ pub fn incoming(
                     }
                 },
             };
-            let (acceptor, registry, tx) = (acceptor.clone(), registry.clone(), tx.clone());
+            let _ = tcp.set_nodelay(true);
+            let acceptor = TlsAcceptor::from(config.load_full());
+            let (registry, connections, tx) = (registry.clone(), connections.clone(), tx.clone());
             tokio::spawn(async move {
                 let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp));
                 let stream = match handshake.await {
@@ -189,7 +225,14 @@ pub fn incoming(
                 match peer {
                     Some(Ok(peer)) => {
                         tracing::debug!(peer.addr = %addr, client.oin = %peer.oin, "partner connected");
-                        let _ = tx.send(Ok(PartnerConnection { stream, peer })).await;
+                        let (registration, token) = connections.register(peer.fingerprint);
+                        let connection = PartnerConnection {
+                            stream,
+                            peer,
+                            closed: Box::pin(token.cancelled_owned()),
+                            _registration: registration,
+                        };
+                        let _ = tx.send(Ok(connection)).await;
                     }
                     Some(Err(e)) => {
                         tracing::info!(peer.addr = %addr, error = %e, "partner refused")
@@ -259,7 +302,72 @@ impl ClientCertVerifier for RegisteredPartnerVerifier {
     }
 }
 
+// === impl Connections ===
+
+impl Connections {
+    fn register(
+        self: &Arc<Self>,
+        fingerprint: CertFingerprint,
+    ) -> (Registration, CancellationToken) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let token = CancellationToken::new();
+        self.open.lock().insert(id, (fingerprint, token.clone()));
+        let registration = Registration {
+            id,
+            table: self.clone(),
+        };
+        (registration, token)
+    }
+
+    /// Ends every open connection whose certificate `registry` no longer accepts (revoked,
+    /// retired past its time, unregistered, or of a suspended partner). Returns how many.
+    pub fn close_unaccepted(&self, registry: &Registry) -> usize {
+        let now = crate::store::now_ms();
+        let open = self.open.lock();
+        let mut closed = 0;
+        for (fingerprint, token) in open.values() {
+            let accepted = registry
+                .certificate(fingerprint)
+                .is_some_and(|(partner, cert)| partner.is_active() && cert.accepted_at(now));
+            if !accepted && !token.is_cancelled() {
+                tracing::info!(certificate = %fingerprint, "closing a connection whose certificate is no longer accepted");
+                token.cancel();
+                closed += 1;
+            }
+        }
+        closed
+    }
+
+    /// Number of open partner connections.
+    pub fn len(&self) -> usize {
+        self.open.lock().len()
+    }
+
+    /// True when no partner is connected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.table.open.lock().remove(&self.id);
+    }
+}
+
 // === impl PartnerConnection ===
+
+impl PartnerConnection {
+    fn check_open(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        match self.closed.as_mut().poll(cx) {
+            Poll::Ready(()) => Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the client certificate is no longer accepted",
+            )),
+            Poll::Pending => Ok(()),
+        }
+    }
+}
 
 impl Connected for PartnerConnection {
     type ConnectInfo = PeerIdentity;
@@ -275,6 +383,7 @@ impl AsyncRead for PartnerConnection {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        self.check_open(cx)?;
         Pin::new(&mut self.stream).poll_read(cx, buf)
     }
 }
@@ -285,6 +394,7 @@ impl AsyncWrite for PartnerConnection {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        self.check_open(cx)?;
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
@@ -301,6 +411,7 @@ impl AsyncWrite for PartnerConnection {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        self.check_open(cx)?;
         Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
     }
 

@@ -6,6 +6,7 @@
 //! separate connections; SQLite's WAL mode lets them run beside the writer.
 
 mod audit_log;
+mod registry;
 mod writer;
 
 pub use audit_log::AuditFilter;
@@ -26,6 +27,7 @@ use crate::{
     },
     delivery::Notifier,
     identity::Oin,
+    registry::PartnerRecord,
 };
 
 use writer::Job;
@@ -248,6 +250,21 @@ impl Store {
     pub async fn send(&self, signal: NewSignal) -> Result<SendOutcome, StoreError> {
         self.submit(|reply| Job::Send(Box::new(signal), reply))
             .await?
+    }
+
+    /// Saves changed partner records, with the audit records of the change, in one
+    /// transaction; bumps the registry version so every replica reloads.
+    pub async fn save_records(
+        &self,
+        records: Vec<PartnerRecord>,
+        audit: Vec<AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.submit(|reply| Job::SaveRecords {
+            records,
+            audit,
+            reply,
+        })
+        .await?
     }
 
     /// Appends audit events.

@@ -24,6 +24,7 @@ use crate::{
     audit::{AuditEvent, ChainHead, Checkpoint, Outcome, Subject, keys::Signer},
     delivery::Notifier,
     identity::Oin,
+    registry::PartnerRecord,
 };
 
 /// Most jobs committed in one transaction.
@@ -49,6 +50,12 @@ pub(super) enum Job {
         deliveries: Vec<PendingDelivery>,
         /// The record written per streamed delivery, completed per delivery.
         audit: AuditEvent,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// Saves changed partner records with the audit records of the change.
+    SaveRecords {
+        records: Vec<PartnerRecord>,
+        audit: Vec<AuditEvent>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
     Shutdown,
@@ -255,6 +262,14 @@ impl Writer {
                 Ok(()) => Ok(Some(Answer::Unit(reply))),
                 Err(e) => Err((e, Some(Answer::Unit(reply)))),
             },
+            Job::SaveRecords {
+                records,
+                audit,
+                reply,
+            } => match self.save_records(&records, audit).await {
+                Ok(()) => Ok(Some(Answer::Unit(reply))),
+                Err(e) => Err((e, Some(Answer::Unit(reply)))),
+            },
             Job::Shutdown => Ok(None),
         }
     }
@@ -433,6 +448,21 @@ impl Writer {
         Ok(())
     }
 
+    async fn save_records(
+        &mut self,
+        records: &[PartnerRecord],
+        audit: Vec<AuditEvent>,
+    ) -> Result<(), StoreError> {
+        for record in records {
+            super::registry::save_record(&mut self.conn, record).await?;
+        }
+        let now = now_ms();
+        for event in audit {
+            self.append_audit(event, now).await?;
+        }
+        Ok(())
+    }
+
     /// Appends one record to the chain; returns its sequence number.
     async fn append_audit(&mut self, event: AuditEvent, at: i64) -> Result<i64, StoreError> {
         let (record, hash) = self.head.append(event, at);
@@ -544,7 +574,9 @@ impl Answer {
     fn unanswered(job: Job) -> Option<Answer> {
         match job {
             Job::Send(_, reply) => Some(Answer::Send(reply, SendOutcome::Conflict)),
-            Job::Audit(_, reply) | Job::Streamed { reply, .. } => Some(Answer::Unit(reply)),
+            Job::Audit(_, reply) | Job::Streamed { reply, .. } | Job::SaveRecords { reply, .. } => {
+                Some(Answer::Unit(reply))
+            }
             Job::Ack { reply, .. } => Some(Answer::Ack(reply, Ok(0))),
             Job::Shutdown => None,
         }

@@ -377,6 +377,9 @@ async fn an_export_verifies_offline_with_the_public_key_alone() {
         .await
         .unwrap()
         .into_inner();
+    let seeded: serde_json::Value =
+        serde_json::from_str(&ldv.next().await.unwrap().unwrap().line).unwrap();
+    assert_eq!(seeded["name"], "registry_changed");
     let first: serde_json::Value =
         serde_json::from_str(&ldv.next().await.unwrap().unwrap().line).unwrap();
     assert_eq!(

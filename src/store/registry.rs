@@ -1,0 +1,145 @@
+//! The partner registry in the database: reading it whole, saving changed partner records
+//! (inside the writer's transaction, beside their audit record), and the version counter that
+//! tells every gateway replica to reload.
+
+use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
+
+use super::{Store, StoreError};
+use crate::registry::{CertState, Certificate, PartnerRecord};
+
+impl Store {
+    /// Every partner with its certificates, in registration order.
+    pub async fn registry_records(&self) -> Result<Vec<PartnerRecord>, StoreError> {
+        let partners = sqlx::query("SELECT * FROM partners ORDER BY rowid")
+            .fetch_all(&self.pool)
+            .await?;
+        let certificates = sqlx::query("SELECT * FROM certificates ORDER BY rowid")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut records = partners
+            .iter()
+            .map(partner_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        for row in &certificates {
+            let oin: String = row.try_get("partner_oin")?;
+            if let Some(record) = records.iter_mut().find(|r| r.oin.as_str() == oin) {
+                record.certificates.push(certificate_of(row)?);
+            }
+        }
+        Ok(records)
+    }
+
+    /// The registry's change counter.
+    pub async fn registry_version(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT version FROM registry_version WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}
+
+/// Writes a partner record and replaces its certificates; part of the writer's transaction.
+pub(super) async fn save_record(
+    conn: &mut SqliteConnection,
+    record: &PartnerRecord,
+) -> Result<(), StoreError> {
+    let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    sqlx::query(
+        "INSERT INTO partners (oin, id, name, role, purposes, status, jwt_keys, audit_scope, changed_by, changed_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (oin) DO UPDATE SET id = excluded.id, name = excluded.name, role = excluded.role,
+           purposes = excluded.purposes, status = excluded.status, jwt_keys = excluded.jwt_keys,
+           audit_scope = excluded.audit_scope, changed_by = excluded.changed_by, changed_at = excluded.changed_at",
+    )
+    .bind(record.oin.as_str())
+    .bind(&record.id)
+    .bind(&record.name)
+    .bind(text(&record.role))
+    .bind(json(&record.purposes))
+    .bind(text(&record.status))
+    .bind(json(&record.jwt_keys))
+    .bind(json(&record.audit_scope))
+    .bind(&record.changed_by)
+    .bind(record.changed_at)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM certificates WHERE partner_oin = ?")
+        .bind(record.oin.as_str())
+        .execute(&mut *conn)
+        .await?;
+    for c in &record.certificates {
+        sqlx::query(
+            "INSERT INTO certificates (fingerprint, partner_oin, state, retire_at, subject, issuer, serial, not_before, not_after, changed_by, changed_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.fingerprint)
+        .bind(record.oin.as_str())
+        .bind(text(&c.state))
+        .bind(c.retire_at)
+        .bind(&c.subject)
+        .bind(&c.issuer)
+        .bind(&c.serial)
+        .bind(c.not_before)
+        .bind(c.not_after)
+        .bind(&c.changed_by)
+        .bind(c.changed_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query("UPDATE registry_version SET version = version + 1 WHERE id = 1")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+fn text<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(value: String) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(value))
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn list(value: String) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(&value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn partner_of(row: &SqliteRow) -> Result<PartnerRecord, StoreError> {
+    let oin: String = row.try_get("oin")?;
+    Ok(PartnerRecord {
+        id: row.try_get("id")?,
+        oin: oin
+            .parse()
+            .map_err(|e: crate::identity::InvalidOin| StoreError::Corrupt(e.to_string()))?,
+        name: row.try_get("name")?,
+        role: parse(row.try_get("role")?)?,
+        purposes: list(row.try_get("purposes")?)?,
+        status: parse(row.try_get("status")?)?,
+        jwt_keys: list(row.try_get("jwt_keys")?)?,
+        audit_scope: list(row.try_get("audit_scope")?)?,
+        certificates: Vec::new(),
+        changed_by: row.try_get("changed_by")?,
+        changed_at: row.try_get("changed_at")?,
+    })
+}
+
+fn certificate_of(row: &SqliteRow) -> Result<Certificate, StoreError> {
+    let state: CertState = parse(row.try_get("state")?)?;
+    Ok(Certificate {
+        fingerprint: row.try_get("fingerprint")?,
+        state,
+        retire_at: row.try_get("retire_at")?,
+        subject: row.try_get("subject")?,
+        issuer: row.try_get("issuer")?,
+        serial: row.try_get("serial")?,
+        not_before: row.try_get("not_before")?,
+        not_after: row.try_get("not_after")?,
+        changed_by: row.try_get("changed_by")?,
+        changed_at: row.try_get("changed_at")?,
+    })
+}
