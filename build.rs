@@ -7,6 +7,7 @@ const PROTOS: &[&str] = &[
     "ketenpoort/v1/options.proto",
     "ketenpoort/v1/gateway.proto",
     "ketenpoort/v1/audit.proto",
+    "ketenpoort/v1/admin.proto",
     "ketenpoort/v1/policy.proto",
     "ketenpoort/v1/signals.proto",
 ];

@@ -8,7 +8,8 @@
 //!   `tonic::Status`.
 //! - [`identity`]: the rustls server configuration, client-certificate verification and the
 //!   certificate → partner mapping; the one place that installs the ring crypto provider.
-//! - [`registry`]: the partners, their roles, receiving purposes and certificates.
+//! - [`registry`]: the partners, their roles, receiving purposes and certificates;
+//!   [`lifecycle`]: the operators' changes to it.
 //! - [`catalogue`]: the signal catalogue as compiled descriptors, with sensitivity classes.
 //! - [`policy`]: purposes, legal bases and rules; authorization returns a [`policy::Permit`].
 //! - [`filter`]: builds each receiver's own copy of a payload from a permit.
@@ -30,6 +31,7 @@ pub mod config;
 pub mod delivery;
 pub mod filter;
 pub mod identity;
+pub mod lifecycle;
 pub mod policy;
 pub mod registry;
 pub mod server;

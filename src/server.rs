@@ -18,10 +18,10 @@ use tonic::transport::Server;
 
 use crate::{
     api::{
-        AuditApi, Context, PolicyApi, SignalApi,
+        AdminApi, AuditApi, Context, PolicyApi, SignalApi,
         proto::{
-            audit_service_server::AuditServiceServer, policy_service_server::PolicyServiceServer,
-            signal_service_server::SignalServiceServer,
+            admin_service_server::AdminServiceServer, audit_service_server::AuditServiceServer,
+            policy_service_server::PolicyServiceServer, signal_service_server::SignalServiceServer,
         },
     },
     audit::{
@@ -239,7 +239,8 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
         .add_service(reflection().build_v1alpha()?)
         .add_service(signals)
         .add_service(PolicyServiceServer::new(PolicyApi::new(cx.clone())))
-        .add_service(AuditServiceServer::new(AuditApi::new(cx.clone())));
+        .add_service(AuditServiceServer::new(AuditApi::new(cx.clone())))
+        .add_service(AdminServiceServer::new(AdminApi::new(cx.clone())));
     let task = tokio::spawn(
         router.serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned()),
     );
@@ -357,7 +358,8 @@ impl Gateway {
         reload_policy(&self.cx, &self.policy_file)
     }
 
-    /// Reloads the policy on SIGHUP, logging the outcome, until shutdown.
+    /// Reloads the policy, the trust anchors and the server certificate on SIGHUP, logging
+    /// the outcome, until shutdown.
     fn reload_on_hangup(&self) {
         #[cfg(unix)]
         {
@@ -373,8 +375,11 @@ impl Gateway {
                         _ = cx.shutdown.cancelled() => return,
                         received = hangups.recv() => if received.is_none() { return },
                     }
-                    // The outcome is logged inside; nothing else to do with it here.
+                    // The outcomes are logged inside; nothing else to do with them here.
                     let _ = reload_policy(&cx, &file);
+                    if let Err(e) = cx.reload_tls() {
+                        tracing::error!(error = %e, "trust anchor reload refused; the ones in force stay");
+                    }
                 }
             });
         }

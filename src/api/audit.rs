@@ -57,46 +57,25 @@ impl AuditApi {
 
     /// The officer behind a request: certificate, then token, then role. Refusals are audited.
     async fn officer<T>(&self, request: &Request<T>, method: &str) -> Result<Officer, Status> {
-        let partner = self.cx.caller(request)?;
-        let checked = self
+        let (partner, meta) = self
             .cx
-            .request_meta(&partner, request, true)
-            .and_then(|meta| {
-                if partner.role == Role::PrivacyOfficer {
-                    Ok(meta)
-                } else {
-                    Err(ApiError::WrongRole(format!(
-                        "the audit log is for privacy officers; partner {} has role {}",
-                        partner.id, partner.role
-                    )))
-                }
-            });
-        match checked {
-            Ok(meta) => {
-                let scope = match &partner.audit_scope {
-                    AuditScope::All => None,
-                    AuditScope::Partners(oins) => Some(oins.clone()),
-                    AuditScope::None => Some(Vec::new()),
-                };
-                Ok(Officer {
-                    partner,
-                    meta,
-                    scope,
-                })
-            }
-            Err(e) => {
-                let mut event = AuditEvent::new(EventKind::AuditRefused, Outcome::Refused);
-                event.actor = Some(partner.oin.clone());
-                event.detail = json!({ "method": method, "reason": e.to_string() });
-                self.cx
-                    .store
-                    .audit(vec![event])
-                    .await
-                    .map_err(ApiError::from)?;
-                tracing::info!(partner = %partner.id, method, reason = %e, "audit access refused");
-                Err(e.into())
-            }
-        }
+            .person_in_role(
+                request,
+                Role::PrivacyOfficer,
+                EventKind::AuditRefused,
+                method,
+            )
+            .await?;
+        let scope = match &partner.audit_scope {
+            AuditScope::All => None,
+            AuditScope::Partners(oins) => Some(oins.clone()),
+            AuditScope::None => Some(Vec::new()),
+        };
+        Ok(Officer {
+            partner,
+            meta,
+            scope,
+        })
     }
 
     /// Records that `officer` read the log.

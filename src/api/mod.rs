@@ -2,6 +2,7 @@
 //! requests are turned into domain calls here, and every domain error is mapped to a status
 //! in one place ([`ApiError`]), with a message that says what to fix and never a payload value.
 
+mod admin;
 mod audit;
 pub mod client;
 mod policy;
@@ -14,12 +15,13 @@ use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Status};
 
+pub use admin::AdminApi;
 pub use audit::AuditApi;
 pub use policy::PolicyApi;
 pub use signal::SignalApi;
 
 use crate::{
-    audit::{Subject, Trace, keys::SubjectKeys},
+    audit::{AuditEvent, EventKind, Outcome, Subject, Trace, keys::SubjectKeys},
     catalogue::Catalogue,
     config::TlsConfig,
     delivery::Notifier,
@@ -29,7 +31,7 @@ use crate::{
         tls::{self, Connections, SharedServerConfig, TlsSetupError},
     },
     policy::{Denied, Policy},
-    registry::{Partner, Registry},
+    registry::{Partner, Registry, Role},
     store::{Store, StoreError},
 };
 
@@ -192,6 +194,43 @@ impl Context {
         self.tls_config.store(Arc::new(config));
         tracing::info!("trust anchors and server certificate reloaded");
         Ok(())
+    }
+
+    /// The partner and person behind a request to an officers' or operators' service:
+    /// certificate, then token, then `role`. A refusal is audited as `refused` and answered
+    /// with UNAUTHENTICATED (no valid token) or PERMISSION_DENIED (another role).
+    pub async fn person_in_role<T>(
+        &self,
+        request: &Request<T>,
+        role: Role,
+        refused: EventKind,
+        method: &str,
+    ) -> Result<(Arc<Partner>, RequestMeta), Status> {
+        let partner = self.caller(request)?;
+        let checked = self.request_meta(&partner, request, true).and_then(|meta| {
+            if partner.role == role {
+                Ok(meta)
+            } else {
+                Err(ApiError::WrongRole(format!(
+                    "{method} is for the {role} role; partner {} has role {}",
+                    partner.id, partner.role
+                )))
+            }
+        });
+        match checked {
+            Ok(meta) => Ok((partner, meta)),
+            Err(e) => {
+                let mut event = AuditEvent::new(refused, Outcome::Refused);
+                event.actor = Some(partner.oin.clone());
+                event.detail = serde_json::json!({ "method": method, "reason": e.to_string() });
+                self.store
+                    .audit(vec![event])
+                    .await
+                    .map_err(ApiError::from)?;
+                tracing::info!(partner = %partner.id, method, reason = %e, "request refused");
+                Err(e.into())
+            }
+        }
     }
 
     /// The keyed hash of a case reference, as the audit log stores it.

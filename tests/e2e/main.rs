@@ -4,6 +4,7 @@
 mod audit;
 mod exchange;
 mod gateway_services;
+mod operators;
 mod policy_table;
 mod refusals;
 mod support;

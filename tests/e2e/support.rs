@@ -8,6 +8,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+use ketenpoort::identity::certificate::{read_certificates, read_private_key};
 use ketenpoort::{
     api::{
         client::{ClientTls, payload_from_json},
@@ -23,7 +24,13 @@ use ketenpoort::{
     server::{self, Gateway},
     store::Store,
 };
+use rustls::{ClientConfig, RootCertStore, pki_types::ServerName};
 use tempfile::TempDir;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+use tokio_rustls::TlsConnector;
 use tokio_stream::StreamExt;
 use tonic::{Streaming, transport::Channel};
 
@@ -363,5 +370,46 @@ pub fn capture_logs() -> &'static LogBuffer {
             .with_writer(buffer.clone())
             .try_init();
         buffer
+    })
+}
+
+/// Connects with raw TLS and HTTP/2, returning what the server sent first, or the TLS error.
+pub async fn handshake(
+    h: &Harness,
+    identity: Option<(&str, &str)>,
+) -> Result<Vec<u8>, rustls::Error> {
+    ketenpoort::identity::install_crypto_provider();
+    let mut roots = RootCertStore::empty();
+    for ca in read_certificates(&h.pki().join("ca.pem")).unwrap() {
+        roots.add(ca).unwrap();
+    }
+    let builder = ClientConfig::builder().with_root_certificates(roots);
+    let mut config = match identity {
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                read_certificates(&h.pki().join(cert)).unwrap(),
+                read_private_key(&h.pki().join(key)).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = TcpStream::connect(("127.0.0.1", h.port())).await.unwrap();
+    let server_name = ServerName::try_from("localhost").unwrap();
+    let result: std::io::Result<Vec<u8>> = async {
+        let mut tls = TlsConnector::from(std::sync::Arc::new(config))
+            .connect(server_name, tcp)
+            .await?;
+        tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await?;
+        let mut buf = vec![0u8; 9];
+        tls.read_exact(&mut buf).await?;
+        Ok(buf)
+    }
+    .await;
+    result.map_err(|e| {
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .cloned()
+            .unwrap_or_else(|| panic!("not a TLS error: {e}"))
     })
 }

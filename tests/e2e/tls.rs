@@ -1,64 +1,14 @@
 //! Identity is the certificate: connections without one, with one from another CA, with an
 //! expired or unregistered one are refused inside the TLS handshake, before any handler.
 
-use std::{
-    io,
-    sync::Arc,
-    time::{Duration, SystemTime},
-};
+use std::time::{Duration, SystemTime};
 
-use ketenpoort::identity::{
-    certificate::{read_certificates, read_private_key},
-    dev_pki::DevCa,
-};
-use rustls::{AlertDescription, ClientConfig, RootCertStore, pki_types::ServerName};
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
-};
-use tokio_rustls::TlsConnector;
+use ketenpoort::identity::dev_pki::DevCa;
+use rustls::AlertDescription;
 
-use crate::support::{Harness, Options, write_cert};
+use crate::support::{Harness, Options, handshake, write_cert};
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
-
-/// Connects with raw TLS and HTTP/2, returning what the server sent first, or the TLS error.
-async fn handshake(h: &Harness, identity: Option<(&str, &str)>) -> Result<Vec<u8>, rustls::Error> {
-    ketenpoort::identity::install_crypto_provider();
-    let mut roots = RootCertStore::empty();
-    for ca in read_certificates(&h.pki().join("ca.pem")).unwrap() {
-        roots.add(ca).unwrap();
-    }
-    let builder = ClientConfig::builder().with_root_certificates(roots);
-    let mut config = match identity {
-        Some((cert, key)) => builder
-            .with_client_auth_cert(
-                read_certificates(&h.pki().join(cert)).unwrap(),
-                read_private_key(&h.pki().join(key)).unwrap(),
-            )
-            .unwrap(),
-        None => builder.with_no_client_auth(),
-    };
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let tcp = TcpStream::connect(("127.0.0.1", h.port())).await.unwrap();
-    let server_name = ServerName::try_from("localhost").unwrap();
-    let result: io::Result<Vec<u8>> = async {
-        let mut tls = TlsConnector::from(Arc::new(config))
-            .connect(server_name, tcp)
-            .await?;
-        tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await?;
-        let mut buf = vec![0u8; 9];
-        tls.read_exact(&mut buf).await?;
-        Ok(buf)
-    }
-    .await;
-    result.map_err(|e| {
-        e.get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            .cloned()
-            .unwrap_or_else(|| panic!("not a TLS error: {e}"))
-    })
-}
 
 #[tokio::test]
 async fn a_registered_certificate_gets_an_http2_session() {
