@@ -1,6 +1,6 @@
 //! The `ketenpoort` command: the gateway (`serve`, `dev-init`), policy review (`policy`), a
-//! partner-side client (`send`, `receive`), and the privacy officer's tools (`audit`,
-//! `dev-token`). A thin layer over the library; each group lives in `src/cli/`.
+//! partner-side client (`send`, `receive`), the privacy officer's tools (`audit`), the
+//! operator's (`partner`), and development tokens (`dev-token`). A thin layer over the library; each group lives in `src/cli/`.
 
 mod cli;
 
@@ -12,6 +12,7 @@ use ketenpoort::config::DEFAULT_CONFIG_FILE;
 use cli::{
     audit::{AuditCommand, DevTokenArgs},
     gateway::LogFormat,
+    operator::PartnerCommand,
     partner::{ReceiveArgs, SendArgs},
     policy::PolicyCommand,
 };
@@ -51,6 +52,25 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Issue a development certificate with the development CA (for trying out
+    /// registration and rotation; test OINs only).
+    DevCert {
+        /// The partner's OIN (test OIN, prefix 00000099).
+        #[arg(long)]
+        oin: String,
+        /// Organisation name for the subject.
+        #[arg(long)]
+        name: String,
+        /// File name (without .pem/.key), e.g. the partner id, or dtv-2027 for a rotation.
+        #[arg(long)]
+        file_name: String,
+        /// Days of validity.
+        #[arg(long, default_value_t = 365)]
+        days: u64,
+        /// Directory of the development PKI.
+        #[arg(long, default_value = "var/dev-pki")]
+        dir: PathBuf,
+    },
     /// Review the policy: check a file, or explain what a rule releases to whom.
     Policy {
         #[command(subcommand)]
@@ -65,6 +85,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Register partners and manage their certificates (operators).
+    Partner {
+        #[command(subcommand)]
+        command: PartnerCommand,
     },
     /// Mint a development JWT naming the person behind an officer's or operator's requests.
     DevToken(DevTokenArgs),
@@ -92,10 +117,18 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve { config, log_format } => cli::gateway::serve(&config, log_format).await,
         Command::DevInit { config, dir, force } => cli::gateway::dev_init(&config, dir, force),
+        Command::DevCert {
+            oin,
+            name,
+            file_name,
+            days,
+            dir,
+        } => cli::gateway::dev_cert(&dir, &oin, &name, &file_name, days),
         Command::Policy { command } => cli::policy::run(command),
         Command::Send(args) => cli::partner::send(args).await,
         Command::Receive(args) => cli::partner::receive(args).await,
         Command::Audit { command } => cli::audit::run(command).await,
+        Command::Partner { command } => cli::operator::run(command).await,
         Command::DevToken(args) => cli::audit::dev_token(&args),
     }
 }

@@ -30,12 +30,11 @@ use ketenpoort::{
     registry,
 };
 use tokio_stream::StreamExt;
-use tonic::{Request, transport::Channel};
 
-use super::partner::{PartnerArgs, resolve_recipient};
+use super::partner::{PartnerArgs, PersonArgs, resolve_recipient, status};
 
 /// Default lifetime of a development token.
-const DEV_TOKEN_MINUTES: u64 = 60;
+pub const DEV_TOKEN_MINUTES: u64 = 60;
 
 /// `ketenpoort audit …`
 #[derive(Subcommand)]
@@ -43,7 +42,7 @@ pub enum AuditCommand {
     /// Records matching the filters, as a table (or --json lines).
     Query {
         #[command(flatten)]
-        officer: OfficerArgs,
+        officer: PersonArgs,
         /// Records about this case reference (hashed by the gateway).
         #[arg(long)]
         case_ref: Option<String>,
@@ -78,7 +77,7 @@ pub enum AuditCommand {
     /// Everything about one case or person: who received which fields, when, why.
     Report {
         #[command(flatten)]
-        officer: OfficerArgs,
+        officer: PersonArgs,
         /// The chain's case reference.
         #[arg(long, required_unless_present_any = ["v_nummer", "bsn"])]
         case_ref: Option<String>,
@@ -123,7 +122,7 @@ pub enum AuditCommand {
     /// Export the records in your scope with the signed checkpoints, one JSON object per line.
     Export {
         #[command(flatten)]
-        officer: OfficerArgs,
+        officer: PersonArgs,
         /// jsonl (verifiable offline) or ldv (Logboek Dataverwerkingen shape).
         #[arg(long, value_enum, default_value_t = Format::Jsonl)]
         format: Format,
@@ -157,20 +156,6 @@ pub enum Format {
     Ldv,
 }
 
-/// The officer: partner, gateway, and the token naming the person.
-#[derive(clap::Args)]
-pub struct OfficerArgs {
-    #[command(flatten)]
-    partner: PartnerArgs,
-    /// The JWT naming you. Without it, a development token is minted with
-    /// <pki>/<partner>-jwt.key when that file exists.
-    #[arg(long, env = "KETENPOORT_TOKEN")]
-    token: Option<String>,
-    /// The person named in a minted development token.
-    #[arg(long, default_value = "dev-officer@example.invalid")]
-    person: String,
-}
-
 /// Arguments of `ketenpoort dev-token`.
 #[derive(clap::Args)]
 pub struct DevTokenArgs {
@@ -198,46 +183,6 @@ pub fn dev_token(args: &DevTokenArgs) -> anyhow::Result<ExitCode> {
     let token = person::mint(&key, &args.sub, &config.audit.jwt_audience, args.minutes)?;
     println!("{token}");
     Ok(ExitCode::SUCCESS)
-}
-
-impl OfficerArgs {
-    async fn client(&self) -> anyhow::Result<AuditServiceClient<Channel>> {
-        Ok(AuditServiceClient::new(self.partner.channel().await?))
-    }
-
-    fn request<T>(&self, message: T) -> anyhow::Result<Request<T>> {
-        let token = match &self.token {
-            Some(token) => token.clone(),
-            None => {
-                let key = self
-                    .partner
-                    .pki
-                    .join(format!("{}-jwt.key", self.partner.partner));
-                if !key.exists() {
-                    bail!(
-                        "no token: pass --token (or KETENPOORT_TOKEN); {} does not exist to mint a development one",
-                        key.display()
-                    );
-                }
-                let config = Config::load(Path::new(DEFAULT_CONFIG_FILE), false)?;
-                person::mint(
-                    &key,
-                    &self.person,
-                    &config.audit.jwt_audience,
-                    DEV_TOKEN_MINUTES,
-                )?
-            }
-        };
-        let mut request = Request::new(message);
-        request
-            .metadata_mut()
-            .insert("authorization", format!("Bearer {token}").parse()?);
-        Ok(request)
-    }
-}
-
-fn status(s: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{:?}: {}", s.code(), s.message())
 }
 
 fn time(ms: i64) -> String {
@@ -288,7 +233,7 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
                 page_size: 1000,
                 page_token: String::new(),
             };
-            let mut client = officer.client().await?;
+            let mut client = AuditServiceClient::new(officer.partner.channel().await?);
             let mut records = Vec::new();
             loop {
                 let page = client
@@ -318,7 +263,7 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
                 v_nummer: v_nummer.unwrap_or_default(),
                 bsn: bsn.unwrap_or_default(),
             };
-            let mut client = officer.client().await?;
+            let mut client = AuditServiceClient::new(officer.partner.channel().await?);
             let entries = client
                 .subject_report(officer.request(request)?)
                 .await
@@ -383,7 +328,7 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
             person,
             ..
         } => {
-            let officer = OfficerArgs {
+            let officer = PersonArgs {
                 partner: PartnerArgs {
                     partner,
                     gateway,
@@ -393,7 +338,7 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
                 token,
                 person,
             };
-            let mut client = officer.client().await?;
+            let mut client = AuditServiceClient::new(officer.partner.channel().await?);
             let answer = client
                 .verify(officer.request(VerifyRequest {})?)
                 .await
@@ -426,7 +371,7 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
                 format: format as i32,
                 ..Default::default()
             };
-            let mut client = officer.client().await?;
+            let mut client = AuditServiceClient::new(officer.partner.channel().await?);
             let mut stream = client
                 .export(officer.request(request)?)
                 .await

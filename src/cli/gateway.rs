@@ -9,6 +9,7 @@ use anyhow::{Context as _, bail};
 use clap::ValueEnum;
 use ketenpoort::{
     config::{Config, DEFAULT_CONFIG_FILE},
+    identity::dev_pki::{self, DevCa},
     registry, server,
 };
 
@@ -88,5 +89,41 @@ pub fn dev_init(config_path: &Path, dir: Option<PathBuf>, force: bool) -> anyhow
     for file in written {
         println!("{}", file.display());
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Issues a development certificate for a partner with the development CA, so an operator
+/// can try registration and rotation without PKIoverheid: writes `<dir>/<file>.pem` and
+/// `.key`. Test OINs (prefix 00000099) only.
+pub fn dev_cert(
+    dir: &Path,
+    oin: &str,
+    name: &str,
+    file: &str,
+    days: u64,
+) -> anyhow::Result<ExitCode> {
+    let oin: ketenpoort::identity::Oin = oin.parse()?;
+    if !oin.is_test_oin() {
+        bail!(
+            "{oin} is not a test OIN (prefix 00000099): development certificates carry test OINs only"
+        );
+    }
+    let ca = DevCa::load(dir)?;
+    let issued = ca.issue_partner(
+        &oin,
+        name,
+        std::time::SystemTime::now(),
+        std::time::Duration::from_secs(days * 86_400),
+    )?;
+    let (cert, key) = (
+        dir.join(format!("{file}.pem")),
+        dir.join(format!("{file}.key")),
+    );
+    if cert.exists() {
+        bail!("{} exists; choose another --file-name", cert.display());
+    }
+    dev_pki::write_file(&cert, &issued.cert_pem, false)?;
+    dev_pki::write_file(&key, &issued.key_pem, true)?;
+    println!("{}\n{}", cert.display(), key.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -2,5 +2,6 @@
 
 pub mod audit;
 pub mod gateway;
+pub mod operator;
 pub mod partner;
 pub mod policy;

@@ -2,7 +2,9 @@
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
-use anyhow::Context as _;
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
 use ketenpoort::{
     api::{
         client::{ClientTls, payload_from_json, payload_to_json},
@@ -14,7 +16,12 @@ use ketenpoort::{
     identity::Oin,
     registry,
 };
+use ketenpoort::{
+    config::{Config, DEFAULT_CONFIG_FILE},
+    identity::person,
+};
 use tokio_stream::StreamExt;
+use tonic::Request;
 
 /// Who the client acts as, and where the gateway is.
 #[derive(clap::Args)]
@@ -44,6 +51,59 @@ impl PartnerArgs {
             .channel(&self.gateway)
             .await?)
     }
+}
+
+/// A person acting for a partner (an officer or operator): the partner's certificate, and
+/// the JWT naming the person.
+#[derive(clap::Args)]
+pub struct PersonArgs {
+    #[command(flatten)]
+    pub partner: PartnerArgs,
+    /// The JWT naming you. Without it, a development token is minted with
+    /// <pki>/<partner>-jwt.key when that file exists.
+    #[arg(long, env = "KETENPOORT_TOKEN")]
+    pub token: Option<String>,
+    /// The person named in a minted development token.
+    #[arg(long, default_value = "dev-person@example.invalid")]
+    pub person: String,
+}
+
+impl PersonArgs {
+    /// A request carrying the person's token (minted from the dev PKI when not given).
+    pub fn request<T>(&self, message: T) -> anyhow::Result<Request<T>> {
+        let token = match &self.token {
+            Some(token) => token.clone(),
+            None => {
+                let key = self
+                    .partner
+                    .pki
+                    .join(format!("{}-jwt.key", self.partner.partner));
+                if !key.exists() {
+                    bail!(
+                        "no token: pass --token (or KETENPOORT_TOKEN); {} does not exist to mint a development one",
+                        key.display()
+                    );
+                }
+                let config = Config::load(Path::new(DEFAULT_CONFIG_FILE), false)?;
+                person::mint(
+                    &key,
+                    &self.person,
+                    &config.audit.jwt_audience,
+                    super::audit::DEV_TOKEN_MINUTES,
+                )?
+            }
+        };
+        let mut request = Request::new(message);
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse()?);
+        Ok(request)
+    }
+}
+
+/// A gRPC status as an error for the command line.
+pub fn status(s: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{:?}: {}", s.code(), s.message())
 }
 
 /// A partner id from the registry, or an OIN, as an OIN.
