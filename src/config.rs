@@ -40,6 +40,37 @@ pub struct Config {
     pub files: FilesConfig,
     /// The audit log: keys, checkpoints, tokens.
     pub audit: AuditConfig,
+    /// The operators' metrics and health endpoint.
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: Prometheus metrics (`/metrics`) and a health report (`/health`) over plain
+/// HTTP on their own address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Where to listen. By default `127.0.0.1:9464`; set `""` to switch the endpoint off.
+    /// It carries no personal data, but keep it on a management network.
+    #[serde(deserialize_with = "optional_address")]
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
+        }
+    }
+}
+
+fn optional_address<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 /// `[server]`: the gRPC listener.

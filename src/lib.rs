@@ -17,6 +17,7 @@
 //!   audit records.
 //! - [`delivery`]: wakes waiting subscribers when deliveries are committed.
 //! - [`audit`]: audit records and their hash chain.
+//! - [`telemetry`]: Prometheus metrics and the health report, on their own listener.
 //! - [`server`]: wires the above into a running gateway; [`config`] holds its settings.
 //!
 //! The `ketenpoort` binary (`src/main.rs`) is a thin CLI over these modules.
@@ -36,3 +37,4 @@ pub mod policy;
 pub mod registry;
 pub mod server;
 pub mod store;
+pub mod telemetry;

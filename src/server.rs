@@ -39,6 +39,7 @@ use crate::{
     policy::{Policy, PolicyError},
     registry::{self, Registry, RegistryError, Role},
     store::{AuditSettings, Store, StoreError},
+    telemetry,
 };
 
 /// How long a shutdown waits for open requests before it stops them.
@@ -47,6 +48,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// A running gateway.
 pub struct Gateway {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
     cx: Arc<Context>,
@@ -85,6 +87,9 @@ pub enum StartError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The metrics listener could not start.
+    #[error(transparent)]
+    Metrics(#[from] telemetry::MetricsError),
     /// Reflection could not be set up.
     #[error("gRPC reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -222,6 +227,12 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
         shutdown: shutdown.clone(),
     });
     tokio::spawn(watch_registry(cx.clone()));
+    let metrics_addr = match config.metrics.listen {
+        Some(listen) => Some(
+            telemetry::serve(listen, store.clone(), cx.registry.clone(), shutdown.clone()).await?,
+        ),
+        None => None,
+    };
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<SignalServiceServer<SignalApi>>().await;
     let reflection = || {
@@ -247,6 +258,7 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
     tracing::info!(%addr, policy.version = %policy_version, "gateway listening");
     let gateway = Gateway {
         addr,
+        metrics_addr,
         shutdown,
         task,
         cx,
@@ -289,11 +301,21 @@ async fn registry_from_store(
 /// for certificates whose retirement time has passed. Well inside the promised 5 seconds.
 const REGISTRY_POLL: Duration = Duration::from_secs(1);
 
+/// How often the watcher logs certificates that are about to expire.
+const EXPIRY_LOG_EVERY: Duration = Duration::from_secs(3600);
+
 /// Reloads the registry when its version changes, and closes connections whose certificate
 /// is no longer accepted, until shutdown.
 async fn watch_registry(cx: Arc<Context>) {
     let mut seen = cx.store.registry_version().await.unwrap_or(0);
+    let mut warned = tokio::time::Instant::now() - EXPIRY_LOG_EVERY;
     loop {
+        if warned.elapsed() >= EXPIRY_LOG_EVERY {
+            warned = tokio::time::Instant::now();
+            for warning in telemetry::expiry_warnings(&cx.registry.load(), crate::store::now_ms()) {
+                tracing::warn!("{warning}");
+            }
+        }
         tokio::select! {
             _ = cx.shutdown.cancelled() => return,
             _ = tokio::time::sleep(REGISTRY_POLL) => {}
@@ -340,6 +362,11 @@ impl Gateway {
     /// The address the gateway listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the metrics and health endpoint, when it is on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The gateway's store (for inspection in tests and tools).

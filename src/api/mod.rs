@@ -100,6 +100,26 @@ pub enum ApiError {
     Store(#[from] StoreError),
 }
 
+// === impl ApiError ===
+
+impl ApiError {
+    /// A short, stable code of the failure, for metrics labels.
+    pub fn reason_code(&self) -> &'static str {
+        match self {
+            ApiError::Invalid(_) => "invalid_argument",
+            ApiError::Denied(Denied::NoRule { .. }) => "no_rule",
+            ApiError::Denied(Denied::UnknownRecipient(_)) => "unknown_recipient",
+            ApiError::Denied(Denied::RecipientSuspended(_)) => "recipient_suspended",
+            ApiError::Denied(Denied::RecipientNotEligible { .. }) => "recipient_not_eligible",
+            ApiError::IdempotencyConflict => "idempotency_conflict",
+            ApiError::WrongRole(_) => "wrong_role",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Unauthenticated(_) | ApiError::Token(_) => "unauthenticated",
+            ApiError::Store(_) => "store_unavailable",
+        }
+    }
+}
+
 impl From<ApiError> for Status {
     fn from(error: ApiError) -> Self {
         match error {

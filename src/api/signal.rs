@@ -34,6 +34,7 @@ use crate::{
     policy::Permit,
     registry::Partner,
     store::{NewDelivery, NewSignal, PendingDelivery, Receipt, SendOutcome, now_ms},
+    telemetry,
 };
 
 /// Longest accepted idempotency key.
@@ -313,7 +314,14 @@ impl SignalService for SignalApi {
             signal_type = Empty,
             outcome = Empty
         );
+        let started = std::time::Instant::now();
         async move {
+            let signal_type = request
+                .get_ref()
+                .payload
+                .as_ref()
+                .and_then(|any| self.cx.catalogue.signal_for_type_url(&any.type_url).ok())
+                .map_or_else(|| "unknown".to_string(), |m| m.name().to_string());
             let result = match self.cx.request_meta(&sender, &request, false) {
                 Ok(meta) => self.send_signal(&sender, &meta, request.into_inner()).await,
                 Err(e) => {
@@ -322,24 +330,28 @@ impl SignalService for SignalApi {
                     Err(e)
                 }
             };
+            let result = result
+                .map(|receipt| (signal_type.clone(), receipt))
+                .map_err(|e| (signal_type, e));
             let span = tracing::Span::current();
             match result {
-                Ok(receipt) => {
-                    span.record(
-                        "outcome",
-                        if receipt.duplicate {
-                            "duplicate"
-                        } else {
-                            "accepted"
-                        },
-                    );
+                Ok((signal_type, receipt)) => {
+                    let outcome = if receipt.duplicate {
+                        "duplicate"
+                    } else {
+                        "accepted"
+                    };
+                    span.record("outcome", outcome);
+                    telemetry::signal_outcome(&signal_type, outcome, "");
+                    telemetry::send_latency(started.elapsed());
                     tracing::info!("signal accepted");
                     Ok(Response::new(SendResponse {
                         receipt: Some(to_receipt(receipt)),
                     }))
                 }
-                Err(e) => {
+                Err((signal_type, e)) => {
                     span.record("outcome", "refused");
+                    telemetry::signal_outcome(&signal_type, "refused", e.reason_code());
                     tracing::info!(reason = %e, "signal refused");
                     Err(e.into())
                 }

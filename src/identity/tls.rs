@@ -48,7 +48,10 @@ use super::{
         CertInfo, CertificateError as CertFileError, read_certificates, read_private_key,
     },
 };
-use crate::registry::{Registry, SharedRegistry};
+use crate::{
+    registry::{Registry, SharedRegistry},
+    telemetry,
+};
 
 /// Why the TLS configuration could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -208,10 +211,12 @@ pub fn incoming(
                 let stream = match handshake.await {
                     Ok(Ok(stream)) => stream,
                     Ok(Err(e)) => {
+                        telemetry::handshake_failure(failure_reason(&e));
                         tracing::info!(peer.addr = %addr, error = %e, "TLS handshake refused");
                         return;
                     }
                     Err(_) => {
+                        telemetry::handshake_failure("timeout");
                         tracing::info!(peer.addr = %addr, "TLS handshake timed out");
                         return;
                     }
@@ -299,6 +304,25 @@ impl ClientCertVerifier for RegisteredPartnerVerifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.chain.supported_verify_schemes()
+    }
+}
+
+/// A short code for why a handshake failed, for metrics labels.
+fn failure_reason(error: &io::Error) -> &'static str {
+    let Some(tls) = error.get_ref().and_then(|e| e.downcast_ref::<TlsError>()) else {
+        return "io";
+    };
+    match tls {
+        TlsError::NoCertificatesPresented => "no_certificate",
+        TlsError::InvalidCertificate(CertificateError::UnknownIssuer) => "unknown_ca",
+        TlsError::InvalidCertificate(CertificateError::Expired) => "expired",
+        TlsError::InvalidCertificate(CertificateError::NotValidYet) => "not_yet_valid",
+        TlsError::InvalidCertificate(CertificateError::ApplicationVerificationFailure) => {
+            "not_registered_or_revoked"
+        }
+        TlsError::InvalidCertificate(_) => "bad_certificate",
+        TlsError::AlertReceived(_) => "client_alert",
+        _ => "protocol",
     }
 }
 

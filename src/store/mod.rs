@@ -359,6 +359,26 @@ impl Store {
             .collect()
     }
 
+    /// Per recipient OIN: unacknowledged deliveries and the acceptance time of the oldest.
+    pub async fn pending_by_recipient(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.recipient_oin, COUNT(*) AS pending, MIN(s.accepted_at) AS oldest
+             FROM deliveries d JOIN signals s ON s.id = d.signal_id
+             WHERE d.acked_at IS NULL GROUP BY d.recipient_oin",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("recipient_oin")?,
+                    row.try_get("pending")?,
+                    row.try_get("oldest")?,
+                ))
+            })
+            .collect()
+    }
+
     /// The receipt of a signal `sender` sent, if any.
     pub async fn receipt(
         &self,

@@ -8,4 +8,5 @@ mod operators;
 mod policy_table;
 mod refusals;
 mod support;
+mod telemetry;
 mod tls;

@@ -89,6 +89,7 @@ impl Harness {
         config.audit.signing_key = pki.join(server::DEV_SIGNING_KEY);
         config.audit.subject_keys =
             [("dev-1".to_string(), pki.join(server::DEV_SUBJECT_KEY))].into();
+        config.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
         // Small, so that tests cross several signed checkpoints.
         config.audit.checkpoint_every_records = 4;
         config.store.url = format!("sqlite://{}", dir.path().join("gateway.db").display());
@@ -412,4 +413,19 @@ pub async fn handshake(
             .cloned()
             .unwrap_or_else(|| panic!("not a TLS error: {e}"))
     })
+}
+
+/// A plain HTTP GET against the gateway's metrics listener; returns status line and body.
+pub async fn http_get(h: &Harness, path: &str) -> (String, String) {
+    let addr = h.gateway().metrics_addr().expect("metrics are on in tests");
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (
+        head.lines().next().unwrap_or_default().to_string(),
+        body.to_string(),
+    )
 }

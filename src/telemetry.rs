@@ -1,0 +1,214 @@
+//! What operators watch: Prometheus metrics and a health report on a separate listener
+//! (`[metrics] listen`), so they can be scraped without a partner certificate and never on
+//! the partners' port.
+//!
+//! Counters and histograms are recorded where things happen (signals accepted and refused by
+//! type and reason, send latency, TLS handshake failures by reason). Gauges about state —
+//! deliveries pending per receiver, the age of the oldest, seconds to each certificate's
+//! expiry — are computed from the store and the registry at scrape time, so they are never
+//! stale. Labels are partner ids, OINs, types and reasons: never payload values.
+
+use std::{net::SocketAddr, sync::OnceLock, time::Duration};
+
+use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    registry::SharedRegistry,
+    store::{Store, now_ms},
+};
+
+/// A partner whose only accepted certificate expires within this period shows as a warning.
+pub const EXPIRY_WARNING: Duration = Duration::from_secs(14 * 24 * 3600);
+/// Buckets of the send latency histogram (seconds): group commit keeps `Send` in the low
+/// milliseconds, an fsync stall shows in the upper buckets.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// What the metrics endpoint reads at scrape time.
+#[derive(Clone)]
+struct Sources {
+    handle: PrometheusHandle,
+    store: Store,
+    registry: SharedRegistry,
+}
+
+/// Why the metrics listener could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen for metrics on {addr}: {source}")]
+pub struct MetricsError {
+    addr: SocketAddr,
+    source: std::io::Error,
+}
+
+/// The process-wide Prometheus recorder, installed on first use.
+fn handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("ketenpoort_send_duration_seconds".into()),
+                    LATENCY_BUCKETS,
+                )
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            // Fails only when another recorder is installed (a second gateway in one test
+            // process installs none); its handle then still renders our own metrics.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Counts a `Send` outcome: `accepted`, `duplicate` or `refused` with its reason code.
+pub fn signal_outcome(signal_type: &str, outcome: &'static str, reason: &'static str) {
+    metrics::counter!(
+        "ketenpoort_signals_total",
+        "type" => signal_type.to_string(),
+        "outcome" => outcome,
+        "reason" => reason
+    )
+    .increment(1);
+}
+
+/// Records how long a `Send` took.
+pub fn send_latency(elapsed: Duration) {
+    metrics::histogram!("ketenpoort_send_duration_seconds").record(elapsed.as_secs_f64());
+}
+
+/// Counts a refused or failed TLS handshake by reason.
+pub fn handshake_failure(reason: &'static str) {
+    metrics::counter!("ketenpoort_tls_handshake_failures_total", "reason" => reason).increment(1);
+}
+
+/// Serves `/metrics` and `/health` on `listen` until `shutdown`; returns the bound address.
+pub async fn serve(
+    listen: SocketAddr,
+    store: Store,
+    registry: SharedRegistry,
+    shutdown: CancellationToken,
+) -> Result<SocketAddr, MetricsError> {
+    let sources = Sources {
+        handle: handle(),
+        store,
+        registry,
+    };
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| MetricsError {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| MetricsError {
+        addr: listen,
+        source,
+    })?;
+    let app = Router::new()
+        .route("/metrics", get(scrape))
+        .route("/health", get(health))
+        .with_state(sources);
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::warn!(error = %e, "metrics listener ended");
+        }
+    });
+    tracing::info!(%addr, "metrics and health listening");
+    Ok(addr)
+}
+
+async fn scrape(State(sources): State<Sources>) -> impl IntoResponse {
+    let now = now_ms();
+    match sources.store.pending_by_recipient().await {
+        Ok(pending) => {
+            // Receivers with nothing pending report zero, so a drained queue is visible.
+            for partner in sources.registry.load().partners() {
+                let (count, oldest) = pending
+                    .iter()
+                    .find(|(oin, _, _)| oin == partner.oin.as_str())
+                    .map_or((0, now), |(_, count, oldest)| (*count, *oldest));
+                let receiver = partner.id.clone();
+                metrics::gauge!("ketenpoort_deliveries_pending", "receiver" => receiver.clone())
+                    .set(count as f64);
+                metrics::gauge!("ketenpoort_delivery_oldest_pending_seconds", "receiver" => receiver)
+                    .set(((now - oldest).max(0) / 1000) as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read pending deliveries for metrics"),
+    }
+    for partner in sources.registry.load().partners() {
+        for cert in &partner.record.certificates {
+            if let (true, Some(not_after)) = (cert.accepted_at(now), cert.not_after) {
+                metrics::gauge!(
+                    "ketenpoort_certificate_expiry_seconds",
+                    "partner" => partner.id.clone(),
+                    "fingerprint" => cert.fingerprint.clone()
+                )
+                .set(((not_after - now) / 1000) as f64);
+            }
+        }
+    }
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        sources.handle.render(),
+    )
+}
+
+/// Warnings about certificates: partners whose only accepted certificate expires soon.
+pub fn expiry_warnings(registry: &crate::registry::Registry, now: i64) -> Vec<String> {
+    let horizon = EXPIRY_WARNING.as_millis() as i64;
+    registry
+        .partners()
+        .iter()
+        .filter_map(|partner| {
+            let accepted: Vec<_> = partner
+                .record
+                .certificates
+                .iter()
+                .filter(|c| c.accepted_at(now))
+                .collect();
+            match accepted.as_slice() {
+                [only] => only
+                    .not_after
+                    .filter(|end| end - now < horizon)
+                    .map(|end| {
+                        format!(
+                            "partner {}: its only certificate {} expires in {} days; register its successor",
+                            partner.id,
+                            &only.fingerprint[..16.min(only.fingerprint.len())],
+                            (end - now) / 86_400_000
+                        )
+                    }),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+async fn health(State(sources): State<Sources>) -> impl IntoResponse {
+    let warnings = expiry_warnings(&sources.registry.load(), now_ms());
+    let database = sources.store.registry_version().await.is_ok();
+    let status = match (database, warnings.is_empty()) {
+        (false, _) => "unavailable",
+        (true, true) => "ok",
+        (true, false) => "warning",
+    };
+    let code = if database {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({ "status": status, "database": database, "warnings": warnings });
+    (
+        code,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+}
