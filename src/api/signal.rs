@@ -310,6 +310,7 @@ impl SignalService for SignalApi {
         let span = tracing::info_span!(
             "send",
             partner = %sender.id,
+            partner.oin = %sender.oin,
             signal_id = Empty,
             signal_type = Empty,
             outcome = Empty
@@ -369,7 +370,8 @@ impl SignalService for SignalApi {
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let partner = self.cx.caller(&request)?;
         let meta = self.cx.request_meta(&partner, &request, false)?;
-        let span = tracing::info_span!("subscribe", partner = %partner.id);
+        let span =
+            tracing::info_span!("subscribe", partner = %partner.id, partner.oin = %partner.oin);
         span.in_scope(|| tracing::info!("subscription opened"));
         let (tx, rx) = mpsc::channel(16);
         let streamed = event(EventKind::DeliveryStreamed, Outcome::Ok, &partner, &meta);
@@ -381,7 +383,7 @@ impl SignalService for SignalApi {
     async fn ack(&self, request: Request<AckRequest>) -> Result<Response<AckResponse>, Status> {
         let partner = self.cx.caller(&request)?;
         let meta = self.cx.request_meta(&partner, &request, false)?;
-        let span = tracing::info_span!("ack", partner = %partner.id);
+        let span = tracing::info_span!("ack", partner = %partner.id, partner.oin = %partner.oin);
         async move {
             let ids = request.into_inner().delivery_ids;
             let acked = event(

@@ -2,6 +2,7 @@
 //! at test time, a real SQLite database, and the LVV default policy from `config/`.
 
 mod audit;
+mod cli;
 mod exchange;
 mod gateway_services;
 mod operators;

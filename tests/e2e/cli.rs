@@ -1,0 +1,166 @@
+//! The README's commands, run as a new user would: the `ketenpoort` binary serving on its
+//! defaults (a development PKI it creates itself, SQLite, the LVV policy) in a fresh
+//! directory, then `send`, `receive` and `audit report` against it.
+
+use std::{
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ketenpoort");
+
+/// A gateway process, stopped when dropped.
+struct Served(Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn run(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "ketenpoort {args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn the_readme_flow_works_on_a_fresh_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("config")).unwrap();
+    for file in ["partners.toml", "policy.toml"] {
+        std::fs::copy(
+            Path::new("config").join(file),
+            dir.path().join("config").join(file),
+        )
+        .unwrap();
+    }
+    // The defaults, except for ports that cannot collide with a gateway already running here.
+    let port = free_port();
+    std::fs::write(
+        dir.path().join("config/ketenpoort.toml"),
+        format!("[server]\nlisten = \"127.0.0.1:{port}\"\n\n[metrics]\nlisten = \"\"\n"),
+    )
+    .unwrap();
+    let _served = Served(
+        Command::new(BIN)
+            .arg("serve")
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the gateway did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(dir.path().join("var/dev-pki/gemeente-utrecht.pem").exists());
+    assert!(dir.path().join("var/ketenpoort.db").exists());
+
+    let gateway = format!("https://localhost:{port}");
+    let receipt = run(
+        dir.path(),
+        &[
+            "send",
+            "--gateway",
+            &gateway,
+            "--as",
+            "gemeente-utrecht",
+            "--type",
+            "Intake",
+            "--purpose",
+            "INTAKE",
+            "--case-ref",
+            "LVV-UTR-2026-0042",
+            "--to",
+            "dtv",
+            "--to",
+            "ngo-begeleiding",
+            "--json",
+            r#"{"person": {"vNummer": "1234567890", "bsn": "123456782",
+                "names": [{"givenNames": "Amina", "surname": "Voorbeeld"}],
+                "birthDate": "1990-01-01", "nationalities": ["SOM"]},
+                "intakeDate": "2026-11-20", "intakeLocation": "GM0344 LVV Utrecht",
+                "participationAgreed": true}"#,
+        ],
+    );
+    let receipt: serde_json::Value = serde_json::from_str(receipt.trim()).unwrap();
+    assert_eq!(
+        receipt["recipients"][1]["withheld_fields"],
+        serde_json::json!(["person.bsn", "person.nationalities", "person.v_nummer"])
+    );
+
+    let received = run(
+        dir.path(),
+        &["receive", "--gateway", &gateway, "--as", "dtv"],
+    );
+    let line: serde_json::Value = serde_json::from_str(received.lines().next().unwrap()).unwrap();
+    assert_eq!(line["payload"]["person"]["vNummer"], "1234567890");
+    assert_eq!(line["case_ref"], "LVV-UTR-2026-0042");
+    let again = run(
+        dir.path(),
+        &["receive", "--gateway", &gateway, "--as", "dtv"],
+    );
+    assert!(
+        again.trim().is_empty(),
+        "acknowledged deliveries came back: {again}"
+    );
+
+    let report = run(
+        dir.path(),
+        &[
+            "audit",
+            "report",
+            "--gateway",
+            &gateway,
+            "--as",
+            "programma-fg",
+            "--case-ref",
+            "LVV-UTR-2026-0042",
+        ],
+    );
+    assert!(
+        report.contains("Dienst Terugkeer en Vertrek was given Intake for RETURN"),
+        "{report}"
+    );
+    assert!(
+        report.contains("Dienst Terugkeer en Vertrek confirmed receipt of Intake"),
+        "{report}"
+    );
+    let verified = run(
+        dir.path(),
+        &[
+            "audit",
+            "verify",
+            "--gateway",
+            &gateway,
+            "--as",
+            "programma-fg",
+        ],
+    );
+    assert!(verified.starts_with("intact:"), "{verified}");
+}
