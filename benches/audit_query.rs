@@ -43,7 +43,11 @@ async fn main() {
     server::ensure_dev_pki(&pki, &defs, false).unwrap();
     let partners = dir.path().join("partners.toml");
     let text = std::fs::read_to_string("config/partners.toml").unwrap();
-    std::fs::write(&partners, text.replace("var/dev-pki/", &format!("{}/", pki.display()))).unwrap();
+    std::fs::write(
+        &partners,
+        text.replace("var/dev-pki/", &format!("{}/", pki.display())),
+    )
+    .unwrap();
     let mut config = Config::default();
     config.server.listen = "127.0.0.1:0".parse().unwrap();
     config.metrics.listen = None;
@@ -59,13 +63,22 @@ async fn main() {
 
     // Create the schema (and seed the registry), then fill the log directly.
     server::start(&config).await.unwrap().shutdown().await;
-    let keys = SubjectKeys::load(&[("dev-1".into(), pki.join(server::DEV_SUBJECT_KEY))], "dev-1").unwrap();
+    let keys = SubjectKeys::load(
+        &[("dev-1".into(), pki.join(server::DEV_SUBJECT_KEY))],
+        "dev-1",
+    )
+    .unwrap();
     let started = Instant::now();
     fill(&config.store.url, &keys).await;
     let fill_time = started.elapsed();
 
     let gateway = server::start(&config).await.unwrap();
-    let case = |i: usize| format!("LVV-BENCH-{:06}", (i * 7919) % (RECORDS / PER_CASE) as usize);
+    let case = |i: usize| {
+        format!(
+            "LVV-BENCH-{:06}",
+            (i * 7919) % (RECORDS / PER_CASE) as usize
+        )
+    };
     let mut store_times = Vec::with_capacity(QUERIES);
     for i in 0..QUERIES {
         let filter = AuditFilter {
@@ -76,22 +89,37 @@ async fn main() {
         let t = Instant::now();
         let found = gateway.store().audit_records(&filter).await.unwrap();
         store_times.push(t.elapsed());
-        assert_eq!(found.len() as i64, PER_CASE, "every case has {PER_CASE} records");
+        assert_eq!(
+            found.len() as i64,
+            PER_CASE,
+            "every case has {PER_CASE} records"
+        );
     }
 
     let channel = ketenpoort::api::client::ClientTls::dev(&pki, "programma-fg")
-        .channel(&format!("https://localhost:{}", gateway.local_addr().port()))
+        .channel(&format!(
+            "https://localhost:{}",
+            gateway.local_addr().port()
+        ))
         .await
         .unwrap();
     let mut client = AuditServiceClient::new(channel);
-    let token = ketenpoort::identity::person::mint(&pki.join("programma-fg-jwt.key"), "bench@example.invalid", "ketenpoort", 60).unwrap();
+    let token = ketenpoort::identity::person::mint(
+        &pki.join("programma-fg-jwt.key"),
+        "bench@example.invalid",
+        "ketenpoort",
+        60,
+    )
+    .unwrap();
     let mut grpc_times = Vec::with_capacity(QUERIES);
     for i in 0..QUERIES {
         let mut request = tonic::Request::new(QueryRequest {
             case_ref: case(i),
             ..Default::default()
         });
-        request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
         let t = Instant::now();
         let found = client.query(request).await.unwrap().into_inner().records;
         grpc_times.push(t.elapsed());
@@ -100,8 +128,15 @@ async fn main() {
     }
     gateway.shutdown().await;
 
-    println!("audit log: {RECORDS} records, {} cases, filled in {:.1} s", RECORDS / PER_CASE, fill_time.as_secs_f64());
-    println!("{:<44} {:>9} {:>9} {:>9}", "scenario", "p50 ms", "p99 ms", "max ms");
+    println!(
+        "audit log: {RECORDS} records, {} cases, filled in {:.1} s",
+        RECORDS / PER_CASE,
+        fill_time.as_secs_f64()
+    );
+    println!(
+        "{:<44} {:>9} {:>9} {:>9}",
+        "scenario", "p50 ms", "p99 ms", "max ms"
+    );
     let mut csv = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -114,7 +149,10 @@ async fn main() {
         let (p50, p99, max) = percentiles(times);
         println!("{name:<44} {p50:>9.2} {p99:>9.2} {max:>9.2}");
         if let Some(csv) = csv.as_mut() {
-            let _ = writeln!(csv, "audit_query,{name},{QUERIES},{p50:.3},{p99:.3},{max:.3}");
+            let _ = writeln!(
+                csv,
+                "audit_query,{name},{QUERIES},{p50:.3},{p99:.3},{max:.3}"
+            );
         }
     }
 }
@@ -130,7 +168,10 @@ async fn fill(url: &str, keys: &SubjectKeys) {
         .map(|c| keys.hash(&format!("LVV-BENCH-{c:06}")))
         .collect();
     sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
-    for chunk in (0..RECORDS).collect::<Vec<_>>().chunks(ROWS_PER_STATEMENT as usize) {
+    for chunk in (0..RECORDS)
+        .collect::<Vec<_>>()
+        .chunks(ROWS_PER_STATEMENT as usize)
+    {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO audit_log (seq, id, at, event, outcome, case_ref_hash, detail, prev_hash, hash) ",
         );
@@ -154,6 +195,8 @@ async fn fill(url: &str, keys: &SubjectKeys) {
 
 fn percentiles(mut times: Vec<Duration>) -> (f64, f64, f64) {
     times.sort();
-    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)].as_secs_f64() * 1000.0;
+    let at = |q: f64| {
+        times[((times.len() as f64 * q) as usize).min(times.len() - 1)].as_secs_f64() * 1000.0
+    };
     (at(0.50), at(0.99), at(1.0))
 }

@@ -146,6 +146,9 @@ pub struct AuditConfig {
     /// The `aud` claim every officer's, operator's or case worker's JWT must carry. By
     /// default `ketenpoort`.
     pub jwt_audience: String,
+    /// Days an audit record is kept; older records are removed hourly, after a signed
+    /// checkpoint at the cut keeps the rest verifiable. By default 0: keep everything.
+    pub retention_days: u64,
 }
 
 /// Why a TOML file (settings, registry, policy) could not be read.
@@ -319,6 +322,7 @@ impl Default for AuditConfig {
             checkpoint_every_records: 1000,
             checkpoint_every_secs: 60,
             jwt_audience: "ketenpoort".into(),
+            retention_days: 0,
         }
     }
 }

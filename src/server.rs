@@ -38,7 +38,7 @@ use crate::{
     },
     policy::{Policy, PolicyError},
     registry::{self, Registry, RegistryError, Role},
-    store::{AuditSettings, Store, StoreError},
+    store::{AuditSettings, Pruned, Store, StoreError},
     telemetry,
 };
 
@@ -227,6 +227,10 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
         shutdown: shutdown.clone(),
     });
     tokio::spawn(watch_registry(cx.clone()));
+    if config.audit.retention_days > 0 {
+        let retention = Duration::from_secs(config.audit.retention_days * 86_400);
+        tokio::spawn(prune_periodically(cx.clone(), retention));
+    }
     let metrics_addr = match config.metrics.listen {
         Some(listen) => Some(
             telemetry::serve(listen, store.clone(), cx.registry.clone(), shutdown.clone()).await?,
@@ -336,6 +340,43 @@ async fn watch_registry(cx: Arc<Context>) {
     }
 }
 
+/// How often audit records past their retention are removed.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Removes audit records past `retention` now and then every [`PRUNE_EVERY`], until shutdown.
+async fn prune_periodically(cx: Arc<Context>, retention: Duration) {
+    loop {
+        if let Err(e) = prune_audit(&cx, retention).await {
+            tracing::error!(error = %e, "audit pruning failed; will try again");
+        }
+        tokio::select! {
+            _ = cx.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(PRUNE_EVERY) => {}
+        }
+    }
+}
+
+/// Removes audit records older than `retention`, and records that it did.
+async fn prune_audit(cx: &Context, retention: Duration) -> Result<Option<Pruned>, StoreError> {
+    let cutoff = crate::store::now_ms() - retention.as_millis() as i64;
+    let pruned = cx.store.prune_audit(cutoff).await?;
+    if let Some(p) = pruned {
+        let mut event = AuditEvent::new(EventKind::AuditPruned, Outcome::Ok);
+        event.detail = serde_json::json!({
+            "through_seq": p.through_seq,
+            "records": p.records,
+            "retention_days": retention.as_secs() / 86_400,
+        });
+        cx.store.audit(vec![event]).await?;
+        tracing::info!(
+            through_seq = p.through_seq,
+            records = p.records,
+            "audit records past retention removed"
+        );
+    }
+    Ok(pruned)
+}
+
 fn reload_policy(cx: &Context, file: &Path) -> Result<String, PolicyError> {
     let loaded = Policy::load(file, &cx.catalogue).and_then(|policy| {
         policy
@@ -372,6 +413,11 @@ impl Gateway {
     /// The gateway's store (for inspection in tests and tools).
     pub fn store(&self) -> &Store {
         &self.cx.store
+    }
+
+    /// Removes audit records older than `retention` now (as the hourly task does).
+    pub async fn prune_audit(&self, retention: Duration) -> Result<Option<Pruned>, StoreError> {
+        prune_audit(&self.cx, retention).await
     }
 
     /// Version of the policy in force.

@@ -175,6 +175,7 @@ impl AuditApi {
                     .unwrap_or("")
             ),
             EventKind::AdminRefused => format!("{actor} was refused a registry change"),
+            EventKind::AuditPruned => "records past their retention were removed".to_string(),
         };
         TimelineEntry {
             at: Some(timestamp(stored.record.at)),

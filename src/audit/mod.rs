@@ -40,6 +40,8 @@ pub enum EventKind {
     RegistryChanged,
     /// An operator's request was refused (no valid token, wrong role, a certificate refused).
     AdminRefused,
+    /// Records past their retention were removed (after a signed checkpoint at the cut).
+    AuditPruned,
 }
 
 /// How it ended.

@@ -110,6 +110,68 @@ impl Store {
     }
 }
 
+/// What a pruning removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    /// The last sequence number removed (covered by a signed checkpoint).
+    pub through_seq: i64,
+    /// Records removed.
+    pub records: u64,
+}
+
+/// Records removed per transaction while pruning, so the writer never waits long.
+const PRUNE_CHUNK: i64 = 10_000;
+
+impl Store {
+    /// Removes audit records older than `cutoff` (Unix ms) while keeping the log verifiable:
+    /// first a checkpoint signed over the last record removed, so that the first record kept
+    /// links to a signed anchor; then the records, in small transactions. `None` when nothing
+    /// is old enough.
+    pub async fn prune_audit(&self, cutoff: i64) -> Result<Option<Pruned>, StoreError> {
+        let cut: Option<(i64, String)> = sqlx::query_as(
+            "SELECT seq, hash FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log WHERE at < ?)",
+        )
+        .bind(cutoff)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((through_seq, head_hash)) = cut else {
+            return Ok(None);
+        };
+        let at = super::now_ms();
+        let signature = self
+            .signer
+            .sign(&Checkpoint::message(through_seq, at, &head_hash));
+        sqlx::query(
+            "INSERT OR IGNORE INTO audit_checkpoints (seq, at, head_hash, key_id, signature) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(through_seq)
+        .bind(at)
+        .bind(&head_hash)
+        .bind(self.signer.key_id())
+        .bind(hex::encode(signature))
+        .execute(&self.pool)
+        .await?;
+        let mut records = 0;
+        loop {
+            let done = sqlx::query(
+                "DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log WHERE seq <= ? ORDER BY seq LIMIT ?)",
+            )
+            .bind(through_seq)
+            .bind(PRUNE_CHUNK)
+            .execute(&self.pool)
+            .await?;
+            records += done.rows_affected();
+            if done.rows_affected() < PRUNE_CHUNK as u64 {
+                break;
+            }
+        }
+        Ok(Some(Pruned {
+            through_seq,
+            records,
+        }))
+    }
+}
+
 fn push_in(q: &mut QueryBuilder<Sqlite>, prefix: &str, values: &[String]) {
     q.push(prefix).push("(");
     if values.is_empty() {

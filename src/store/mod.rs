@@ -9,7 +9,7 @@ mod audit_log;
 mod registry;
 mod writer;
 
-pub use audit_log::AuditFilter;
+pub use audit_log::{AuditFilter, Pruned};
 
 use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
 

@@ -472,3 +472,56 @@ async fn neither_the_audit_log_nor_the_log_lines_hold_payload_values_or_case_ref
         assert!(!captured.contains(secret), "a log line holds {secret:?}");
     }
 }
+
+#[tokio::test]
+async fn pruning_past_retention_keeps_the_rest_verifiable() {
+    let h = Harness::start().await;
+    exchanges(&h).await;
+    let before = h
+        .store()
+        .count(ketenpoort::store::Table::AuditLog)
+        .await
+        .unwrap();
+    // Age the first six records by a year, as if written long ago.
+    let mut db = SqliteConnection::connect(&format!("sqlite://{}", h.database().display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET at = at - 31536000000 WHERE seq <= 6")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+
+    let pruned = h
+        .gateway()
+        .prune_audit(std::time::Duration::from_secs(30 * 86_400))
+        .await
+        .unwrap()
+        .expect("records older than the retention");
+    assert_eq!(pruned.through_seq, 6);
+    assert_eq!(pruned.records, 6);
+    let after = h
+        .store()
+        .count(ketenpoort::store::Table::AuditLog)
+        .await
+        .unwrap();
+    assert_eq!(
+        after,
+        before - 6 + 1,
+        "six removed, one record of the pruning itself"
+    );
+    let result = verify(&h).await;
+    assert!(result.intact, "{result:?}");
+    assert_eq!(result.records_checked as i64, after);
+
+    // Removing records without the checkpoint at the cut is still caught.
+    let mut db = SqliteConnection::connect(&format!("sqlite://{}", h.database().display()))
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM audit_log WHERE seq = 7")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+    assert!(!verify(&h).await.intact);
+}
