@@ -28,6 +28,7 @@
 pub mod api;
 pub mod audit;
 pub mod catalogue;
+pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod filter;

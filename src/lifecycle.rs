@@ -14,6 +14,7 @@ use rustls::{
 };
 
 use crate::{
+    clock::{rfc3339, unix_ms},
     identity::{Oin, certificate::CertInfo},
     registry::{CertState, Certificate, Partner, PartnerRecord, PartnerStatus, Registry, Role},
 };
@@ -126,11 +127,11 @@ pub fn vet(
     now: i64,
 ) -> Result<(), Refusal> {
     let info = &inspected.info;
-    if ms(info.not_after) < now {
-        return Err(Refusal::Expired(date(ms(info.not_after))));
+    if unix_ms(info.not_after) < now {
+        return Err(Refusal::Expired(rfc3339(unix_ms(info.not_after))));
     }
-    if ms(info.not_before) > now {
-        return Err(Refusal::NotYetValid(date(ms(info.not_before))));
+    if unix_ms(info.not_before) > now {
+        return Err(Refusal::NotYetValid(rfc3339(unix_ms(info.not_before))));
     }
     let (leaf, intermediates) = inspected
         .chain
@@ -353,17 +354,4 @@ fn change_certificate(
         action,
         fingerprint: Some(fp.to_string()),
     })
-}
-
-fn ms(t: std::time::SystemTime) -> i64 {
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// A Unix-ms time as an RFC 3339 date-time (seconds).
-pub fn date(ms: i64) -> String {
-    humantime::format_rfc3339_seconds(
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
-    )
-    .to_string()
 }

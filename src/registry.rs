@@ -439,8 +439,8 @@ impl Certificate {
             subject: Some(info.subject.clone()),
             issuer: Some(info.issuer.clone()),
             serial: Some(info.serial.clone()),
-            not_before: Some(unix_ms(info.not_before)),
-            not_after: Some(unix_ms(info.not_after)),
+            not_before: Some(crate::clock::unix_ms(info.not_before)),
+            not_after: Some(crate::clock::unix_ms(info.not_after)),
             changed_by: changed_by.to_string(),
             changed_at: now,
         }
@@ -470,11 +470,6 @@ impl Certificate {
             CertState::Revoked => false,
         }
     }
-}
-
-fn unix_ms(t: std::time::SystemTime) -> i64 {
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn valid_id(id: &str) -> bool {

@@ -7,7 +7,6 @@ use std::{
     io::Write as _,
     path::{Path, PathBuf},
     process::ExitCode,
-    time::{Duration, UNIX_EPOCH},
 };
 
 use anyhow::{Context as _, bail};
@@ -25,6 +24,7 @@ use ketenpoort::{
         keys::{SignatureKey, Signer},
         receipt_message,
     },
+    clock::{rfc3339, unix_ms},
     config::{Config, DEFAULT_CONFIG_FILE},
     identity::person,
     registry,
@@ -185,13 +185,6 @@ pub fn dev_token(args: &DevTokenArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn time(ms: i64) -> String {
-    humantime::format_rfc3339_seconds(
-        UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
-    )
-    .to_string()
-}
-
 /// Runs an audit subcommand.
 pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
     match command {
@@ -215,12 +208,7 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
                 )?),
                 None => None,
             };
-            let at = |t: humantime::Timestamp| {
-                let ms = std::time::SystemTime::from(t)
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as i64);
-                timestamp(ms)
-            };
+            let at = |t: humantime::Timestamp| timestamp(unix_ms(t.into()));
             let mut query = QueryRequest {
                 from: from.map(at),
                 to: to.map(at),
@@ -279,7 +267,7 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
                     println!(
                         "{}",
                         serde_json::json!({
-                            "seq": e.seq, "at": time(at), "event": e.event,
+                            "seq": e.seq, "at": rfc3339(at), "event": e.event,
                             "actor_oin": e.actor_oin, "actor_name": e.actor_name,
                             "counterparty_oin": e.counterparty_oin, "counterparty_name": e.counterparty_name,
                             "signal_type": e.signal_type, "purpose": e.purpose, "legal_basis": e.legal_basis,
@@ -288,7 +276,7 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
                         })
                     );
                 } else {
-                    println!("{}  #{:<6} {}", time(at), e.seq, e.summary);
+                    println!("{}  #{:<6} {}", rfc3339(at), e.seq, e.summary);
                 }
             }
             if entries.is_empty() && !json {
@@ -491,7 +479,7 @@ fn print_records(records: &[AuditRecord], json: bool) {
             println!(
                 "{}",
                 serde_json::json!({
-                    "seq": r.seq, "id": r.id, "at": time(at), "event": r.event, "outcome": r.outcome,
+                    "seq": r.seq, "id": r.id, "at": rfc3339(at), "event": r.event, "outcome": r.outcome,
                     "actor_oin": r.actor_oin, "actor_person": r.actor_person,
                     "counterparty_oin": r.counterparty_oin, "purpose": r.purpose,
                     "legal_basis": r.legal_basis, "signal_id": r.signal_id, "signal_type": r.signal_type,
@@ -517,7 +505,7 @@ fn print_records(records: &[AuditRecord], json: bool) {
         println!(
             "{:>6}  {:<20}  {:<21}  {:<7}  {:<20}  {:<20}  {:<22}  {}",
             r.seq,
-            time(at),
+            rfc3339(at),
             r.event,
             r.outcome,
             r.actor_oin,

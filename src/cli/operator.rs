@@ -15,10 +15,10 @@ use ketenpoort::{
             RevokeCertificateRequest, SuspendPartnerRequest,
             admin_service_client::AdminServiceClient,
         },
-        timestamp, unix_ms,
+        timestamp, unix_ms as proto_ms,
     },
-    lifecycle::{date, inspect},
-    store::now_ms,
+    clock::{now_ms, rfc3339, unix_ms},
+    lifecycle::inspect,
 };
 
 use super::partner::{PersonArgs, status};
@@ -265,13 +265,7 @@ pub async fn run(command: PartnerCommand) -> anyhow::Result<ExitCode> {
             output,
         } => {
             let fingerprint = fingerprint_of(&fingerprint)?;
-            let retire_at = at.map(|t| {
-                timestamp(
-                    std::time::SystemTime::from(t)
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_millis() as i64),
-                )
-            });
+            let retire_at = at.map(|t| timestamp(unix_ms(t.into())));
             let partner = client(&operator)
                 .await?
                 .retire_certificate(operator.request(RetireCertificateRequest {
@@ -420,10 +414,6 @@ fn read_pem(path: &PathBuf) -> anyhow::Result<String> {
 fn show_certificate(pem: &str) -> anyhow::Result<()> {
     let info = inspect(pem)?.info;
     let now = now_ms();
-    let ms = |t: std::time::SystemTime| {
-        t.duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64)
-    };
     println!("certificate to register:");
     println!("  subject      {}", info.subject);
     println!(
@@ -435,9 +425,9 @@ fn show_certificate(pem: &str) -> anyhow::Result<()> {
     println!("  serial       {}", info.serial);
     println!(
         "  valid        {} .. {}{}",
-        date(ms(info.not_before)),
-        date(ms(info.not_after)),
-        if ms(info.not_after) < now {
+        rfc3339(unix_ms(info.not_before)),
+        rfc3339(unix_ms(info.not_after)),
+        if unix_ms(info.not_after) < now {
             "  (EXPIRED)"
         } else {
             ""
@@ -448,7 +438,8 @@ fn show_certificate(pem: &str) -> anyhow::Result<()> {
 }
 
 fn when(t: Option<&prost_types::Timestamp>) -> String {
-    t.map(|t| date(unix_ms(t))).unwrap_or_else(|| "-".into())
+    t.map(|t| rfc3339(proto_ms(t)))
+        .unwrap_or_else(|| "-".into())
 }
 
 fn print_partners(partners: &[PartnerInfo], json: bool) {
@@ -478,7 +469,7 @@ fn print_partners(partners: &[PartnerInfo], json: bool) {
             let retire = c
                 .retire_at
                 .as_ref()
-                .map(|t| format!(" until {}", date(unix_ms(t))))
+                .map(|t| format!(" until {}", rfc3339(proto_ms(t))))
                 .unwrap_or_default();
             println!(
                 "    {:<9}{} {}  valid to {}  {}",
@@ -496,7 +487,7 @@ fn cert_json(c: &CertificateInfo) -> serde_json::Value {
     serde_json::json!({
         "fingerprint": c.fingerprint, "state": c.state, "subject": c.subject, "issuer": c.issuer,
         "serial": c.serial, "not_before": when(c.not_before.as_ref()), "not_after": when(c.not_after.as_ref()),
-        "retire_at": c.retire_at.as_ref().map(|t| date(unix_ms(t))), "changed_by": c.changed_by,
+        "retire_at": c.retire_at.as_ref().map(|t| rfc3339(proto_ms(t))), "changed_by": c.changed_by,
         "changed_at": when(c.changed_at.as_ref()),
     })
 }

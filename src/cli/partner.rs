@@ -1,6 +1,6 @@
 //! The partner side: `send` and `receive`, as a partner system would use the gateway.
 
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+use std::{path::PathBuf, process::ExitCode};
 
 use std::path::Path;
 
@@ -250,11 +250,7 @@ pub async fn receive(args: ReceiveArgs) -> anyhow::Result<ExitCode> {
         let sent_at = delivery
             .sent_at
             .as_ref()
-            .and_then(|t| u64::try_from(t.seconds).ok())
-            .map(|s| {
-                humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(s))
-                    .to_string()
-            });
+            .map(|t| ketenpoort::clock::rfc3339(ketenpoort::api::unix_ms(t)));
         let line = serde_json::json!({
             "delivery_id": delivery.delivery_id,
             "signal_id": delivery.signal_id,

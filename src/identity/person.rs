@@ -2,7 +2,7 @@
 //! with a key registered for the calling partner, naming the officer, operator or case worker
 //! (`sub`). The certificate says which organisation calls; the token says who in it.
 
-use std::{path::Path, time::SystemTime};
+use std::path::Path;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -81,9 +81,7 @@ pub fn mint(
     let pem = std::fs::read(key_file)
         .map_err(|e| TokenError::Mint(format!("{}: {e}", key_file.display())))?;
     let key = EncodingKey::from_ed_pem(&pem).map_err(|e| TokenError::Mint(e.to_string()))?;
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = u64::try_from(crate::clock::now_ms() / 1000).unwrap_or(0);
     let claims = Claims {
         sub: sub.to_string(),
         aud: audience.to_string(),

@@ -469,12 +469,7 @@ pub enum Table {
     AuditLog,
 }
 
-/// The current time as Unix milliseconds, the unit of every stored time.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use crate::clock::now_ms;
 
 fn json_list(text: String) -> Result<Vec<String>, sqlx::Error> {
     serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
