@@ -210,12 +210,7 @@ impl Store {
         notifier: Arc<Notifier>,
         settings: AuditSettings,
     ) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+        let options = connect_options(url)?;
         if let Some(dir) = Path::new(options.get_filename()).parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
@@ -421,6 +416,17 @@ pub enum Table {
     Deliveries,
     /// Audit records.
     AuditLog,
+}
+
+/// How every connection opens the database: WAL, so readers run beside the writer; a full
+/// fsync per commit, so a committed `Send` survives a power cut; foreign keys checked.
+fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
+    Ok(SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT))
 }
 
 /// The current time as Unix milliseconds, the unit of every stored time.
