@@ -24,7 +24,7 @@ use crate::{
     identity::Oin,
 };
 
-use writer::Job;
+use writer::{Job, Sent};
 
 /// How long a connection waits for a lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -237,8 +237,15 @@ impl Store {
     /// Commits a signal with its deliveries and audit events, unless its idempotency key is
     /// known already.
     pub async fn send(&self, signal: NewSignal) -> Result<SendOutcome, StoreError> {
-        self.submit(|reply| Job::Send(Box::new(signal), reply))
-            .await?
+        let sent = self
+            .submit(|reply| Job::Send(Box::new(signal), reply))
+            .await??;
+        // Signed here, beside the other requests, not in the single writer.
+        Ok(match sent {
+            Sent::Accepted(facts) => SendOutcome::Accepted(facts.sign(&self.signer)),
+            Sent::Duplicate(facts) => SendOutcome::Duplicate(facts.sign(&self.signer)),
+            Sent::Conflict => SendOutcome::Conflict,
+        })
     }
 
     /// Appends audit events.
@@ -347,7 +354,9 @@ impl Store {
                 .fetch_optional(&mut *conn)
                 .await?;
         match mine {
-            Some(_) => writer::load_receipt(&mut conn, &self.signer, signal_id, false).await,
+            Some(_) => Ok(writer::load_receipt(&mut conn, signal_id, false)
+                .await?
+                .map(|facts| facts.sign(&self.signer))),
             None => Ok(None),
         }
     }
@@ -386,21 +395,53 @@ impl Receipt {
         recipients: Vec<RecipientReceipt>,
         duplicate: bool,
     ) -> Self {
-        let oins: Vec<&str> = recipients.iter().map(|r| r.recipient.as_str()).collect();
-        let signature = signer.sign(&receipt_message(
-            &signal_id,
-            &content_sha256,
-            &oins,
+        ReceiptFacts {
+            signal_id,
+            content_sha256,
             accepted_at,
             audit_seq,
-        ));
-        Self {
-            signal_id,
-            accepted_at,
             recipients,
             duplicate,
-            content_sha256,
-            audit_seq,
+        }
+        .sign(signer)
+    }
+}
+
+/// The facts of a receipt before they are signed. The writer answers with these, so that the
+/// signing (tens of microseconds of Ed25519) runs beside other requests, not in the writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ReceiptFacts {
+    signal_id: String,
+    content_sha256: String,
+    accepted_at: i64,
+    audit_seq: i64,
+    recipients: Vec<RecipientReceipt>,
+    duplicate: bool,
+}
+
+// === impl ReceiptFacts ===
+
+impl ReceiptFacts {
+    fn sign(self, signer: &Signer) -> Receipt {
+        let oins: Vec<&str> = self
+            .recipients
+            .iter()
+            .map(|r| r.recipient.as_str())
+            .collect();
+        let signature = signer.sign(&receipt_message(
+            &self.signal_id,
+            &self.content_sha256,
+            &oins,
+            self.accepted_at,
+            self.audit_seq,
+        ));
+        Receipt {
+            signal_id: self.signal_id,
+            accepted_at: self.accepted_at,
+            recipients: self.recipients,
+            duplicate: self.duplicate,
+            content_sha256: self.content_sha256,
+            audit_seq: self.audit_seq,
             signature,
             key_id: signer.key_id().to_string(),
         }

@@ -10,6 +10,9 @@
 //! in memory, each seeing what the jobs before it did, and writes each table with a few
 //! multi-row statements ([`rows`]): with sqlx every statement is a round trip to the
 //! connection's worker thread, and those round trips, not SQLite, limited the writer.
+//!
+//! Receipts leave the writer as facts ([`Sent`]); `Store::send` signs them in the caller's
+//! task, so the Ed25519 signing of a batch runs on every core instead of in the writer.
 
 mod rows;
 
@@ -30,11 +33,10 @@ use tokio::{
 use rows::{DeliveryRow, Known, Rows, SignalRow};
 
 use super::{
-    AuditSettings, NewSignal, PendingDelivery, Receipt, RecipientReceipt, SendOutcome, StoreError,
-    now_ms,
+    AuditSettings, NewSignal, PendingDelivery, ReceiptFacts, RecipientReceipt, StoreError, now_ms,
 };
 use crate::{
-    audit::{AuditEvent, ChainHead, Checkpoint, Outcome, Subject, keys::Signer},
+    audit::{AuditEvent, ChainHead, Checkpoint, Outcome, Subject},
     delivery::Notifier,
     identity::Oin,
 };
@@ -46,10 +48,7 @@ const QUEUE: usize = 4096;
 
 /// A write to perform, with where to send its answer.
 pub(super) enum Job {
-    Send(
-        Box<NewSignal>,
-        oneshot::Sender<Result<SendOutcome, StoreError>>,
-    ),
+    Send(Box<NewSignal>, oneshot::Sender<Result<Sent, StoreError>>),
     Audit(Vec<AuditEvent>, oneshot::Sender<Result<(), StoreError>>),
     Ack {
         recipient: Oin,
@@ -67,12 +66,20 @@ pub(super) enum Job {
     Shutdown,
 }
 
+/// How the writer answers a `Send`: like [`super::SendOutcome`], with the receipt's facts for
+/// the caller to sign.
+pub(super) enum Sent {
+    /// Newly committed.
+    Accepted(ReceiptFacts),
+    /// The idempotency key was known with the same content: the original receipt.
+    Duplicate(ReceiptFacts),
+    /// The idempotency key was known with different content.
+    Conflict,
+}
+
 /// The answer of one job, held until its batch commits.
 enum Answer {
-    Send(
-        oneshot::Sender<Result<SendOutcome, StoreError>>,
-        SendOutcome,
-    ),
+    Send(oneshot::Sender<Result<Sent, StoreError>>, Sent),
     Unit(oneshot::Sender<Result<(), StoreError>>),
     Ack(
         oneshot::Sender<Result<u32, StoreError>>,
@@ -274,7 +281,7 @@ impl Writer {
         match job {
             Job::Send(signal, reply) => match self.insert_signal(*signal, batch, woken).await {
                 Ok(outcome) => Ok(Some(Answer::Send(reply, outcome))),
-                Err(e) => Err((e, Some(Answer::Send(reply, SendOutcome::Conflict)))),
+                Err(e) => Err((e, Some(Answer::Send(reply, Sent::Conflict)))),
             },
             Job::Audit(events, reply) => {
                 let now = now_ms();
@@ -309,7 +316,7 @@ impl Writer {
         signal: NewSignal,
         batch: &mut Batch,
         woken: &mut HashSet<Oin>,
-    ) -> Result<SendOutcome, StoreError> {
+    ) -> Result<Sent, StoreError> {
         let now = now_ms();
         if let Some((id, hash, receipt)) = batch.earlier(&signal.sender, &signal.idempotency_key) {
             let mut event = signal.resent_audit;
@@ -319,20 +326,19 @@ impl Writer {
                 event.detail =
                     serde_json::json!({ "reason": "idempotency key reused for different content" });
                 self.append_audit(event, now, &mut batch.rows);
-                return Ok(SendOutcome::Conflict);
+                return Ok(Sent::Conflict);
             }
             self.append_audit(event, now, &mut batch.rows);
             let receipt = match receipt {
-                // The signature does not cover `duplicate`: the original receipt, marked.
-                Some(receipt) => Receipt {
+                Some(receipt) => ReceiptFacts {
                     duplicate: true,
                     ..receipt
                 },
-                None => load_receipt(&mut self.conn, &self.settings.signer, &id, true)
+                None => load_receipt(&mut self.conn, &id, true)
                     .await?
                     .ok_or_else(|| StoreError::Corrupt(format!("signal {id} vanished")))?,
             };
-            return Ok(SendOutcome::Duplicate(receipt));
+            return Ok(Sent::Duplicate(receipt));
         }
         let mut audit_seq = None;
         for event in signal.audit {
@@ -359,15 +365,14 @@ impl Writer {
                 payload: d.payload,
             });
         }
-        let receipt = Receipt::signed(
-            &self.settings.signer,
-            signal.id.clone(),
-            hex::encode(signal.content_hash),
-            signal.accepted_at,
+        let receipt = ReceiptFacts {
+            signal_id: signal.id.clone(),
+            content_sha256: hex::encode(signal.content_hash),
+            accepted_at: signal.accepted_at,
             audit_seq,
             recipients,
-            false,
-        );
+            duplicate: false,
+        };
         batch
             .accepted
             .entry(signal.sender.clone())
@@ -390,7 +395,7 @@ impl Writer {
             audit_seq,
             subject: signal.subject,
         });
-        Ok(SendOutcome::Accepted(receipt))
+        Ok(Sent::Accepted(receipt))
     }
 
     /// Acknowledges the deliveries of `recipient` named in `ids`; refuses them all if one is
@@ -470,7 +475,7 @@ struct Batch {
     rows: Rows,
     /// Signals accepted earlier in the batch, per sender and idempotency key: content hash and
     /// receipt.
-    accepted: HashMap<Oin, HashMap<String, ([u8; 32], Receipt)>>,
+    accepted: HashMap<Oin, HashMap<String, ([u8; 32], ReceiptFacts)>>,
     /// Deliveries acknowledged earlier in the batch.
     acked: HashSet<String>,
 }
@@ -480,7 +485,7 @@ struct Batch {
 impl Batch {
     /// A signal already sent with this idempotency key, earlier in the batch (with its receipt)
     /// or before it: its id and content hash.
-    fn earlier(&self, sender: &Oin, key: &str) -> Option<(String, Vec<u8>, Option<Receipt>)> {
+    fn earlier(&self, sender: &Oin, key: &str) -> Option<(String, Vec<u8>, Option<ReceiptFacts>)> {
         if let Some((hash, receipt)) = self.accepted.get(sender).and_then(|keys| keys.get(key)) {
             return Some((
                 receipt.signal_id.clone(),
@@ -493,13 +498,12 @@ impl Batch {
     }
 }
 
-/// Reads and signs the receipt of a committed signal; `None` when there is no such signal.
+/// Reads the receipt of a committed signal, to be signed; `None` when there is no such signal.
 pub(super) async fn load_receipt(
     conn: &mut SqliteConnection,
-    signer: &Signer,
     signal_id: &str,
     duplicate: bool,
-) -> Result<Option<Receipt>, StoreError> {
+) -> Result<Option<ReceiptFacts>, StoreError> {
     let Some(signal) =
         sqlx::query("SELECT content_hash, accepted_at, audit_seq FROM signals WHERE id = ?")
             .bind(signal_id)
@@ -525,15 +529,14 @@ pub(super) async fn load_receipt(
             })
         })
         .collect::<Result<_, StoreError>>()?;
-    Ok(Some(Receipt::signed(
-        signer,
-        signal_id.to_string(),
-        hex::encode(signal.try_get::<Vec<u8>, _>("content_hash")?),
-        signal.try_get("accepted_at")?,
-        signal.try_get("audit_seq")?,
+    Ok(Some(ReceiptFacts {
+        signal_id: signal_id.to_string(),
+        content_sha256: hex::encode(signal.try_get::<Vec<u8>, _>("content_hash")?),
+        accepted_at: signal.try_get("accepted_at")?,
+        audit_seq: signal.try_get("audit_seq")?,
         recipients,
         duplicate,
-    )))
+    }))
 }
 
 /// The keyed-hash subject columns of a joined signals row.
@@ -567,7 +570,7 @@ impl Answer {
     /// A job that never ran because its batch failed; its answer is the batch's error.
     fn unanswered(job: Job) -> Option<Answer> {
         match job {
-            Job::Send(_, reply) => Some(Answer::Send(reply, SendOutcome::Conflict)),
+            Job::Send(_, reply) => Some(Answer::Send(reply, Sent::Conflict)),
             Job::Audit(_, reply) | Job::Streamed { reply, .. } => Some(Answer::Unit(reply)),
             Job::Ack { reply, .. } => Some(Answer::Ack(reply, Ok(0))),
             Job::Shutdown => None,

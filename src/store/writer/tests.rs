@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
-use super::{Job, Writer};
+use super::{Job, Sent, Writer};
 use crate::{
     audit::{
         AuditEvent, EventKind, Outcome, Subject,
@@ -16,7 +16,7 @@ use crate::{
     delivery::Notifier,
     identity::Oin,
     store::{
-        AuditFilter, AuditSettings, NewDelivery, NewSignal, PendingDelivery, SendOutcome, Store,
+        AuditFilter, AuditSettings, NewDelivery, NewSignal, PendingDelivery, Receipt, Store,
         StoreError, Table, connect_options, now_ms,
     },
 };
@@ -76,6 +76,22 @@ impl Fixture {
             .map(|r| (r.record.event.event, r.record.event.outcome))
             .collect()
     }
+
+    /// The receipt of a newly committed signal, signed as `Store::send` signs it.
+    fn accepted(&self, sent: Sent) -> Receipt {
+        match sent {
+            Sent::Accepted(facts) => facts.sign(&self.signer),
+            _ => panic!("not accepted"),
+        }
+    }
+
+    /// The receipt answering a resend, signed as `Store::send` signs it.
+    fn duplicate(&self, sent: Sent) -> Receipt {
+        match sent {
+            Sent::Duplicate(facts) => facts.sign(&self.signer),
+            _ => panic!("the resend is not answered as a duplicate"),
+        }
+    }
 }
 
 fn oin(text: &str) -> Oin {
@@ -133,7 +149,7 @@ fn signal(key: &str, content: &str) -> NewSignal {
 
 type Reply<T> = oneshot::Receiver<Result<T, StoreError>>;
 
-fn send(signal: NewSignal) -> (Job, Reply<SendOutcome>) {
+fn send(signal: NewSignal) -> (Job, Reply<Sent>) {
     let (tx, rx) = oneshot::channel();
     (Job::Send(Box::new(signal), tx), rx)
 }
@@ -159,13 +175,6 @@ fn streamed(deliveries: Vec<PendingDelivery>) -> (Job, Reply<()>) {
     (job, rx)
 }
 
-fn accepted(outcome: SendOutcome) -> crate::store::Receipt {
-    match outcome {
-        SendOutcome::Accepted(receipt) => receipt,
-        other => panic!("not accepted: {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn a_resend_in_the_same_batch_sees_the_first_send() {
     let mut f = Fixture::new().await;
@@ -174,10 +183,8 @@ async fn a_resend_in_the_same_batch_sees_the_first_send() {
     let (changed, changed_rx) = send(signal("key-1", "content b"));
     f.commit(vec![first, again, changed]).await;
 
-    let receipt = accepted(first_rx.await.unwrap().unwrap());
-    let SendOutcome::Duplicate(duplicate) = again_rx.await.unwrap().unwrap() else {
-        panic!("the resend is not answered as a duplicate");
-    };
+    let receipt = f.accepted(first_rx.await.unwrap().unwrap());
+    let duplicate = f.duplicate(again_rx.await.unwrap().unwrap());
     assert!(duplicate.duplicate);
     // As the stored signal reads back: same id, recipients, sequence number and signature.
     let stored = f
@@ -189,15 +196,12 @@ async fn a_resend_in_the_same_batch_sees_the_first_send() {
     assert_eq!(stored, receipt);
     assert_eq!(
         duplicate,
-        crate::store::Receipt {
+        Receipt {
             duplicate: true,
             ..stored
         }
     );
-    assert!(matches!(
-        changed_rx.await.unwrap().unwrap(),
-        SendOutcome::Conflict
-    ));
+    assert!(matches!(changed_rx.await.unwrap().unwrap(), Sent::Conflict));
     assert_eq!(f.store.count(Table::Signals).await.unwrap(), 1);
     assert_eq!(f.store.count(Table::Deliveries).await.unwrap(), 2);
     use EventKind::*;
@@ -218,21 +222,19 @@ async fn a_resend_in_a_later_batch_gets_the_stored_receipt() {
     let mut f = Fixture::new().await;
     let (first, first_rx) = send(signal("key-1", "content a"));
     f.commit(vec![first]).await;
-    let receipt = accepted(first_rx.await.unwrap().unwrap());
+    let receipt = f.accepted(first_rx.await.unwrap().unwrap());
     let (again, again_rx) = send(signal("key-1", "content a"));
     let (other, other_rx) = send(signal("key-2", "content a"));
     f.commit(vec![again, other]).await;
-    let SendOutcome::Duplicate(duplicate) = again_rx.await.unwrap().unwrap() else {
-        panic!("the resend is not answered as a duplicate");
-    };
+    let duplicate = f.duplicate(again_rx.await.unwrap().unwrap());
     assert_eq!(
         duplicate,
-        crate::store::Receipt {
+        Receipt {
             duplicate: true,
             ..receipt
         }
     );
-    accepted(other_rx.await.unwrap().unwrap());
+    f.accepted(other_rx.await.unwrap().unwrap());
     assert_eq!(f.store.count(Table::Signals).await.unwrap(), 2);
 }
 
@@ -241,7 +243,7 @@ async fn acks_in_one_batch_count_each_delivery_once() {
     let mut f = Fixture::new().await;
     let (job, rx) = send(signal("key-1", "content a"));
     f.commit(vec![job]).await;
-    let receipt = accepted(rx.await.unwrap().unwrap());
+    let receipt = f.accepted(rx.await.unwrap().unwrap());
     let dtv = receipt.recipients[0].delivery_id.as_str();
     let ngo = receipt.recipients[1].delivery_id.as_str();
 
@@ -280,7 +282,7 @@ async fn streaming_twice_in_one_batch_counts_two_attempts() {
     let mut f = Fixture::new().await;
     let (job, rx) = send(signal("key-1", "content a"));
     f.commit(vec![job]).await;
-    accepted(rx.await.unwrap().unwrap());
+    f.accepted(rx.await.unwrap().unwrap());
     let pending = f.store.pending(&oin(DTV), 0, 10).await.unwrap();
     assert_eq!(pending[0].attempts, 0);
 
@@ -314,7 +316,7 @@ async fn the_chain_verifies_when_a_batch_is_split_into_several_statements() {
     f.commit(jobs).await;
     audit_rx.await.unwrap().unwrap();
     for rx in replies {
-        accepted(rx.await.unwrap().unwrap());
+        f.accepted(rx.await.unwrap().unwrap());
     }
     assert_eq!(f.store.count(Table::Deliveries).await.unwrap(), 512);
     let filter = AuditFilter {
