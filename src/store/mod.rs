@@ -30,7 +30,7 @@ use crate::{
     registry::PartnerRecord,
 };
 
-use writer::Job;
+use writer::{Job, Sent};
 
 /// How long a connection waits for a lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -216,12 +216,7 @@ impl Store {
         notifier: Arc<Notifier>,
         settings: AuditSettings,
     ) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+        let options = connect_options(url)?;
         if let Some(dir) = Path::new(options.get_filename()).parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
@@ -248,8 +243,15 @@ impl Store {
     /// Commits a signal with its deliveries and audit events, unless its idempotency key is
     /// known already.
     pub async fn send(&self, signal: NewSignal) -> Result<SendOutcome, StoreError> {
-        self.submit(|reply| Job::Send(Box::new(signal), reply))
-            .await?
+        let sent = self
+            .submit(|reply| Job::Send(Box::new(signal), reply))
+            .await??;
+        // Signed here, beside the other requests, not in the single writer.
+        Ok(match sent {
+            Sent::Accepted(facts) => SendOutcome::Accepted(facts.sign(&self.signer)),
+            Sent::Duplicate(facts) => SendOutcome::Duplicate(facts.sign(&self.signer)),
+            Sent::Conflict => SendOutcome::Conflict,
+        })
     }
 
     /// Saves changed partner records, with the audit records of the change, in one
@@ -393,7 +395,9 @@ impl Store {
                 .fetch_optional(&mut *conn)
                 .await?;
         match mine {
-            Some(_) => writer::load_receipt(&mut conn, &self.signer, signal_id, false).await,
+            Some(_) => Ok(writer::load_receipt(&mut conn, signal_id, false)
+                .await?
+                .map(|facts| facts.sign(&self.signer))),
             None => Ok(None),
         }
     }
@@ -437,21 +441,53 @@ impl Receipt {
         recipients: Vec<RecipientReceipt>,
         duplicate: bool,
     ) -> Self {
-        let oins: Vec<&str> = recipients.iter().map(|r| r.recipient.as_str()).collect();
-        let signature = signer.sign(&receipt_message(
-            &signal_id,
-            &content_sha256,
-            &oins,
+        ReceiptFacts {
+            signal_id,
+            content_sha256,
             accepted_at,
             audit_seq,
-        ));
-        Self {
-            signal_id,
-            accepted_at,
             recipients,
             duplicate,
-            content_sha256,
-            audit_seq,
+        }
+        .sign(signer)
+    }
+}
+
+/// The facts of a receipt before they are signed. The writer answers with these, so that the
+/// signing (tens of microseconds of Ed25519) runs beside other requests, not in the writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ReceiptFacts {
+    signal_id: String,
+    content_sha256: String,
+    accepted_at: i64,
+    audit_seq: i64,
+    recipients: Vec<RecipientReceipt>,
+    duplicate: bool,
+}
+
+// === impl ReceiptFacts ===
+
+impl ReceiptFacts {
+    fn sign(self, signer: &Signer) -> Receipt {
+        let oins: Vec<&str> = self
+            .recipients
+            .iter()
+            .map(|r| r.recipient.as_str())
+            .collect();
+        let signature = signer.sign(&receipt_message(
+            &self.signal_id,
+            &self.content_sha256,
+            &oins,
+            self.accepted_at,
+            self.audit_seq,
+        ));
+        Receipt {
+            signal_id: self.signal_id,
+            accepted_at: self.accepted_at,
+            recipients: self.recipients,
+            duplicate: self.duplicate,
+            content_sha256: self.content_sha256,
+            audit_seq: self.audit_seq,
             signature,
             key_id: signer.key_id().to_string(),
         }
@@ -470,6 +506,17 @@ pub enum Table {
 }
 
 pub use crate::clock::now_ms;
+
+/// How every connection opens the database: WAL, so readers run beside the writer; a full
+/// fsync per commit, so a committed `Send` survives a power cut; foreign keys checked.
+fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
+    Ok(SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT))
+}
 
 fn json_list(text: String) -> Result<Vec<String>, sqlx::Error> {
     serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))

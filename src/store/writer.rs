@@ -4,8 +4,22 @@
 //! Being the only writer, it also owns the head of the audit hash chain, so records are
 //! chained in commit order without locks. A job that is refused (an idempotency conflict, an
 //! unknown delivery) is checked before it writes anything, so it never spoils its batch.
+//!
+//! Inside the transaction the writer first reads what the batch's jobs ask about (known
+//! idempotency keys, the deliveries named in acknowledgements), then applies the jobs in order
+//! in memory, each seeing what the jobs before it did, and writes each table with a few
+//! multi-row statements ([`rows`]): with sqlx every statement is a round trip to the
+//! connection's worker thread, and those round trips, not SQLite, limited the writer.
+//!
+//! Receipts leave the writer as facts ([`Sent`]); `Store::send` signs them in the caller's
+//! task, so the Ed25519 signing of a batch runs on every core instead of in the writer.
 
-use std::{collections::HashSet, sync::Arc};
+mod rows;
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use sqlx::{
     Connection, Row, SqliteConnection,
@@ -16,12 +30,13 @@ use tokio::{
     time::Instant,
 };
 
+use rows::{DeliveryRow, Known, Rows, SignalRow};
+
 use super::{
-    AuditSettings, NewSignal, PendingDelivery, Receipt, RecipientReceipt, SendOutcome, StoreError,
-    now_ms,
+    AuditSettings, NewSignal, PendingDelivery, ReceiptFacts, RecipientReceipt, StoreError, now_ms,
 };
 use crate::{
-    audit::{AuditEvent, ChainHead, Checkpoint, Outcome, Subject, keys::Signer},
+    audit::{AuditEvent, ChainHead, Checkpoint, Outcome, Subject},
     delivery::Notifier,
     identity::Oin,
     registry::PartnerRecord,
@@ -34,10 +49,7 @@ const QUEUE: usize = 4096;
 
 /// A write to perform, with where to send its answer.
 pub(super) enum Job {
-    Send(
-        Box<NewSignal>,
-        oneshot::Sender<Result<SendOutcome, StoreError>>,
-    ),
+    Send(Box<NewSignal>, oneshot::Sender<Result<Sent, StoreError>>),
     Audit(Vec<AuditEvent>, oneshot::Sender<Result<(), StoreError>>),
     Ack {
         recipient: Oin,
@@ -61,12 +73,20 @@ pub(super) enum Job {
     Shutdown,
 }
 
+/// How the writer answers a `Send`: like [`super::SendOutcome`], with the receipt's facts for
+/// the caller to sign.
+pub(super) enum Sent {
+    /// Newly committed.
+    Accepted(ReceiptFacts),
+    /// The idempotency key was known with the same content: the original receipt.
+    Duplicate(ReceiptFacts),
+    /// The idempotency key was known with different content.
+    Conflict,
+}
+
 /// The answer of one job, held until its batch commits.
 enum Answer {
-    Send(
-        oneshot::Sender<Result<SendOutcome, StoreError>>,
-        SendOutcome,
-    ),
+    Send(oneshot::Sender<Result<Sent, StoreError>>, Sent),
     Unit(oneshot::Sender<Result<(), StoreError>>),
     Ack(
         oneshot::Sender<Result<u32, StoreError>>,
@@ -88,33 +108,43 @@ pub(super) async fn spawn(
     notifier: Arc<Notifier>,
     settings: AuditSettings,
 ) -> Result<(mpsc::Sender<Job>, tokio::task::JoinHandle<()>), StoreError> {
-    let mut conn = SqliteConnection::connect_with(&options).await?;
-    let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut conn)
-        .await?
-        .map(|row| -> Result<ChainHead, sqlx::Error> {
-            Ok(ChainHead {
-                seq: row.try_get("seq")?,
-                hash: row.try_get("hash")?,
-            })
-        })
-        .transpose()?
-        .unwrap_or_else(ChainHead::genesis);
-    let checkpointed: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_checkpoints")
-        .fetch_one(&mut conn)
-        .await?;
+    let writer = Writer::open(options, notifier, settings).await?;
     let (tx, rx) = mpsc::channel(QUEUE);
-    let writer = Writer {
-        conn,
-        head,
-        notifier,
-        settings,
-        last_checkpoint: (checkpointed.unwrap_or(0), Instant::now()),
-    };
     Ok((tx, tokio::spawn(writer.run(rx))))
 }
 
 impl Writer {
+    /// Opens the writer's connection and reads the head of the chain and the last checkpoint.
+    async fn open(
+        options: SqliteConnectOptions,
+        notifier: Arc<Notifier>,
+        settings: AuditSettings,
+    ) -> Result<Self, StoreError> {
+        let mut conn = SqliteConnection::connect_with(&options).await?;
+        let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut conn)
+            .await?
+            .map(|row| -> Result<ChainHead, sqlx::Error> {
+                Ok(ChainHead {
+                    seq: row.try_get("seq")?,
+                    hash: row.try_get("hash")?,
+                })
+            })
+            .transpose()?
+            .unwrap_or_else(ChainHead::genesis);
+        let checkpointed: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(seq) FROM audit_checkpoints")
+                .fetch_one(&mut conn)
+                .await?;
+        Ok(Writer {
+            conn,
+            head,
+            notifier,
+            settings,
+            last_checkpoint: (checkpointed.unwrap_or(0), Instant::now()),
+        })
+    }
+
     async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         loop {
@@ -185,39 +215,52 @@ impl Writer {
         }
     }
 
+    /// Applies the jobs in order in one transaction: reads what they ask about, works out
+    /// their rows and answers in memory, then writes each table with a few multi-row
+    /// statements, the checkpoint if due, and commits. A failure anywhere fails the batch.
     async fn apply_all(
         &mut self,
         jobs: Vec<Job>,
         woken: &mut HashSet<Oin>,
     ) -> Result<Vec<Answer>, (StoreError, Vec<Answer>)> {
+        let unanswered = |jobs: Vec<Job>| jobs.into_iter().filter_map(Answer::unanswered).collect();
+        if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut self.conn).await {
+            return Err((e.into(), unanswered(jobs)));
+        }
+        let known = match Known::read(&mut self.conn, &jobs).await {
+            Ok(known) => known,
+            Err(e) => {
+                self.rollback().await;
+                return Err((e, unanswered(jobs)));
+            }
+        };
+        let mut batch = Batch {
+            known,
+            ..Batch::default()
+        };
         let mut answers = Vec::with_capacity(jobs.len());
         let mut pending = jobs.into_iter();
-        if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut self.conn).await {
-            answers.extend(pending.filter_map(Answer::unanswered));
-            return Err((e.into(), answers));
-        }
         for job in pending.by_ref() {
-            let result = self.apply(job, woken).await;
-            match result {
+            match self.apply(job, &mut batch, woken).await {
                 Ok(Some(answer)) => answers.push(answer),
                 Ok(None) => {}
                 Err((e, answer)) => {
                     answers.extend(answer);
                     answers.extend(pending.filter_map(Answer::unanswered));
-                    let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
+                    self.rollback().await;
                     return Err((e, answers));
                 }
             }
         }
-        let checkpoint = match self.checkpoint_if_due().await {
+        let checkpoint = match self.write(batch.rows).await {
             Ok(checkpoint) => checkpoint,
             Err(e) => {
-                let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
+                self.rollback().await;
                 return Err((e, answers));
             }
         };
         if let Err(e) = sqlx::query("COMMIT").execute(&mut self.conn).await {
-            let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
+            self.rollback().await;
             return Err((e.into(), answers));
         }
         if let Some(seq) = checkpoint {
@@ -226,22 +269,31 @@ impl Writer {
         Ok(answers)
     }
 
+    /// Writes the batch's rows and, when due, a checkpoint of the head after them.
+    async fn write(&mut self, rows: Rows) -> Result<Option<i64>, StoreError> {
+        rows.write(&mut self.conn).await?;
+        self.checkpoint_if_due().await
+    }
+
+    async fn rollback(&mut self) {
+        let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
+    }
+
     async fn apply(
         &mut self,
         job: Job,
+        batch: &mut Batch,
         woken: &mut HashSet<Oin>,
     ) -> Result<Option<Answer>, (StoreError, Option<Answer>)> {
         match job {
-            Job::Send(signal, reply) => match self.insert_signal(*signal, woken).await {
+            Job::Send(signal, reply) => match self.insert_signal(*signal, batch, woken).await {
                 Ok(outcome) => Ok(Some(Answer::Send(reply, outcome))),
-                Err(e) => Err((e, Some(Answer::Send(reply, SendOutcome::Conflict)))),
+                Err(e) => Err((e, Some(Answer::Send(reply, Sent::Conflict)))),
             },
             Job::Audit(events, reply) => {
                 let now = now_ms();
                 for event in events {
-                    if let Err(e) = self.append_audit(event, now).await {
-                        return Err((e, Some(Answer::Unit(reply))));
-                    }
+                    self.append_audit(event, now, &mut batch.rows);
                 }
                 Ok(Some(Answer::Unit(reply)))
             }
@@ -250,23 +302,23 @@ impl Writer {
                 ids,
                 audit,
                 reply,
-            } => match self.ack(&recipient, ids, audit).await {
-                Ok(result) => Ok(Some(Answer::Ack(reply, result))),
-                Err(e) => Err((e, Some(Answer::Ack(reply, Ok(0))))),
-            },
+            } => {
+                let result = self.ack(&recipient, ids, audit, batch);
+                Ok(Some(Answer::Ack(reply, result)))
+            }
             Job::Streamed {
                 deliveries,
                 audit,
                 reply,
-            } => match self.streamed(deliveries, audit).await {
-                Ok(()) => Ok(Some(Answer::Unit(reply))),
-                Err(e) => Err((e, Some(Answer::Unit(reply)))),
-            },
+            } => {
+                self.streamed(deliveries, audit, &mut batch.rows);
+                Ok(Some(Answer::Unit(reply)))
+            }
             Job::SaveRecords {
                 records,
                 audit,
                 reply,
-            } => match self.save_records(&records, audit).await {
+            } => match self.save_records(&records, audit, &mut batch.rows).await {
                 Ok(()) => Ok(Some(Answer::Unit(reply))),
                 Err(e) => Err((e, Some(Answer::Unit(reply)))),
             },
@@ -277,164 +329,137 @@ impl Writer {
     async fn insert_signal(
         &mut self,
         signal: NewSignal,
+        batch: &mut Batch,
         woken: &mut HashSet<Oin>,
-    ) -> Result<SendOutcome, StoreError> {
-        let known = sqlx::query(
-            "SELECT id, content_hash FROM signals WHERE sender_oin = ? AND idempotency_key = ?",
-        )
-        .bind(signal.sender.as_str())
-        .bind(&signal.idempotency_key)
-        .fetch_optional(&mut self.conn)
-        .await?;
+    ) -> Result<Sent, StoreError> {
         let now = now_ms();
-        if let Some(row) = known {
-            let id: String = row.try_get("id")?;
-            let hash: Vec<u8> = row.try_get("content_hash")?;
+        if let Some((id, hash, receipt)) = batch.earlier(&signal.sender, &signal.idempotency_key) {
             let mut event = signal.resent_audit;
             event.signal_id = Some(id.clone());
             if hash != signal.content_hash {
                 event.outcome = Outcome::Refused;
                 event.detail =
                     serde_json::json!({ "reason": "idempotency key reused for different content" });
-                self.append_audit(event, now).await?;
-                return Ok(SendOutcome::Conflict);
+                self.append_audit(event, now, &mut batch.rows);
+                return Ok(Sent::Conflict);
             }
-            self.append_audit(event, now).await?;
-            let receipt = load_receipt(&mut self.conn, &self.settings.signer, &id, true)
-                .await?
-                .ok_or_else(|| StoreError::Corrupt(format!("signal {id} vanished")))?;
-            return Ok(SendOutcome::Duplicate(receipt));
+            self.append_audit(event, now, &mut batch.rows);
+            let receipt = match receipt {
+                Some(receipt) => ReceiptFacts {
+                    duplicate: true,
+                    ..receipt
+                },
+                None => load_receipt(&mut self.conn, &id, true)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt(format!("signal {id} vanished")))?,
+            };
+            return Ok(Sent::Duplicate(receipt));
         }
         let mut audit_seq = None;
         for event in signal.audit {
-            let seq = self.append_audit(event, now).await?;
+            let seq = self.append_audit(event, now, &mut batch.rows);
             audit_seq.get_or_insert(seq);
         }
         let audit_seq = audit_seq.unwrap_or(self.head.seq);
-        let subject = &signal.subject;
-        sqlx::query(
-            "INSERT INTO signals (id, sender_oin, idempotency_key, content_hash, signal_type, purpose, case_ref, rule_name, policy_version, accepted_at, audit_seq, case_ref_hash, subject_type, subject_hash, subject_key_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&signal.id)
-        .bind(signal.sender.as_str())
-        .bind(&signal.idempotency_key)
-        .bind(&signal.content_hash[..])
-        .bind(&signal.signal_type)
-        .bind(&signal.purpose)
-        .bind(&signal.case_ref)
-        .bind(&signal.rule)
-        .bind(&signal.policy_version)
-        .bind(signal.accepted_at)
-        .bind(audit_seq)
-        .bind(subject.case_ref_hash.as_deref().unwrap_or_default())
-        .bind(&subject.subject_type)
-        .bind(&subject.subject_hash)
-        .bind(subject.subject_key_id.as_deref().unwrap_or_default())
-        .execute(&mut self.conn)
-        .await?;
         let mut recipients = Vec::with_capacity(signal.deliveries.len());
         for (position, d) in signal.deliveries.into_iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO deliveries (id, signal_id, position, recipient_oin, purposes, withheld, payload)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&d.id)
-            .bind(&signal.id)
-            .bind(position as i64)
-            .bind(d.recipient.as_str())
-            .bind(to_json(&d.purposes))
-            .bind(to_json(&d.withheld))
-            .bind(&d.payload)
-            .execute(&mut self.conn)
-            .await?;
             woken.insert(d.recipient.clone());
             recipients.push(RecipientReceipt {
                 recipient: d.recipient.to_string(),
-                delivery_id: d.id,
-                purposes: d.purposes,
-                withheld: d.withheld,
+                delivery_id: d.id.clone(),
+                purposes: d.purposes.clone(),
+                withheld: d.withheld.clone(),
+            });
+            batch.rows.deliveries.push(DeliveryRow {
+                id: d.id,
+                signal_id: signal.id.clone(),
+                position: position as i64,
+                recipient: d.recipient,
+                purposes: to_json(&d.purposes),
+                withheld: to_json(&d.withheld),
+                payload: d.payload,
             });
         }
-        Ok(SendOutcome::Accepted(Receipt::signed(
-            &self.settings.signer,
-            signal.id,
-            hex::encode(signal.content_hash),
-            signal.accepted_at,
+        let receipt = ReceiptFacts {
+            signal_id: signal.id.clone(),
+            content_sha256: hex::encode(signal.content_hash),
+            accepted_at: signal.accepted_at,
             audit_seq,
             recipients,
-            false,
-        )))
+            duplicate: false,
+        };
+        batch
+            .accepted
+            .entry(signal.sender.clone())
+            .or_default()
+            .insert(
+                signal.idempotency_key.clone(),
+                (signal.content_hash, receipt.clone()),
+            );
+        batch.rows.signals.push(SignalRow {
+            id: signal.id,
+            sender: signal.sender,
+            idempotency_key: signal.idempotency_key,
+            content_hash: signal.content_hash,
+            signal_type: signal.signal_type,
+            purpose: signal.purpose,
+            case_ref: signal.case_ref,
+            rule: signal.rule,
+            policy_version: signal.policy_version,
+            accepted_at: signal.accepted_at,
+            audit_seq,
+            subject: signal.subject,
+        });
+        Ok(Sent::Accepted(receipt))
     }
 
-    async fn ack(
+    /// Acknowledges the deliveries of `recipient` named in `ids`; refuses them all if one is
+    /// not addressed to `recipient`. Counts each delivery once, however often it is named.
+    fn ack(
         &mut self,
         recipient: &Oin,
         ids: Vec<String>,
         template: AuditEvent,
-    ) -> Result<Result<u32, StoreError>, StoreError> {
-        let mut senders = Vec::with_capacity(ids.len());
-        for id in &ids {
-            let row = sqlx::query(
-                "SELECT d.acked_at, d.signal_id, s.sender_oin, s.signal_type, s.case_ref_hash, s.subject_type, s.subject_hash, s.subject_key_id
-                 FROM deliveries d JOIN signals s ON s.id = d.signal_id
-                 WHERE d.id = ? AND d.recipient_oin = ?",
-            )
-            .bind(id)
-            .bind(recipient.as_str())
-            .fetch_optional(&mut self.conn)
-            .await?;
-            match row {
-                None => return Ok(Err(StoreError::UnknownDelivery(id.clone()))),
-                Some(row) => {
-                    let acked: Option<i64> = row.try_get("acked_at")?;
-                    if acked.is_none() {
-                        senders.push((
-                            id.clone(),
-                            row.try_get::<String, _>("signal_id")?,
-                            row.try_get::<String, _>("sender_oin")?,
-                            row.try_get::<String, _>("signal_type")?,
-                            subject_of(&row)?,
-                        ));
-                    }
-                }
+        batch: &mut Batch,
+    ) -> Result<u32, StoreError> {
+        let known = batch.known.deliveries.get(recipient);
+        let mut targets = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(delivery) = known.and_then(|known| known.get(&id)) else {
+                return Err(StoreError::UnknownDelivery(id));
+            };
+            if !delivery.acked && !batch.acked.contains(&id) {
+                targets.push((id, delivery.clone()));
             }
         }
         let now = now_ms();
         let mut acknowledged = 0;
-        for (id, signal_id, sender, signal_type, subject) in senders {
-            let done =
-                sqlx::query("UPDATE deliveries SET acked_at = ? WHERE id = ? AND acked_at IS NULL")
-                    .bind(now)
-                    .bind(&id)
-                    .execute(&mut self.conn)
-                    .await?;
-            if done.rows_affected() == 0 {
+        for (id, delivery) in targets {
+            if !batch.acked.insert(id.clone()) {
                 continue; // acknowledged twice within one call
             }
             acknowledged += 1;
+            batch.rows.acked.push((id.clone(), now));
             let mut event = template.clone();
-            event.subject = subject;
-            event.counterparty = sender.parse().ok();
-            event.signal_id = Some(signal_id);
-            event.signal_type = Some(signal_type);
+            event.subject = delivery.subject;
+            event.counterparty = delivery.sender.parse().ok();
+            event.signal_id = Some(delivery.signal_id);
+            event.signal_type = Some(delivery.signal_type);
             event.delivery_id = Some(id);
-            self.append_audit(event, now).await?;
+            self.append_audit(event, now, &mut batch.rows);
         }
-        Ok(Ok(acknowledged))
+        Ok(acknowledged)
     }
 
-    async fn streamed(
+    fn streamed(
         &mut self,
         deliveries: Vec<PendingDelivery>,
         template: AuditEvent,
-    ) -> Result<(), StoreError> {
+        rows: &mut Rows,
+    ) {
         let now = now_ms();
         for d in deliveries {
-            sqlx::query("UPDATE deliveries SET attempts = attempts + 1 WHERE id = ?")
-                .bind(&d.id)
-                .execute(&mut self.conn)
-                .await?;
+            *rows.streamed.entry(d.id.clone()).or_default() += 1;
             let mut event = template.clone();
             event.subject = d.subject;
             event.counterparty = d.sender.parse().ok();
@@ -443,69 +468,75 @@ impl Writer {
             event.signal_type = Some(d.signal_type);
             event.delivery_id = Some(d.id);
             event.detail = serde_json::json!({ "attempt": d.attempts + 1 });
-            self.append_audit(event, now).await?;
+            self.append_audit(event, now, rows);
         }
-        Ok(())
     }
 
+    /// Saves partner records (registry changes are rare: one statement per row is fine) and
+    /// adds the audit records of the change to the batch.
     async fn save_records(
         &mut self,
         records: &[PartnerRecord],
         audit: Vec<AuditEvent>,
+        rows: &mut Rows,
     ) -> Result<(), StoreError> {
         for record in records {
             super::registry::save_record(&mut self.conn, record).await?;
         }
         let now = now_ms();
         for event in audit {
-            self.append_audit(event, now).await?;
+            self.append_audit(event, now, rows);
         }
         Ok(())
     }
 
-    /// Appends one record to the chain; returns its sequence number.
-    async fn append_audit(&mut self, event: AuditEvent, at: i64) -> Result<i64, StoreError> {
+    /// Appends one record to the chain and to the batch's rows; returns its sequence number.
+    fn append_audit(&mut self, event: AuditEvent, at: i64, rows: &mut Rows) -> i64 {
         let (record, hash) = self.head.append(event, at);
-        let e = &record.event;
-        sqlx::query(
-            "INSERT INTO audit_log (seq, id, at, event, outcome, actor_oin, actor_person, counterparty_oin, purpose, legal_basis, signal_id, signal_type, delivery_id, case_ref_hash, subject_type, subject_hash, subject_key_id, trace_id, span_id, detail, prev_hash, hash)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(record.seq)
-        .bind(&record.id)
-        .bind(record.at)
-        .bind(enum_text(&e.event))
-        .bind(enum_text(&e.outcome))
-        .bind(e.actor.as_ref().map(Oin::as_str))
-        .bind(&e.actor_person)
-        .bind(e.counterparty.as_ref().map(Oin::as_str))
-        .bind(&e.purpose)
-        .bind(&e.legal_basis)
-        .bind(&e.signal_id)
-        .bind(&e.signal_type)
-        .bind(&e.delivery_id)
-        .bind(&e.subject.case_ref_hash)
-        .bind(&e.subject.subject_type)
-        .bind(&e.subject.subject_hash)
-        .bind(&e.subject.subject_key_id)
-        .bind(&e.trace.trace_id)
-        .bind(&e.trace.span_id)
-        .bind(e.detail.to_string())
-        .bind(&record.prev_hash)
-        .bind(&hash)
-        .execute(&mut self.conn)
-        .await?;
-        Ok(record.seq)
+        let seq = record.seq;
+        rows.audit.push((record, hash));
+        seq
     }
 }
 
-/// Reads and signs the receipt of a committed signal; `None` when there is no such signal.
+/// What the jobs of one batch have done so far, for the jobs after them.
+#[derive(Default)]
+struct Batch {
+    /// The database before the batch.
+    known: Known,
+    /// Rows to write.
+    rows: Rows,
+    /// Signals accepted earlier in the batch, per sender and idempotency key: content hash and
+    /// receipt.
+    accepted: HashMap<Oin, HashMap<String, ([u8; 32], ReceiptFacts)>>,
+    /// Deliveries acknowledged earlier in the batch.
+    acked: HashSet<String>,
+}
+
+// === impl Batch ===
+
+impl Batch {
+    /// A signal already sent with this idempotency key, earlier in the batch (with its receipt)
+    /// or before it: its id and content hash.
+    fn earlier(&self, sender: &Oin, key: &str) -> Option<(String, Vec<u8>, Option<ReceiptFacts>)> {
+        if let Some((hash, receipt)) = self.accepted.get(sender).and_then(|keys| keys.get(key)) {
+            return Some((
+                receipt.signal_id.clone(),
+                hash.to_vec(),
+                Some(receipt.clone()),
+            ));
+        }
+        let (id, hash) = self.known.signals.get(sender)?.get(key)?;
+        Some((id.clone(), hash.clone(), None))
+    }
+}
+
+/// Reads the receipt of a committed signal, to be signed; `None` when there is no such signal.
 pub(super) async fn load_receipt(
     conn: &mut SqliteConnection,
-    signer: &Signer,
     signal_id: &str,
     duplicate: bool,
-) -> Result<Option<Receipt>, StoreError> {
+) -> Result<Option<ReceiptFacts>, StoreError> {
     let Some(signal) =
         sqlx::query("SELECT content_hash, accepted_at, audit_seq FROM signals WHERE id = ?")
             .bind(signal_id)
@@ -531,15 +562,14 @@ pub(super) async fn load_receipt(
             })
         })
         .collect::<Result<_, StoreError>>()?;
-    Ok(Some(Receipt::signed(
-        signer,
-        signal_id.to_string(),
-        hex::encode(signal.try_get::<Vec<u8>, _>("content_hash")?),
-        signal.try_get("accepted_at")?,
-        signal.try_get("audit_seq")?,
+    Ok(Some(ReceiptFacts {
+        signal_id: signal_id.to_string(),
+        content_sha256: hex::encode(signal.try_get::<Vec<u8>, _>("content_hash")?),
+        accepted_at: signal.try_get("accepted_at")?,
+        audit_seq: signal.try_get("audit_seq")?,
         recipients,
         duplicate,
-    )))
+    }))
 }
 
 /// The keyed-hash subject columns of a joined signals row.
@@ -573,7 +603,7 @@ impl Answer {
     /// A job that never ran because its batch failed; its answer is the batch's error.
     fn unanswered(job: Job) -> Option<Answer> {
         match job {
-            Job::Send(_, reply) => Some(Answer::Send(reply, SendOutcome::Conflict)),
+            Job::Send(_, reply) => Some(Answer::Send(reply, Sent::Conflict)),
             Job::Audit(_, reply) | Job::Streamed { reply, .. } | Job::SaveRecords { reply, .. } => {
                 Some(Answer::Unit(reply))
             }
@@ -611,3 +641,6 @@ impl Answer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

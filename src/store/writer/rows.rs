@@ -1,0 +1,285 @@
+//! The rows of one group commit, and the few multi-row statements that read and write them.
+//!
+//! With sqlx every statement is a round trip to the connection's worker thread, and with
+//! one statement per row those round trips, not SQLite, limit the writer (DESIGN.md, "The cost
+//! of durability"). So the writer reads what a batch's jobs ask about with one query per
+//! sender or recipient ([`Known::read`]), applies the jobs in memory, and writes each table
+//! with one `INSERT … VALUES (…), (…)` or `UPDATE … FROM (VALUES …)` ([`Rows::write`]), split
+//! only where SQLite's limit on bound parameters requires.
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, query_builder::Separated};
+
+use super::{Job, enum_text, subject_of};
+use crate::{
+    audit::{AuditRecord, Subject},
+    identity::Oin,
+    store::StoreError,
+};
+
+/// Most bound parameters in one statement: SQLite's `SQLITE_MAX_VARIABLE_NUMBER` (32766 since
+/// 3.32; the bundled SQLite is newer). Larger batches are split into several statements.
+const MAX_PARAMETERS: usize = 32766;
+
+/// A `signals` row.
+pub(super) struct SignalRow {
+    pub id: String,
+    pub sender: Oin,
+    pub idempotency_key: String,
+    pub content_hash: [u8; 32],
+    pub signal_type: String,
+    pub purpose: String,
+    pub case_ref: String,
+    pub rule: String,
+    pub policy_version: String,
+    pub accepted_at: i64,
+    pub audit_seq: i64,
+    pub subject: Subject,
+}
+
+/// A `deliveries` row.
+pub(super) struct DeliveryRow {
+    pub id: String,
+    pub signal_id: String,
+    pub position: i64,
+    pub recipient: Oin,
+    /// JSON array.
+    pub purposes: String,
+    /// JSON array.
+    pub withheld: String,
+    pub payload: Vec<u8>,
+}
+
+/// Everything one batch writes, in the order its jobs produced it.
+#[derive(Default)]
+pub(super) struct Rows {
+    pub signals: Vec<SignalRow>,
+    pub deliveries: Vec<DeliveryRow>,
+    /// Chained records with their hashes, in chain order.
+    pub audit: Vec<(AuditRecord, String)>,
+    /// Newly acknowledged deliveries and when (Unix ms).
+    pub acked: Vec<(String, i64)>,
+    /// Times each delivery was streamed in this batch.
+    pub streamed: HashMap<String, i64>,
+}
+
+/// What the database held, before the batch, about the signals and deliveries its jobs name.
+#[derive(Default)]
+pub(super) struct Known {
+    /// Per sender, per idempotency key: the signal id and content hash.
+    pub signals: HashMap<Oin, HashMap<String, (String, Vec<u8>)>>,
+    /// Per recipient, per delivery id.
+    pub deliveries: HashMap<Oin, HashMap<String, KnownDelivery>>,
+}
+
+/// A delivery named in an `Ack`, with what its audit record needs.
+#[derive(Clone)]
+pub(super) struct KnownDelivery {
+    pub acked: bool,
+    pub signal_id: String,
+    pub sender: String,
+    pub signal_type: String,
+    pub subject: Subject,
+}
+
+// === impl Known ===
+
+impl Known {
+    /// Reads the signals the `Send` jobs' idempotency keys name (one query per sender) and the
+    /// deliveries the `Ack` jobs name (one query per recipient).
+    ///
+    /// Read before any job of the batch is applied, so the writer must add what earlier jobs
+    /// of the batch did: signals accepted and deliveries acknowledged. Deliveries created in
+    /// the batch cannot be named by an `Ack` in it: their ids are unknown outside the gateway
+    /// until the batch commits.
+    pub async fn read(conn: &mut SqliteConnection, jobs: &[Job]) -> Result<Self, StoreError> {
+        let mut keys: HashMap<&Oin, HashSet<&str>> = HashMap::new();
+        let mut acks: HashMap<&Oin, HashSet<&str>> = HashMap::new();
+        for job in jobs {
+            match job {
+                Job::Send(signal, _) => {
+                    keys.entry(&signal.sender)
+                        .or_default()
+                        .insert(&signal.idempotency_key);
+                }
+                Job::Ack { recipient, ids, .. } => {
+                    acks.entry(recipient)
+                        .or_default()
+                        .extend(ids.iter().map(String::as_str));
+                }
+                Job::Audit(..) | Job::Streamed { .. } | Job::SaveRecords { .. } | Job::Shutdown => {
+                }
+            }
+        }
+        let mut known = Known::default();
+        for (sender, keys) in keys {
+            let found = known.signals.entry(sender.clone()).or_default();
+            let select =
+                "SELECT id, idempotency_key, content_hash FROM signals WHERE sender_oin = ";
+            for row in select_in(conn, select, sender, " AND idempotency_key IN ", &keys).await? {
+                found.insert(
+                    row.try_get("idempotency_key")?,
+                    (row.try_get("id")?, row.try_get("content_hash")?),
+                );
+            }
+        }
+        for (recipient, ids) in acks {
+            let found = known.deliveries.entry(recipient.clone()).or_default();
+            let select = "SELECT d.id, d.acked_at, d.signal_id, s.sender_oin, s.signal_type, s.case_ref_hash, s.subject_type, s.subject_hash, s.subject_key_id
+                 FROM deliveries d JOIN signals s ON s.id = d.signal_id WHERE d.recipient_oin = ";
+            for row in select_in(conn, select, recipient, " AND d.id IN ", &ids).await? {
+                let delivery = KnownDelivery {
+                    acked: row.try_get::<Option<i64>, _>("acked_at")?.is_some(),
+                    signal_id: row.try_get("signal_id")?,
+                    sender: row.try_get("sender_oin")?,
+                    signal_type: row.try_get("signal_type")?,
+                    subject: subject_of(&row)?,
+                };
+                found.insert(row.try_get("id")?, delivery);
+            }
+        }
+        Ok(known)
+    }
+}
+
+/// Runs `select` `oin` `column_in` `(values…)`, in as many statements as the parameter limit
+/// asks, and returns every row.
+async fn select_in(
+    conn: &mut SqliteConnection,
+    select: &str,
+    oin: &Oin,
+    column_in: &str,
+    values: &HashSet<&str>,
+) -> Result<Vec<sqlx::sqlite::SqliteRow>, sqlx::Error> {
+    let values: Vec<&str> = values.iter().copied().collect();
+    let mut rows = Vec::new();
+    for chunk in values.chunks(MAX_PARAMETERS - 1) {
+        let mut q = QueryBuilder::<Sqlite>::new(select);
+        q.push_bind(oin.as_str().to_string())
+            .push(column_in)
+            .push("(");
+        let mut list = q.separated(", ");
+        for value in chunk {
+            list.push_bind(value.to_string());
+        }
+        q.push(")");
+        rows.extend(q.build().persistent(false).fetch_all(&mut *conn).await?);
+    }
+    Ok(rows)
+}
+
+// === impl Rows ===
+
+impl Rows {
+    /// Writes every row: signals before the deliveries that refer to them.
+    pub async fn write(self, conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+        let signals = "INSERT INTO signals (id, sender_oin, idempotency_key, content_hash, signal_type, purpose, case_ref, rule_name, policy_version, accepted_at, audit_seq, case_ref_hash, subject_type, subject_hash, subject_key_id) ";
+        execute_values(conn, signals, "", 15, self.signals, |mut b, s| {
+            b.push_bind(s.id)
+                .push_bind(s.sender.to_string())
+                .push_bind(s.idempotency_key)
+                .push_bind(s.content_hash.to_vec())
+                .push_bind(s.signal_type)
+                .push_bind(s.purpose)
+                .push_bind(s.case_ref)
+                .push_bind(s.rule)
+                .push_bind(s.policy_version)
+                .push_bind(s.accepted_at)
+                .push_bind(s.audit_seq)
+                .push_bind(s.subject.case_ref_hash.unwrap_or_default())
+                .push_bind(s.subject.subject_type)
+                .push_bind(s.subject.subject_hash)
+                .push_bind(s.subject.subject_key_id.unwrap_or_default());
+        })
+        .await?;
+        let deliveries = "INSERT INTO deliveries (id, signal_id, position, recipient_oin, purposes, withheld, payload) ";
+        execute_values(conn, deliveries, "", 7, self.deliveries, |mut b, d| {
+            b.push_bind(d.id)
+                .push_bind(d.signal_id)
+                .push_bind(d.position)
+                .push_bind(d.recipient.to_string())
+                .push_bind(d.purposes)
+                .push_bind(d.withheld)
+                .push_bind(d.payload);
+        })
+        .await?;
+        let audit = "INSERT INTO audit_log (seq, id, at, event, outcome, actor_oin, actor_person, counterparty_oin, purpose, legal_basis, signal_id, signal_type, delivery_id, case_ref_hash, subject_type, subject_hash, subject_key_id, trace_id, span_id, detail, prev_hash, hash) ";
+        execute_values(conn, audit, "", 22, self.audit, |mut b, (record, hash)| {
+            let e = record.event;
+            b.push_bind(record.seq)
+                .push_bind(record.id)
+                .push_bind(record.at)
+                .push_bind(enum_text(&e.event))
+                .push_bind(enum_text(&e.outcome))
+                .push_bind(e.actor.map(|oin| oin.to_string()))
+                .push_bind(e.actor_person)
+                .push_bind(e.counterparty.map(|oin| oin.to_string()))
+                .push_bind(e.purpose)
+                .push_bind(e.legal_basis)
+                .push_bind(e.signal_id)
+                .push_bind(e.signal_type)
+                .push_bind(e.delivery_id)
+                .push_bind(e.subject.case_ref_hash)
+                .push_bind(e.subject.subject_type)
+                .push_bind(e.subject.subject_hash)
+                .push_bind(e.subject.subject_key_id)
+                .push_bind(e.trace.trace_id)
+                .push_bind(e.trace.span_id)
+                .push_bind(e.detail.to_string())
+                .push_bind(record.prev_hash)
+                .push_bind(hash);
+        })
+        .await?;
+        // `column1`, `column2` are SQLite's names for the columns of a VALUES list.
+        let acked = "UPDATE deliveries SET acked_at = v.column2 FROM (";
+        let only_unacked = ") AS v WHERE deliveries.id = v.column1 AND deliveries.acked_at IS NULL";
+        execute_values(
+            conn,
+            acked,
+            only_unacked,
+            2,
+            self.acked,
+            |mut b, (id, at)| {
+                b.push_bind(id).push_bind(at);
+            },
+        )
+        .await?;
+        let streamed = "UPDATE deliveries SET attempts = attempts + v.column2 FROM (";
+        let by_id = ") AS v WHERE deliveries.id = v.column1";
+        execute_values(
+            conn,
+            streamed,
+            by_id,
+            2,
+            self.streamed,
+            |mut b, (id, times)| {
+                b.push_bind(id).push_bind(times);
+            },
+        )
+        .await
+    }
+}
+
+/// Executes `head VALUES (…), (…) tail` over `rows`, `columns` values each, in as few statements
+/// as [`MAX_PARAMETERS`] allows; nothing when there are no rows.
+///
+/// The statements are not kept prepared: their text changes with the number of rows, so a
+/// cache would hold many large statements that are rarely used again.
+async fn execute_values<T>(
+    conn: &mut SqliteConnection,
+    head: &str,
+    tail: &str,
+    columns: usize,
+    rows: impl IntoIterator<Item = T>,
+    mut push: impl FnMut(Separated<'_, Sqlite, &'static str>, T),
+) -> Result<(), sqlx::Error> {
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut q = QueryBuilder::<Sqlite>::new(head);
+        q.push_values(rows.by_ref().take(MAX_PARAMETERS / columns), &mut push);
+        q.push(tail);
+        q.build().persistent(false).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
