@@ -445,6 +445,7 @@ impl Writer {
             event.counterparty = delivery.sender.parse().ok();
             event.signal_id = Some(delivery.signal_id);
             event.signal_type = Some(delivery.signal_type);
+            event.purpose = Some(delivery.purposes);
             event.delivery_id = Some(id);
             self.append_audit(event, now, &mut batch.rows);
         }

@@ -80,6 +80,8 @@ pub(super) struct KnownDelivery {
     pub signal_id: String,
     pub sender: String,
     pub signal_type: String,
+    /// The receiving purposes it was delivered under, comma separated.
+    pub purposes: String,
     pub subject: Subject,
 }
 
@@ -126,7 +128,7 @@ impl Known {
         }
         for (recipient, ids) in acks {
             let found = known.deliveries.entry(recipient.clone()).or_default();
-            let select = "SELECT d.id, d.acked_at, d.signal_id, s.sender_oin, s.signal_type, s.case_ref_hash, s.subject_type, s.subject_hash, s.subject_key_id
+            let select = "SELECT d.id, d.acked_at, d.signal_id, d.purposes, s.sender_oin, s.signal_type, s.case_ref_hash, s.subject_type, s.subject_hash, s.subject_key_id
                  FROM deliveries d JOIN signals s ON s.id = d.signal_id WHERE d.recipient_oin = ";
             for row in select_in(conn, select, recipient, " AND d.id IN ", &ids).await? {
                 let delivery = KnownDelivery {
@@ -134,6 +136,11 @@ impl Known {
                     signal_id: row.try_get("signal_id")?,
                     sender: row.try_get("sender_oin")?,
                     signal_type: row.try_get("signal_type")?,
+                    purposes: serde_json::from_str::<Vec<String>>(
+                        &row.try_get::<String, _>("purposes")?,
+                    )
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?
+                    .join(","),
                     subject: subject_of(&row)?,
                 };
                 found.insert(row.try_get("id")?, delivery);
