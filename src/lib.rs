@@ -18,7 +18,8 @@
 //! - [`delivery`]: wakes waiting subscribers when deliveries are committed.
 //! - [`audit`]: audit records and their hash chain.
 //! - [`telemetry`]: Prometheus metrics and the health report, on their own listener.
-//! - [`server`]: wires the above into a running gateway; [`config`] holds its settings.
+//! - [`server`]: wires the above into a running gateway; [`config`] holds its settings and
+//!   [`clock`] the one way times are stored and shown.
 //!
 //! The `ketenpoort` binary (`src/main.rs`) is a thin CLI over these modules.
 
