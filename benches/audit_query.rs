@@ -48,18 +48,7 @@ async fn main() {
         text.replace("var/dev-pki/", &format!("{}/", pki.display())),
     )
     .unwrap();
-    let mut config = Config::default();
-    config.server.listen = "127.0.0.1:0".parse().unwrap();
-    config.metrics.listen = None;
-    config.tls.trust_anchors = pki.join("ca.pem");
-    config.tls.certificate = pki.join("gateway.pem");
-    config.tls.private_key = pki.join("gateway.key");
-    config.tls.dev_pki_dir = None;
-    config.audit.signing_key = pki.join(server::DEV_SIGNING_KEY);
-    config.audit.subject_keys = [("dev-1".to_string(), pki.join(server::DEV_SUBJECT_KEY))].into();
-    config.files.partners = partners;
-    let db = dir.path().join("audit.db");
-    config.store.url = format!("sqlite://{}", db.display());
+    let config = Config::local(dir.path(), &pki, partners);
 
     // Create the schema (and seed the registry), then fill the log directly.
     server::start(&config).await.unwrap().shutdown().await;

@@ -83,19 +83,8 @@ const SENDER: &str = "gemeente-utrecht";
 const RECIPIENTS: [&str; 2] = ["dtv", "ngo-begeleiding"];
 const PURPOSE: &str = "INTAKE";
 const CASE_REF: &str = "LVV-BENCH-0001";
-/// A fully populated intake, as `tests/e2e/support.rs` sends it.
-const INTAKE: &str = r#"{
-  "person": {
-    "vNummer": "1234567890",
-    "bsn": "123456782",
-    "names": [{"givenNames": "Testa", "surname": "Persoon"}, {"givenNames": "T.", "surname": "Alias", "isAlias": true}],
-    "birthDate": "1990-01-01",
-    "nationalities": ["SOM"]
-  },
-  "intakeDate": "2026-11-20",
-  "intakeLocation": "GM0344 LVV Utrecht",
-  "participationAgreed": true
-}"#;
+/// A fully populated intake, the one the end-to-end tests send.
+const INTAKE: &str = include_str!("../tests/fixtures/intake.json");
 
 /// Every scenario, in the order they run.
 const SCENARIOS: [&str; 4] = [
@@ -183,18 +172,7 @@ impl Bench {
             .replace("\"var/dev-pki/", &format!("\"{}/", pki.display()));
         let partners_file = dir.path().join("partners.toml");
         std::fs::write(&partners_file, partners).expect("write partners.toml");
-        let mut config = Config::default();
-        config.server.listen = "127.0.0.1:0".parse().expect("loopback address");
-        config.tls.trust_anchors = pki.join("ca.pem");
-        config.tls.certificate = pki.join("gateway.pem");
-        config.tls.private_key = pki.join("gateway.key");
-        config.tls.dev_pki_dir = None;
-        config.audit.signing_key = pki.join(server::DEV_SIGNING_KEY);
-        config.audit.subject_keys =
-            [("dev-1".to_string(), pki.join(server::DEV_SUBJECT_KEY))].into();
-        config.store.url = format!("sqlite://{}", dir.path().join("gateway.db").display());
-        config.files.partners = partners_file;
-        config.files.policy = PathBuf::from("config/policy.toml");
+        let config = Config::local(dir.path(), &pki, partners_file);
         let gateway = server::start(&config).await.expect("gateway starts");
         let endpoint = format!("https://localhost:{}", gateway.local_addr().port());
         let mut bench = Bench {

@@ -270,6 +270,28 @@ impl Config {
         }
     }
 
+    /// Settings for a gateway confined to `dir`, for tests and benchmarks: loopback ports
+    /// chosen by the system (gRPC and metrics), the database in `dir`, the development PKI
+    /// (certificates, audit keys) already in `pki`, partners from `partners`, and the policy
+    /// from `config/policy.toml`.
+    pub fn local(dir: &Path, pki: &Path, partners: PathBuf) -> Self {
+        let mut config = Config::default();
+        config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.metrics.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        config.tls = TlsConfig {
+            trust_anchors: pki.join("ca.pem"),
+            certificate: pki.join("gateway.pem"),
+            private_key: pki.join("gateway.key"),
+            dev_pki_dir: None,
+        };
+        config.audit.signing_key = pki.join("audit-signing.key");
+        config.audit.subject_keys =
+            [("dev-1".to_string(), pki.join("audit-subject-dev-1.key"))].into();
+        config.store.url = format!("sqlite://{}", dir.join("gateway.db").display());
+        config.files.partners = partners;
+        config
+    }
+
     /// The development PKI directory, if one should be created on start.
     pub fn dev_pki_dir(&self) -> Option<&Path> {
         self.tls

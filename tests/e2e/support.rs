@@ -80,20 +80,9 @@ impl Harness {
         let options = prepare(&ca, &pki);
         let partners_file = dir.path().join("partners.toml");
         std::fs::write(&partners_file, registry_toml(&partners, &pki, &options)).unwrap();
-        let mut config = Config::default();
-        config.server.listen = "127.0.0.1:0".parse().unwrap();
-        config.tls.trust_anchors = pki.join("ca.pem");
-        config.tls.certificate = pki.join("gateway.pem");
-        config.tls.private_key = pki.join("gateway.key");
-        config.tls.dev_pki_dir = None;
-        config.audit.signing_key = pki.join(server::DEV_SIGNING_KEY);
-        config.audit.subject_keys =
-            [("dev-1".to_string(), pki.join(server::DEV_SUBJECT_KEY))].into();
-        config.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
+        let mut config = Config::local(dir.path(), &pki, partners_file);
         // Small, so that tests cross several signed checkpoints.
         config.audit.checkpoint_every_records = 4;
-        config.store.url = format!("sqlite://{}", dir.path().join("gateway.db").display());
-        config.files.partners = partners_file;
         config.files.policy = dir.path().join("policy.toml");
         std::fs::copy("config/policy.toml", &config.files.policy).unwrap();
         let gateway = server::start(&config).await.unwrap();
@@ -264,18 +253,7 @@ fn registry_toml(partners: &[PartnerDef], pki: &Path, options: &Options) -> Stri
 }
 
 /// A fully populated intake for a person with a BSN.
-pub const INTAKE: &str = r#"{
-  "person": {
-    "vNummer": "1234567890",
-    "bsn": "123456782",
-    "names": [{"givenNames": "Testa", "surname": "Persoon"}, {"givenNames": "T.", "surname": "Alias", "isAlias": true}],
-    "birthDate": "1990-01-01",
-    "nationalities": ["SOM"]
-  },
-  "intakeDate": "2026-11-20",
-  "intakeLocation": "GM0344 LVV Utrecht",
-  "participationAgreed": true
-}"#;
+pub const INTAKE: &str = include_str!("../fixtures/intake.json");
 
 /// Opens a subscription.
 pub async fn subscribe(client: &mut SignalServiceClient<Channel>) -> Streaming<SubscribeResponse> {
