@@ -361,16 +361,6 @@ impl Connections {
         }
         closed
     }
-
-    /// Number of open partner connections.
-    pub fn len(&self) -> usize {
-        self.open.lock().len()
-    }
-
-    /// True when no partner is connected.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 impl Drop for Registration {
