@@ -13,6 +13,8 @@ use std::{
 
 use serde::Deserialize;
 
+use crate::store::Backend;
+
 /// Where `ketenpoort serve` looks for its settings when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "config/ketenpoort.toml";
 /// Address the gateway listens on by default: loopback only, so a development gateway is not
@@ -110,7 +112,8 @@ pub struct TlsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// Database URL. By default `sqlite://var/ketenpoort.db`; the file and its directory are
-    /// created when missing.
+    /// created when missing. SQLite serves one gateway process; for several replicas sharing
+    /// one database, a `postgres://user:password@host/database` URL.
     pub url: String,
 }
 
@@ -244,9 +247,10 @@ impl Config {
                     .to_string(),
             );
         }
-        if !self.store.url.starts_with("sqlite:") {
+        if Backend::of_url(&self.store.url).is_err() {
             problems.push(format!(
-                "store.url must start with \"sqlite:\" (for example \"{DEFAULT_DATABASE_URL}\")"
+                "store.url must start with \"sqlite:\" (for example \"{DEFAULT_DATABASE_URL}\") \
+                 or \"postgres://\" (for example \"postgres://ketenpoort@db.internal/ketenpoort\")"
             ));
         }
         for (key, value) in [
@@ -381,7 +385,7 @@ mod tests {
     fn validation_reports_every_problem() {
         let mut config = Config::default();
         config.server.max_message_bytes = 10;
-        config.store.url = "postgres://x".into();
+        config.store.url = "mysql://x".into();
         let err = config
             .validate(Path::new("k.toml"))
             .unwrap_err()

@@ -1,9 +1,9 @@
 //! Reading the audit log: filtered, paginated record queries, checkpoints, and the record
 //! stream that verification and export walk through.
 
-use sqlx::{QueryBuilder, Row, Sqlite, sqlite::SqliteRow};
+use sqlx::{Row, any::AnyRow};
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, db::Sql};
 use crate::{
     audit::{AuditEvent, AuditRecord, Checkpoint, StoredRecord, Subject, Trace},
     identity::Oin,
@@ -44,20 +44,19 @@ impl Store {
         &self,
         filter: &AuditFilter,
     ) -> Result<Vec<StoredRecord>, StoreError> {
-        let mut q: QueryBuilder<Sqlite> =
-            QueryBuilder::new(format!("SELECT {COLUMNS} FROM audit_log WHERE seq > "));
-        q.push_bind(filter.after_seq);
+        let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM audit_log WHERE seq > "));
+        q.bind(filter.after_seq);
         if let Some(from) = filter.from {
-            q.push(" AND at >= ").push_bind(from);
+            q.push(" AND at >= ").bind(from);
         }
         if let Some(to) = filter.to {
-            q.push(" AND at < ").push_bind(to);
+            q.push(" AND at < ").bind(to);
         }
         if let Some(partner) = &filter.partner {
             q.push(" AND (actor_oin = ")
-                .push_bind(partner.to_string())
+                .bind(partner.to_string())
                 .push(" OR counterparty_oin = ")
-                .push_bind(partner.to_string())
+                .bind(partner.to_string())
                 .push(")");
         }
         for (column, value) in [
@@ -66,26 +65,31 @@ impl Store {
             ("event", &filter.event),
         ] {
             if let Some(value) = value {
-                q.push(format!(" AND {column} = ")).push_bind(value.clone());
+                q.push(&format!(" AND {column} = ")).bind(value.clone());
             }
         }
         if let Some(purpose) = &filter.purpose {
             q.push(" AND (',' || purpose || ',') LIKE ")
-                .push_bind(format!("%,{purpose},%"));
+                .bind(format!("%,{purpose},%"));
         }
         if let Some(hashes) = &filter.about {
-            push_in(&mut q, " AND (case_ref_hash IN ", hashes);
-            push_in(&mut q, " OR subject_hash IN ", hashes);
-            q.push(")");
+            let hashes = || hashes.iter().map(String::as_str);
+            q.push(" AND (case_ref_hash IN ")
+                .bind_list(hashes())
+                .push(" OR subject_hash IN ")
+                .bind_list(hashes())
+                .push(")");
         }
         if let Some(scope) = &filter.scope {
-            let oins: Vec<String> = scope.iter().map(Oin::to_string).collect();
-            push_in(&mut q, " AND (actor_oin IN ", &oins);
-            push_in(&mut q, " OR counterparty_oin IN ", &oins);
-            q.push(")");
+            let oins = || scope.iter().map(Oin::as_str);
+            q.push(" AND (actor_oin IN ")
+                .bind_list(oins())
+                .push(" OR counterparty_oin IN ")
+                .bind_list(oins())
+                .push(")");
         }
-        q.push(" ORDER BY seq LIMIT ").push_bind(filter.limit);
-        let rows = q.build().fetch_all(&self.pool).await?;
+        q.push(" ORDER BY seq LIMIT ").bind(filter.limit);
+        let rows = q.build()?.fetch_all(&self.pool).await?;
         rows.iter().map(record_of).collect()
     }
 
@@ -129,7 +133,7 @@ impl Store {
     /// is old enough.
     pub async fn prune_audit(&self, cutoff: i64) -> Result<Option<Pruned>, StoreError> {
         let cut: Option<(i64, String)> = sqlx::query_as(
-            "SELECT seq, hash FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log WHERE at < ?)",
+            "SELECT seq, hash FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log WHERE at < $1)",
         )
         .bind(cutoff)
         .fetch_optional(&self.pool)
@@ -142,7 +146,8 @@ impl Store {
             .signer
             .sign(&Checkpoint::message(through_seq, at, &head_hash));
         sqlx::query(
-            "INSERT OR IGNORE INTO audit_checkpoints (seq, at, head_hash, key_id, signature) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO audit_checkpoints (seq, at, head_hash, key_id, signature) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (seq) DO NOTHING",
         )
         .bind(through_seq)
         .bind(at)
@@ -154,7 +159,7 @@ impl Store {
         let mut records = 0;
         loop {
             let done = sqlx::query(
-                "DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log WHERE seq <= ? ORDER BY seq LIMIT ?)",
+                "DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log WHERE seq <= $1 ORDER BY seq LIMIT $2)",
             )
             .bind(through_seq)
             .bind(PRUNE_CHUNK)
@@ -172,19 +177,7 @@ impl Store {
     }
 }
 
-fn push_in(q: &mut QueryBuilder<Sqlite>, prefix: &str, values: &[String]) {
-    q.push(prefix).push("(");
-    if values.is_empty() {
-        q.push("NULL");
-    }
-    let mut list = q.separated(", ");
-    for value in values {
-        list.push_bind(value.clone());
-    }
-    q.push(")");
-}
-
-fn record_of(row: &SqliteRow) -> Result<StoredRecord, StoreError> {
+fn record_of(row: &AnyRow) -> Result<StoredRecord, StoreError> {
     let text = |column: &str| -> Result<serde_json::Value, StoreError> {
         Ok(serde_json::Value::String(row.try_get(column)?))
     };

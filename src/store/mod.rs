@@ -1,22 +1,25 @@
-//! Durable state in SQLite through sqlx: signals, per-recipient deliveries and the audit log.
+//! Durable state through sqlx, in SQLite or PostgreSQL ([`db`]): signals, per-recipient
+//! deliveries, the audit log and the partner registry.
 //!
-//! All writes go through one writer task ([`writer`]) that group-commits whatever is waiting
-//! in one transaction, so `Send` answers only after its signal, deliveries and audit records
-//! are on disk, at a cost shared by every request in the batch. Reads use a small pool of
-//! separate connections; SQLite's WAL mode lets them run beside the writer.
+//! All writes of a gateway go through one writer task ([`writer`]) that group-commits whatever
+//! is waiting in one transaction, so `Send` answers only after its signal, deliveries and
+//! audit records are on disk, at a cost shared by every request in the batch. Reads use a
+//! small pool of separate connections. With PostgreSQL several gateway replicas share one
+//! database: their writers take turns on the audit chain, and each tells the others of new
+//! deliveries ([`listen`]).
 
 mod audit_log;
+mod db;
+mod listen;
 mod registry;
 mod writer;
 
 pub use audit_log::{AuditFilter, Pruned};
+pub use db::Backend;
 
-use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use sqlx::{
-    Row, SqlitePool,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-};
+use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
@@ -32,18 +35,24 @@ use crate::{
 
 use writer::{Job, Sent};
 
-/// How long a connection waits for a lock before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Read connections; the writer has its own.
 const READ_CONNECTIONS: u32 = 4;
 
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
     jobs: mpsc::Sender<Job>,
-    writer: Arc<parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    tasks: Arc<parking_lot::Mutex<Tasks>>,
     signer: Arc<Signer>,
+}
+
+/// The store's background tasks, stopped by [`Store::close`].
+#[derive(Default)]
+struct Tasks {
+    writer: Option<tokio::task::JoinHandle<()>>,
+    listener: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// How the writer seals the audit log.
@@ -185,6 +194,9 @@ pub enum StoreError {
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database URL names no database this gateway supports.
+    #[error("store.url must start with \"sqlite:\" or \"postgres://\"")]
+    Url,
     /// A migration failed.
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -216,28 +228,30 @@ impl Store {
         notifier: Arc<Notifier>,
         settings: AuditSettings,
     ) -> Result<Self, StoreError> {
-        let options = connect_options(url)?;
-        if let Some(dir) = Path::new(options.get_filename()).parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                    path: dir.display().to_string(),
-                    source,
-                })?;
-            }
-        }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(READ_CONNECTIONS)
-            .connect_with(options.clone())
-            .await?;
-        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        let backend = Backend::of_url(url)?;
+        let pool = backend.open_pool(url, READ_CONNECTIONS).await?;
         let signer = settings.signer.clone();
-        let (jobs, handle) = writer::spawn(options, notifier, settings).await?;
+        let listener = match backend {
+            Backend::Postgres => Some(listen::spawn(url, notifier.clone()).await?),
+            Backend::Sqlite => None,
+        };
+        let conn = backend.connect(url).await?;
+        let (jobs, writer) = writer::spawn(backend, conn, notifier, settings);
         Ok(Self {
             pool,
+            backend,
             jobs,
-            writer: Arc::new(parking_lot::Mutex::new(Some(handle))),
+            tasks: Arc::new(parking_lot::Mutex::new(Tasks {
+                writer: Some(writer),
+                listener,
+            })),
             signer,
         })
+    }
+
+    /// The database this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Commits a signal with its deliveries and audit events, unless its idempotency key is
@@ -333,8 +347,8 @@ impl Store {
                     s.sender_oin, s.purpose, s.case_ref, s.signal_type, s.accepted_at,
                     s.case_ref_hash, s.subject_type, s.subject_hash, s.subject_key_id
              FROM deliveries d JOIN signals s ON s.id = d.signal_id
-             WHERE d.recipient_oin = ? AND d.acked_at IS NULL AND d.seq > ?
-             ORDER BY d.seq LIMIT ?",
+             WHERE d.recipient_oin = $1 AND d.acked_at IS NULL AND d.seq > $2
+             ORDER BY d.seq LIMIT $3",
         )
         .bind(recipient.as_str())
         .bind(after)
@@ -389,7 +403,7 @@ impl Store {
     ) -> Result<Option<Receipt>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let mine: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM signals WHERE id = ? AND sender_oin = ?")
+            sqlx::query_scalar("SELECT 1 FROM signals WHERE id = $1 AND sender_oin = $2")
                 .bind(signal_id)
                 .bind(sender.as_str())
                 .fetch_optional(&mut *conn)
@@ -419,10 +433,13 @@ impl Store {
 
     /// Stops the writer after it has committed what it holds, and closes all connections.
     pub async fn close(&self) {
-        let handle = self.writer.lock().take();
+        let Tasks { writer, listener } = std::mem::take(&mut *self.tasks.lock());
         let _ = self.jobs.send(Job::Shutdown).await;
-        if let Some(handle) = handle {
-            let _ = tokio::time::timeout(Duration::from_secs(10), handle).await;
+        if let Some(writer) = writer {
+            let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
+        }
+        if let Some(listener) = listener {
+            listener.abort();
         }
         self.pool.close().await;
     }
@@ -506,17 +523,6 @@ pub enum Table {
 }
 
 pub use crate::clock::now_ms;
-
-/// How every connection opens the database: WAL, so readers run beside the writer; a full
-/// fsync per commit, so a committed `Send` survives a power cut; foreign keys checked.
-fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
-    Ok(SqliteConnectOptions::from_str(url)?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .foreign_keys(true)
-        .busy_timeout(BUSY_TIMEOUT))
-}
 
 fn json_list(text: String) -> Result<Vec<String>, sqlx::Error> {
     serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))

@@ -2,7 +2,7 @@
 //! (inside the writer's transaction, beside their audit record), and the version counter that
 //! tells every gateway replica to reload.
 
-use sqlx::{Row, SqliteConnection, sqlite::SqliteRow};
+use sqlx::{AnyConnection, Row, any::AnyRow};
 
 use super::{Store, StoreError};
 use crate::registry::{CertState, Certificate, PartnerRecord};
@@ -41,13 +41,13 @@ impl Store {
 
 /// Writes a partner record and replaces its certificates; part of the writer's transaction.
 pub(super) async fn save_record(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     record: &PartnerRecord,
 ) -> Result<(), StoreError> {
     let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
     sqlx::query(
         "INSERT INTO partners (oin, id, name, role, purposes, status, jwt_keys, audit_scope, changed_by, changed_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (oin) DO UPDATE SET id = excluded.id, name = excluded.name, role = excluded.role,
            purposes = excluded.purposes, status = excluded.status, jwt_keys = excluded.jwt_keys,
            audit_scope = excluded.audit_scope, changed_by = excluded.changed_by, changed_at = excluded.changed_at",
@@ -64,14 +64,14 @@ pub(super) async fn save_record(
     .bind(record.changed_at)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM certificates WHERE partner_oin = ?")
+    sqlx::query("DELETE FROM certificates WHERE partner_oin = $1")
         .bind(record.oin.as_str())
         .execute(&mut *conn)
         .await?;
     for c in &record.certificates {
         sqlx::query(
             "INSERT INTO certificates (fingerprint, partner_oin, state, retire_at, subject, issuer, serial, not_before, not_after, changed_by, changed_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&c.fingerprint)
         .bind(record.oin.as_str())
@@ -109,7 +109,7 @@ fn list(value: String) -> Result<Vec<String>, StoreError> {
     serde_json::from_str(&value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn partner_of(row: &SqliteRow) -> Result<PartnerRecord, StoreError> {
+fn partner_of(row: &AnyRow) -> Result<PartnerRecord, StoreError> {
     let oin: String = row.try_get("oin")?;
     Ok(PartnerRecord {
         id: row.try_get("id")?,
@@ -128,7 +128,7 @@ fn partner_of(row: &SqliteRow) -> Result<PartnerRecord, StoreError> {
     })
 }
 
-fn certificate_of(row: &SqliteRow) -> Result<Certificate, StoreError> {
+fn certificate_of(row: &AnyRow) -> Result<Certificate, StoreError> {
     let state: CertState = parse(row.try_get("state")?)?;
     Ok(Certificate {
         fingerprint: row.try_get("fingerprint")?,

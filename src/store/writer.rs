@@ -1,9 +1,11 @@
 //! The single writer: takes every write job waiting, applies them in one transaction (group
 //! commit), then answers each job and wakes the recipients of new deliveries.
 //!
-//! Being the only writer, it also owns the head of the audit hash chain, so records are
-//! chained in commit order without locks. A job that is refused (an idempotency conflict, an
-//! unknown delivery) is checked before it writes anything, so it never spoils its batch.
+//! Each transaction starts by taking the audit chain for itself ([`Backend::begin_writing`]:
+//! SQLite's write lock, or an advisory lock every PostgreSQL replica's writer takes) and
+//! reading the chain's head, so records are chained in commit order however many gateways
+//! share the database. A job that is refused (an idempotency conflict, an unknown delivery) is
+//! checked before it writes anything, so it never spoils its batch.
 //!
 //! Inside the transaction the writer first reads what the batch's jobs ask about (known
 //! idempotency keys, the deliveries named in acknowledgements), then applies the jobs in order
@@ -21,10 +23,7 @@ use std::{
     sync::Arc,
 };
 
-use sqlx::{
-    Connection, Row, SqliteConnection,
-    sqlite::{SqliteConnectOptions, SqliteRow},
-};
+use sqlx::{AnyConnection, Connection, Row, any::AnyRow};
 use tokio::{
     sync::{mpsc, oneshot},
     time::Instant,
@@ -33,7 +32,8 @@ use tokio::{
 use rows::{DeliveryRow, Known, Rows, SignalRow};
 
 use super::{
-    AuditSettings, NewSignal, PendingDelivery, ReceiptFacts, RecipientReceipt, StoreError, now_ms,
+    AuditSettings, Backend, NewSignal, PendingDelivery, ReceiptFacts, RecipientReceipt, StoreError,
+    now_ms,
 };
 use crate::{
     audit::{AuditEvent, ChainHead, Checkpoint, Outcome, Subject},
@@ -95,54 +95,77 @@ enum Answer {
 }
 
 struct Writer {
-    conn: SqliteConnection,
+    conn: AnyConnection,
+    backend: Backend,
+    /// The head of the chain, read at the start of each transaction.
     head: ChainHead,
+    /// The last record covered by a signed checkpoint, read with the head.
+    checkpointed: i64,
+    /// When this writer last wrote a checkpoint.
+    checkpointed_at: Instant,
     notifier: Arc<Notifier>,
     settings: AuditSettings,
-    last_checkpoint: (i64, Instant),
 }
 
-/// Opens the writer's own connection and starts the writer task.
-pub(super) async fn spawn(
-    options: SqliteConnectOptions,
+/// Starts the writer task on its own connection.
+pub(super) fn spawn(
+    backend: Backend,
+    conn: AnyConnection,
     notifier: Arc<Notifier>,
     settings: AuditSettings,
-) -> Result<(mpsc::Sender<Job>, tokio::task::JoinHandle<()>), StoreError> {
-    let writer = Writer::open(options, notifier, settings).await?;
+) -> (mpsc::Sender<Job>, tokio::task::JoinHandle<()>) {
+    let writer = Writer::new(backend, conn, notifier, settings);
     let (tx, rx) = mpsc::channel(QUEUE);
-    Ok((tx, tokio::spawn(writer.run(rx))))
+    (tx, tokio::spawn(writer.run(rx)))
 }
 
 impl Writer {
-    /// Opens the writer's connection and reads the head of the chain and the last checkpoint.
-    async fn open(
-        options: SqliteConnectOptions,
+    fn new(
+        backend: Backend,
+        conn: AnyConnection,
         notifier: Arc<Notifier>,
         settings: AuditSettings,
-    ) -> Result<Self, StoreError> {
-        let mut conn = SqliteConnection::connect_with(&options).await?;
-        let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut conn)
-            .await?
-            .map(|row| -> Result<ChainHead, sqlx::Error> {
+    ) -> Self {
+        Writer {
+            conn,
+            backend,
+            head: ChainHead::genesis(),
+            checkpointed: 0,
+            checkpointed_at: Instant::now(),
+            notifier,
+            settings,
+        }
+    }
+
+    /// Reads the head of the chain and the last checkpoint, in the open transaction. After a
+    /// pruning that removed every record the head is the checkpoint over the last one removed.
+    async fn read_head(&mut self) -> Result<(), StoreError> {
+        let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut self.conn)
+            .await?;
+        let checkpoint = sqlx::query(
+            "SELECT seq, head_hash AS hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_optional(&mut self.conn)
+        .await?;
+        let head_of = |row: Option<AnyRow>| -> Result<Option<ChainHead>, sqlx::Error> {
+            row.map(|row| {
                 Ok(ChainHead {
                     seq: row.try_get("seq")?,
                     hash: row.try_get("hash")?,
                 })
             })
-            .transpose()?
+            .transpose()
+        };
+        let last = head_of(last)?;
+        let checkpoint = head_of(checkpoint)?;
+        self.checkpointed = checkpoint.as_ref().map_or(0, |c| c.seq);
+        self.head = [last, checkpoint]
+            .into_iter()
+            .flatten()
+            .max_by_key(|head| head.seq)
             .unwrap_or_else(ChainHead::genesis);
-        let checkpointed: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(seq) FROM audit_checkpoints")
-                .fetch_one(&mut conn)
-                .await?;
-        Ok(Writer {
-            conn,
-            head,
-            notifier,
-            settings,
-            last_checkpoint: (checkpointed.unwrap_or(0), Instant::now()),
-        })
+        Ok(())
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
@@ -168,20 +191,21 @@ impl Writer {
     }
 
     /// Writes a signed checkpoint of the head, in the open transaction, when enough records
-    /// or time have passed; returns the sequence number it covers.
-    async fn checkpoint_if_due(&mut self) -> Result<Option<i64>, StoreError> {
-        let (seq, at) = self.last_checkpoint;
-        let pending = self.head.seq - seq;
+    /// or time have passed; tells whether it did.
+    async fn checkpoint_if_due(&mut self) -> Result<bool, StoreError> {
+        let pending = self.head.seq - self.checkpointed;
         let due = pending >= self.settings.checkpoint_every_records as i64
-            || (pending > 0 && at.elapsed() >= self.settings.checkpoint_every);
+            || (pending > 0 && self.checkpointed_at.elapsed() >= self.settings.checkpoint_every);
         if !due {
-            return Ok(None);
+            return Ok(false);
         }
         let now = now_ms();
         let signer = &self.settings.signer;
         let signature = signer.sign(&Checkpoint::message(self.head.seq, now, &self.head.hash));
+        // A pruning may have signed this very record meanwhile: one checkpoint is enough.
         sqlx::query(
-            "INSERT INTO audit_checkpoints (seq, at, head_hash, key_id, signature) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO audit_checkpoints (seq, at, head_hash, key_id, signature) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (seq) DO NOTHING",
         )
         .bind(self.head.seq)
         .bind(now)
@@ -190,11 +214,10 @@ impl Writer {
         .bind(hex::encode(signature))
         .execute(&mut self.conn)
         .await?;
-        Ok(Some(self.head.seq))
+        Ok(true)
     }
 
     async fn commit(&mut self, jobs: Vec<Job>) {
-        let head = self.head.clone();
         let mut woken = HashSet::new();
         match self.apply_all(jobs, &mut woken).await {
             Ok(answers) => {
@@ -206,7 +229,6 @@ impl Writer {
                 }
             }
             Err((e, answers)) => {
-                self.head = head;
                 tracing::error!(error = %e, jobs = answers.len(), "commit failed");
                 for answer in answers {
                     answer.fail(&e);
@@ -215,17 +237,23 @@ impl Writer {
         }
     }
 
-    /// Applies the jobs in order in one transaction: reads what they ask about, works out
-    /// their rows and answers in memory, then writes each table with a few multi-row
-    /// statements, the checkpoint if due, and commits. A failure anywhere fails the batch.
+    /// Applies the jobs in order in one transaction: takes the chain and reads its head,
+    /// reads what the jobs ask about, works out their rows and answers in memory, then writes
+    /// each table with a few multi-row statements, the checkpoint if due, announces the new
+    /// deliveries to other replicas, and commits. A failure anywhere fails the batch.
     async fn apply_all(
         &mut self,
         jobs: Vec<Job>,
         woken: &mut HashSet<Oin>,
     ) -> Result<Vec<Answer>, (StoreError, Vec<Answer>)> {
         let unanswered = |jobs: Vec<Job>| jobs.into_iter().filter_map(Answer::unanswered).collect();
-        if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut self.conn).await {
+        if let Err(e) = self.backend.begin_writing(&mut self.conn).await {
+            self.rollback().await;
             return Err((e.into(), unanswered(jobs)));
+        }
+        if let Err(e) = self.read_head().await {
+            self.rollback().await;
+            return Err((e, unanswered(jobs)));
         }
         let known = match Known::read(&mut self.conn, &jobs).await {
             Ok(known) => known,
@@ -252,8 +280,8 @@ impl Writer {
                 }
             }
         }
-        let checkpoint = match self.write(batch.rows).await {
-            Ok(checkpoint) => checkpoint,
+        let checkpointed = match self.write(batch.rows, woken).await {
+            Ok(checkpointed) => checkpointed,
             Err(e) => {
                 self.rollback().await;
                 return Err((e, answers));
@@ -263,16 +291,20 @@ impl Writer {
             self.rollback().await;
             return Err((e.into(), answers));
         }
-        if let Some(seq) = checkpoint {
-            self.last_checkpoint = (seq, Instant::now());
+        if checkpointed {
+            self.checkpointed_at = Instant::now();
         }
         Ok(answers)
     }
 
-    /// Writes the batch's rows and, when due, a checkpoint of the head after them.
-    async fn write(&mut self, rows: Rows) -> Result<Option<i64>, StoreError> {
+    /// Writes the batch's rows, when due a checkpoint of the head after them, and the
+    /// announcement of the new deliveries; tells whether it wrote a checkpoint.
+    async fn write(&mut self, rows: Rows, woken: &HashSet<Oin>) -> Result<bool, StoreError> {
         rows.write(&mut self.conn).await?;
-        self.checkpoint_if_due().await
+        let checkpointed = self.checkpoint_if_due().await?;
+        let recipients: Vec<&str> = woken.iter().map(Oin::as_str).collect();
+        self.backend.announce(&mut self.conn, &recipients).await?;
+        Ok(checkpointed)
     }
 
     async fn rollback(&mut self) {
@@ -534,12 +566,12 @@ impl Batch {
 
 /// Reads the receipt of a committed signal, to be signed; `None` when there is no such signal.
 pub(super) async fn load_receipt(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     signal_id: &str,
     duplicate: bool,
 ) -> Result<Option<ReceiptFacts>, StoreError> {
     let Some(signal) =
-        sqlx::query("SELECT content_hash, accepted_at, audit_seq FROM signals WHERE id = ?")
+        sqlx::query("SELECT content_hash, accepted_at, audit_seq FROM signals WHERE id = $1")
             .bind(signal_id)
             .fetch_optional(&mut *conn)
             .await?
@@ -547,7 +579,7 @@ pub(super) async fn load_receipt(
         return Ok(None);
     };
     let rows = sqlx::query(
-        "SELECT id, recipient_oin, purposes, withheld FROM deliveries WHERE signal_id = ? ORDER BY position",
+        "SELECT id, recipient_oin, purposes, withheld FROM deliveries WHERE signal_id = $1 ORDER BY position",
     )
     .bind(signal_id)
     .fetch_all(&mut *conn)
@@ -574,7 +606,7 @@ pub(super) async fn load_receipt(
 }
 
 /// The keyed-hash subject columns of a joined signals row.
-pub(super) fn subject_of(row: &SqliteRow) -> Result<Subject, sqlx::Error> {
+pub(super) fn subject_of(row: &AnyRow) -> Result<Subject, sqlx::Error> {
     Ok(Subject {
         case_ref_hash: row.try_get("case_ref_hash")?,
         subject_type: row.try_get("subject_type")?,

@@ -1,5 +1,6 @@
 //! End-to-end tests: a real gateway on 127.0.0.1, real mutual TLS with certificates generated
-//! at test time, a real SQLite database, and the LVV default policy from `config/`.
+//! at test time, a real SQLite (and, in `postgres`, PostgreSQL) database, and the LVV default
+//! policy from `config/`.
 
 mod audit;
 mod cli;
@@ -7,6 +8,7 @@ mod exchange;
 mod gateway_services;
 mod operators;
 mod policy_table;
+mod postgres;
 mod refusals;
 mod support;
 mod telemetry;

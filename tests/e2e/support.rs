@@ -41,6 +41,8 @@ pub struct Harness {
     pub catalogue: Catalogue,
     config: Config,
     gateway: Option<Gateway>,
+    /// Further gateways on the same database and files.
+    replicas: Vec<Gateway>,
 }
 
 /// Extra certificates registered for a partner, beside its own.
@@ -67,7 +69,20 @@ impl Harness {
         Self::launch(extra, |_, _| Options::default()).await
     }
 
+    /// Starts a gateway whose store is the PostgreSQL database at `url`.
+    pub async fn start_on(url: &str) -> Harness {
+        Self::launch_on(Some(url), Vec::new(), |_, _| Options::default()).await
+    }
+
     async fn launch(
+        extra: Vec<PartnerDef>,
+        prepare: impl FnOnce(&DevCa, &Path) -> Options,
+    ) -> Harness {
+        Self::launch_on(None, extra, prepare).await
+    }
+
+    async fn launch_on(
+        database: Option<&str>,
         extra: Vec<PartnerDef>,
         prepare: impl FnOnce(&DevCa, &Path) -> Options,
     ) -> Harness {
@@ -81,6 +96,9 @@ impl Harness {
         let partners_file = dir.path().join("partners.toml");
         std::fs::write(&partners_file, registry_toml(&partners, &pki, &options)).unwrap();
         let mut config = Config::local(dir.path(), &pki, partners_file);
+        if let Some(url) = database {
+            config.store.url = url.to_string();
+        }
         // Small, so that tests cross several signed checkpoints.
         config.audit.checkpoint_every_records = 4;
         config.files.policy = dir.path().join("policy.toml");
@@ -92,7 +110,20 @@ impl Harness {
             catalogue: Catalogue::load().unwrap(),
             config,
             gateway: Some(gateway),
+            replicas: Vec::new(),
         }
+    }
+
+    /// Starts another gateway on the same database, PKI and files, as a replica behind a load
+    /// balancer would be; returns its port.
+    pub async fn start_replica(&mut self) -> u16 {
+        let mut config = self.config.clone();
+        config.server.listen = "127.0.0.1:0".parse().unwrap();
+        config.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
+        let replica = server::start(&config).await.unwrap();
+        let port = replica.local_addr().port();
+        self.replicas.push(replica);
+        port
     }
 
     pub fn pki(&self) -> PathBuf {
@@ -153,8 +184,13 @@ impl Harness {
 
     /// A mutual-TLS channel acting as partner `id`, for any service.
     pub async fn channel(&self, id: &str) -> Channel {
+        self.channel_on(self.port(), id).await
+    }
+
+    /// A mutual-TLS channel acting as partner `id` to the gateway (or replica) on `port`.
+    pub async fn channel_on(&self, port: u16, id: &str) -> Channel {
         ClientTls::dev(&self.pki(), id)
-            .channel(&self.endpoint())
+            .channel(&format!("https://localhost:{port}"))
             .await
             .unwrap()
     }
@@ -207,6 +243,7 @@ impl Drop for Harness {
     fn drop(&mut self) {
         // Gateways not shut down explicitly end with the test's runtime.
         self.gateway.take();
+        self.replicas.clear();
     }
 }
 
@@ -357,6 +394,15 @@ pub async fn handshake(
     h: &Harness,
     identity: Option<(&str, &str)>,
 ) -> Result<Vec<u8>, rustls::Error> {
+    handshake_on(h, h.port(), identity).await
+}
+
+/// [`handshake`] with the gateway (or replica) on `port`.
+pub async fn handshake_on(
+    h: &Harness,
+    port: u16,
+    identity: Option<(&str, &str)>,
+) -> Result<Vec<u8>, rustls::Error> {
     ketenpoort::identity::install_crypto_provider();
     let mut roots = RootCertStore::empty();
     for ca in read_certificates(&h.pki().join("ca.pem")).unwrap() {
@@ -373,7 +419,7 @@ pub async fn handshake(
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"h2".to_vec()];
-    let tcp = TcpStream::connect(("127.0.0.1", h.port())).await.unwrap();
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let server_name = ServerName::try_from("localhost").unwrap();
     let result: std::io::Result<Vec<u8>> = async {
         let mut tls = TlsConnector::from(std::sync::Arc::new(config))

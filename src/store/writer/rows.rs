@@ -5,22 +5,22 @@
 //! of durability"). So the writer reads what a batch's jobs ask about with one query per
 //! sender or recipient ([`Known::read`]), applies the jobs in memory, and writes each table
 //! with one `INSERT … VALUES (…), (…)` or `UPDATE … FROM (VALUES …)` ([`Rows::write`]), split
-//! only where SQLite's limit on bound parameters requires.
+//! only where the limit on bound parameters requires. The same statements run on SQLite and
+//! PostgreSQL.
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, query_builder::Separated};
+use sqlx::{AnyConnection, Row, any::AnyRow};
 
 use super::{Job, enum_text, subject_of};
 use crate::{
     audit::{AuditRecord, Subject},
     identity::Oin,
-    store::StoreError,
+    store::{
+        StoreError,
+        db::{MAX_PARAMETERS, Sql, Values},
+    },
 };
-
-/// Most bound parameters in one statement: SQLite's `SQLITE_MAX_VARIABLE_NUMBER` (32766 since
-/// 3.32; the bundled SQLite is newer). Larger batches are split into several statements.
-const MAX_PARAMETERS: usize = 32766;
 
 /// A `signals` row.
 pub(super) struct SignalRow {
@@ -95,7 +95,7 @@ impl Known {
     /// of the batch did: signals accepted and deliveries acknowledged. Deliveries created in
     /// the batch cannot be named by an `Ack` in it: their ids are unknown outside the gateway
     /// until the batch commits.
-    pub async fn read(conn: &mut SqliteConnection, jobs: &[Job]) -> Result<Self, StoreError> {
+    pub async fn read(conn: &mut AnyConnection, jobs: &[Job]) -> Result<Self, StoreError> {
         let mut keys: HashMap<&Oin, HashSet<&str>> = HashMap::new();
         let mut acks: HashMap<&Oin, HashSet<&str>> = HashMap::new();
         for job in jobs {
@@ -153,25 +153,21 @@ impl Known {
 /// Runs `select` `oin` `column_in` `(values…)`, in as many statements as the parameter limit
 /// asks, and returns every row.
 async fn select_in(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     select: &str,
     oin: &Oin,
     column_in: &str,
     values: &HashSet<&str>,
-) -> Result<Vec<sqlx::sqlite::SqliteRow>, sqlx::Error> {
+) -> Result<Vec<AnyRow>, sqlx::Error> {
     let values: Vec<&str> = values.iter().copied().collect();
     let mut rows = Vec::new();
     for chunk in values.chunks(MAX_PARAMETERS - 1) {
-        let mut q = QueryBuilder::<Sqlite>::new(select);
-        q.push_bind(oin.as_str().to_string())
+        let query = Sql::new(select)
+            .bind(oin.to_string())
             .push(column_in)
-            .push("(");
-        let mut list = q.separated(", ");
-        for value in chunk {
-            list.push_bind(value.to_string());
-        }
-        q.push(")");
-        rows.extend(q.build().persistent(false).fetch_all(&mut *conn).await?);
+            .bind_list(chunk.iter().copied())
+            .build()?;
+        rows.extend(query.fetch_all(&mut *conn).await?);
     }
     Ok(rows)
 }
@@ -180,90 +176,77 @@ async fn select_in(
 
 impl Rows {
     /// Writes every row: signals before the deliveries that refer to them.
-    pub async fn write(self, conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    pub async fn write(self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
         let signals = "INSERT INTO signals (id, sender_oin, idempotency_key, content_hash, signal_type, purpose, case_ref, rule_name, policy_version, accepted_at, audit_seq, case_ref_hash, subject_type, subject_hash, subject_key_id) ";
-        execute_values(conn, signals, "", 15, self.signals, |mut b, s| {
-            b.push_bind(s.id)
-                .push_bind(s.sender.to_string())
-                .push_bind(s.idempotency_key)
-                .push_bind(s.content_hash.to_vec())
-                .push_bind(s.signal_type)
-                .push_bind(s.purpose)
-                .push_bind(s.case_ref)
-                .push_bind(s.rule)
-                .push_bind(s.policy_version)
-                .push_bind(s.accepted_at)
-                .push_bind(s.audit_seq)
-                .push_bind(s.subject.case_ref_hash.unwrap_or_default())
-                .push_bind(s.subject.subject_type)
-                .push_bind(s.subject.subject_hash)
-                .push_bind(s.subject.subject_key_id.unwrap_or_default());
+        execute_values(conn, signals, "", 15, self.signals, |b, s| {
+            b.bind(s.id)
+                .bind(s.sender.to_string())
+                .bind(s.idempotency_key)
+                .bind(s.content_hash.to_vec())
+                .bind(s.signal_type)
+                .bind(s.purpose)
+                .bind(s.case_ref)
+                .bind(s.rule)
+                .bind(s.policy_version)
+                .bind(s.accepted_at)
+                .bind(s.audit_seq)
+                .bind(s.subject.case_ref_hash.unwrap_or_default())
+                .bind(s.subject.subject_type)
+                .bind(s.subject.subject_hash)
+                .bind(s.subject.subject_key_id.unwrap_or_default());
         })
         .await?;
         let deliveries = "INSERT INTO deliveries (id, signal_id, position, recipient_oin, purposes, withheld, payload) ";
-        execute_values(conn, deliveries, "", 7, self.deliveries, |mut b, d| {
-            b.push_bind(d.id)
-                .push_bind(d.signal_id)
-                .push_bind(d.position)
-                .push_bind(d.recipient.to_string())
-                .push_bind(d.purposes)
-                .push_bind(d.withheld)
-                .push_bind(d.payload);
+        execute_values(conn, deliveries, "", 7, self.deliveries, |b, d| {
+            b.bind(d.id)
+                .bind(d.signal_id)
+                .bind(d.position)
+                .bind(d.recipient.to_string())
+                .bind(d.purposes)
+                .bind(d.withheld)
+                .bind(d.payload);
         })
         .await?;
         let audit = "INSERT INTO audit_log (seq, id, at, event, outcome, actor_oin, actor_person, counterparty_oin, purpose, legal_basis, signal_id, signal_type, delivery_id, case_ref_hash, subject_type, subject_hash, subject_key_id, trace_id, span_id, detail, prev_hash, hash) ";
-        execute_values(conn, audit, "", 22, self.audit, |mut b, (record, hash)| {
+        execute_values(conn, audit, "", 22, self.audit, |b, (record, hash)| {
             let e = record.event;
-            b.push_bind(record.seq)
-                .push_bind(record.id)
-                .push_bind(record.at)
-                .push_bind(enum_text(&e.event))
-                .push_bind(enum_text(&e.outcome))
-                .push_bind(e.actor.map(|oin| oin.to_string()))
-                .push_bind(e.actor_person)
-                .push_bind(e.counterparty.map(|oin| oin.to_string()))
-                .push_bind(e.purpose)
-                .push_bind(e.legal_basis)
-                .push_bind(e.signal_id)
-                .push_bind(e.signal_type)
-                .push_bind(e.delivery_id)
-                .push_bind(e.subject.case_ref_hash)
-                .push_bind(e.subject.subject_type)
-                .push_bind(e.subject.subject_hash)
-                .push_bind(e.subject.subject_key_id)
-                .push_bind(e.trace.trace_id)
-                .push_bind(e.trace.span_id)
-                .push_bind(e.detail.to_string())
-                .push_bind(record.prev_hash)
-                .push_bind(hash);
+            b.bind(record.seq)
+                .bind(record.id)
+                .bind(record.at)
+                .bind(enum_text(&e.event))
+                .bind(enum_text(&e.outcome))
+                .bind(e.actor.map(|oin| oin.to_string()))
+                .bind(e.actor_person)
+                .bind(e.counterparty.map(|oin| oin.to_string()))
+                .bind(e.purpose)
+                .bind(e.legal_basis)
+                .bind(e.signal_id)
+                .bind(e.signal_type)
+                .bind(e.delivery_id)
+                .bind(e.subject.case_ref_hash)
+                .bind(e.subject.subject_type)
+                .bind(e.subject.subject_hash)
+                .bind(e.subject.subject_key_id)
+                .bind(e.trace.trace_id)
+                .bind(e.trace.span_id)
+                .bind(e.detail.to_string())
+                .bind(record.prev_hash)
+                .bind(hash);
         })
         .await?;
-        // `column1`, `column2` are SQLite's names for the columns of a VALUES list.
+        // `column1`, `column2` are SQLite's and PostgreSQL's names for the columns of a VALUES
+        // list.
         let acked = "UPDATE deliveries SET acked_at = v.column2 FROM (";
         let only_unacked = ") AS v WHERE deliveries.id = v.column1 AND deliveries.acked_at IS NULL";
-        execute_values(
-            conn,
-            acked,
-            only_unacked,
-            2,
-            self.acked,
-            |mut b, (id, at)| {
-                b.push_bind(id).push_bind(at);
-            },
-        )
+        execute_values(conn, acked, only_unacked, 2, self.acked, |b, (id, at)| {
+            b.bind(id).bind(at);
+        })
         .await?;
         let streamed = "UPDATE deliveries SET attempts = attempts + v.column2 FROM (";
         let by_id = ") AS v WHERE deliveries.id = v.column1";
-        execute_values(
-            conn,
-            streamed,
-            by_id,
-            2,
-            self.streamed,
-            |mut b, (id, times)| {
-                b.push_bind(id).push_bind(times);
-            },
-        )
+        execute_values(conn, streamed, by_id, 2, self.streamed, |b, (id, times)| {
+            b.bind(id).bind(times);
+        })
         .await
     }
 }
@@ -274,19 +257,20 @@ impl Rows {
 /// The statements are not kept prepared: their text changes with the number of rows, so a
 /// cache would hold many large statements that are rarely used again.
 async fn execute_values<T>(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     head: &str,
     tail: &str,
     columns: usize,
     rows: impl IntoIterator<Item = T>,
-    mut push: impl FnMut(Separated<'_, Sqlite, &'static str>, T),
+    mut push: impl FnMut(&mut Values<'_>, T),
 ) -> Result<(), sqlx::Error> {
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let mut q = QueryBuilder::<Sqlite>::new(head);
-        q.push_values(rows.by_ref().take(MAX_PARAMETERS / columns), &mut push);
-        q.push(tail);
-        q.build().persistent(false).execute(&mut *conn).await?;
+        Sql::new(head)
+            .values(rows.by_ref().take(MAX_PARAMETERS / columns), &mut push)
+            .push(tail)
+            .execute(conn)
+            .await?;
     }
     Ok(())
 }

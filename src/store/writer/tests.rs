@@ -17,7 +17,7 @@ use crate::{
     identity::Oin,
     store::{
         AuditFilter, AuditSettings, NewDelivery, NewSignal, PendingDelivery, Receipt, Store,
-        StoreError, Table, connect_options, now_ms,
+        StoreError, Table, now_ms,
     },
 };
 
@@ -49,9 +49,9 @@ impl Fixture {
         let store = Store::open(&url, notifier.clone(), settings.clone())
             .await
             .unwrap();
-        let writer = Writer::open(connect_options(&url).unwrap(), notifier, settings)
-            .await
-            .unwrap();
+        let backend = store.backend();
+        let conn = backend.connect(&url).await.unwrap();
+        let writer = Writer::new(backend, conn, notifier, settings);
         Fixture {
             _dir: dir,
             store,

@@ -1,0 +1,281 @@
+//! The two databases the store runs on, behind sqlx's `Any` driver: SQLite for one gateway
+//! (the default, a file), PostgreSQL for several replicas sharing one database.
+//!
+//! This module owns what differs between them: how a connection is opened and set up, which
+//! migrations apply, how the writer takes the audit chain for itself, and how other replicas
+//! hear of new deliveries. Everything else is written once, in SQL both understand, with
+//! [`Sql`] numbering the placeholders `$1, $2, …` (sqlx's `QueryBuilder` would write `?` for
+//! `Any`, which PostgreSQL does not take).
+
+use std::{path::Path, str::FromStr};
+
+use sqlx::{
+    Any, AnyConnection, AnyPool, Arguments, ConnectOptions, Encode, Executor, Type,
+    any::{AnyArguments, AnyConnectOptions, AnyPoolOptions},
+    query::Query,
+    sqlite::SqliteConnectOptions,
+};
+
+use super::StoreError;
+
+/// Most bound parameters in one statement: SQLite's `SQLITE_MAX_VARIABLE_NUMBER` (32766 since
+/// 3.32; the bundled SQLite is newer). PostgreSQL takes 65535.
+pub(super) const MAX_PARAMETERS: usize = 32766;
+
+/// The channel on which a PostgreSQL writer announces the recipients of committed deliveries
+/// to every replica; the payload is their OINs, comma separated.
+pub(super) const DELIVERY_CHANNEL: &str = "ketenpoort_deliveries";
+
+/// Key of the transaction-scoped advisory lock under which a PostgreSQL writer extends the
+/// audit chain ("ktnp"): one writer at a time across all replicas.
+const CHAIN_LOCK: i64 = 0x6b74_6e70;
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite://path`: one gateway process per database file.
+    Sqlite,
+    /// `postgres://…`: any number of gateway replicas.
+    Postgres,
+}
+
+// === impl Backend ===
+
+impl Backend {
+    /// The database `url` names, or why it names none.
+    pub fn of_url(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::Url)
+        }
+    }
+
+    /// Opens a pool of `connections` reading connections, creating the SQLite file (and its
+    /// directory) if needed, and applies the migrations.
+    pub(super) async fn open_pool(
+        self,
+        url: &str,
+        connections: u32,
+    ) -> Result<AnyPool, StoreError> {
+        sqlx::any::install_default_drivers();
+        let options = self.connect_options(url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(connections)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    self.set_up(conn).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        match self {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
+        }
+        Ok(pool)
+    }
+
+    /// Opens one connection of its own, for the writer.
+    pub(super) async fn connect(self, url: &str) -> Result<AnyConnection, StoreError> {
+        let mut conn = self.connect_options(url)?.connect().await?;
+        self.set_up(&mut conn).await?;
+        Ok(conn)
+    }
+
+    fn connect_options(self, url: &str) -> Result<AnyConnectOptions, StoreError> {
+        match self {
+            Backend::Sqlite => {
+                let options = SqliteConnectOptions::from_str(url)?;
+                let file = Path::new(options.get_filename());
+                if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                        path: dir.display().to_string(),
+                        source,
+                    })?;
+                }
+                let create = options.create_if_missing(true);
+                Ok(AnyConnectOptions::from_str(create.to_url_lossy().as_str())?)
+            }
+            Backend::Postgres => Ok(AnyConnectOptions::from_str(url)?),
+        }
+    }
+
+    /// Per-connection settings. SQLite: WAL, so readers run beside the writer; a full fsync
+    /// per commit, so a committed `Send` survives a power cut; foreign keys checked; a wait for
+    /// locks instead of an error. PostgreSQL's defaults (synchronous commit) are already so.
+    async fn set_up(self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        if self == Backend::Sqlite {
+            conn.execute(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Starts the writer's transaction with the audit chain to itself: SQLite takes the
+    /// database's write lock at once; PostgreSQL takes an advisory lock that every replica's
+    /// writer takes, so chain records, delivery order and idempotency checks are serialised
+    /// across replicas. Both locks end with the transaction.
+    pub(super) async fn begin_writing(self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        match self {
+            Backend::Sqlite => {
+                conn.execute("BEGIN IMMEDIATE").await?;
+            }
+            Backend::Postgres => {
+                conn.execute("BEGIN").await?;
+                Sql::new("SELECT pg_advisory_xact_lock(")
+                    .bind(CHAIN_LOCK)
+                    .push(")")
+                    .execute(conn)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Tells the other replicas, at commit, that `recipients` have new deliveries (the
+    /// writer wakes its own subscribers itself). Nothing to do for SQLite: one process.
+    pub(super) async fn announce(
+        self,
+        conn: &mut AnyConnection,
+        recipients: &[&str],
+    ) -> Result<(), sqlx::Error> {
+        if self == Backend::Postgres && !recipients.is_empty() {
+            Sql::new("SELECT pg_notify(")
+                .bind(DELIVERY_CHANNEL.to_string())
+                .push(", ")
+                .bind(recipients.join(","))
+                .push(")")
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A statement built piece by piece, with numbered placeholders both databases take.
+pub(super) struct Sql {
+    text: String,
+    args: AnyArguments,
+    error: Option<sqlx::error::BoxDynError>,
+}
+
+// === impl Sql ===
+
+impl Sql {
+    /// A statement starting with `text`.
+    pub fn new(text: &str) -> Self {
+        Sql {
+            text: text.to_string(),
+            args: AnyArguments::default(),
+            error: None,
+        }
+    }
+
+    /// Appends SQL text.
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder and binds `value` to it.
+    pub fn bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: for<'q> Encode<'q, Any> + Type<Any> + Send,
+    {
+        if let Err(e) = self.args.add(value) {
+            self.error.get_or_insert(e);
+        }
+        self.text.push('$');
+        self.text.push_str(&self.args.len().to_string());
+        self
+    }
+
+    /// Appends `(…)` with one placeholder per value; `(NULL)` when there are none, which
+    /// matches nothing.
+    pub fn bind_list<'v>(&mut self, values: impl IntoIterator<Item = &'v str>) -> &mut Self {
+        self.push("(");
+        let mut first = true;
+        for value in values {
+            if !first {
+                self.push(", ");
+            }
+            first = false;
+            self.bind(value.to_string());
+        }
+        if first {
+            self.push("NULL");
+        }
+        self.push(")")
+    }
+
+    /// Appends `VALUES (…), (…)` with a row of placeholders per item, filled by `row`.
+    pub fn values<T>(
+        &mut self,
+        items: impl IntoIterator<Item = T>,
+        mut row: impl FnMut(&mut Values<'_>, T),
+    ) -> &mut Self {
+        self.push("VALUES ");
+        for (i, item) in items.into_iter().enumerate() {
+            self.push(if i == 0 { "(" } else { ", (" });
+            row(
+                &mut Values {
+                    sql: self,
+                    first: true,
+                },
+                item,
+            );
+            self.push(")");
+        }
+        self
+    }
+
+    /// The statement, ready to run; the first value that could not be encoded fails it.
+    pub fn build(&mut self) -> Result<Query<'static, Any, AnyArguments>, sqlx::Error> {
+        if let Some(e) = self.error.take() {
+            return Err(sqlx::Error::Encode(e));
+        }
+        let args = std::mem::take(&mut self.args);
+        Ok(
+            sqlx::query_with(sqlx::AssertSqlSafe(std::mem::take(&mut self.text)), args)
+                .persistent(false),
+        )
+    }
+
+    /// Runs the statement on `conn`.
+    pub async fn execute(
+        &mut self,
+        conn: &mut AnyConnection,
+    ) -> Result<sqlx::any::AnyQueryResult, sqlx::Error> {
+        self.build()?.execute(conn).await
+    }
+}
+
+/// The values of one row of a `VALUES` list.
+pub(super) struct Values<'s> {
+    sql: &'s mut Sql,
+    first: bool,
+}
+
+// === impl Values ===
+
+impl Values<'_> {
+    /// Binds the row's next value.
+    pub fn bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: for<'q> Encode<'q, Any> + Type<Any> + Send,
+    {
+        if !self.first {
+            self.sql.push(", ");
+        }
+        self.first = false;
+        self.sql.bind(value);
+        self
+    }
+}
