@@ -38,6 +38,8 @@ pub struct Config {
     pub tls: TlsConfig,
     /// The database.
     pub store: StoreConfig,
+    /// How long deliveries wait for their recipient.
+    pub delivery: DeliveryConfig,
     /// Files holding the partner registry and the exchange policy.
     pub files: FilesConfig,
     /// The audit log: keys, checkpoints, tokens.
@@ -115,6 +117,24 @@ pub struct StoreConfig {
     /// created when missing. SQLite serves one gateway process; for several replicas sharing
     /// one database, a `postgres://user:password@host/database` URL.
     pub url: String,
+}
+
+/// `[delivery]`: how long a delivery waits for its recipient.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Days a delivery may stay unacknowledged; then it expires: it is no longer streamed, its
+    /// filtered copy is erased, and a `delivery_expired` audit record says so. `0` keeps
+    /// deliveries until they are acknowledged. By default 30.
+    pub expire_after_days: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            expire_after_days: 30,
+        }
+    }
 }
 
 /// `[files]`: the registry and the policy.

@@ -227,6 +227,10 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
         shutdown: shutdown.clone(),
     });
     tokio::spawn(watch_registry(cx.clone()));
+    if config.delivery.expire_after_days > 0 {
+        let max_age = Duration::from_secs(config.delivery.expire_after_days * 86_400);
+        tokio::spawn(expire_periodically(cx.clone(), max_age));
+    }
     if config.audit.retention_days > 0 {
         let retention = Duration::from_secs(config.audit.retention_days * 86_400);
         tokio::spawn(prune_periodically(cx.clone(), retention));
@@ -340,6 +344,53 @@ async fn watch_registry(cx: Arc<Context>) {
     }
 }
 
+/// How often deliveries are checked for expiry.
+const EXPIRE_EVERY: Duration = Duration::from_secs(60);
+
+/// Expires deliveries older than `max_age` now and then every [`EXPIRE_EVERY`], until
+/// shutdown.
+async fn expire_periodically(cx: Arc<Context>, max_age: Duration) {
+    loop {
+        if let Err(e) = expire_deliveries(&cx, max_age).await {
+            tracing::error!(error = %e, "delivery expiry failed; will try again");
+        }
+        tokio::select! {
+            _ = cx.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(EXPIRE_EVERY) => {}
+        }
+    }
+}
+
+/// Expires every unacknowledged delivery of a signal accepted more than `max_age` ago, in
+/// batches; counts them per receiver. Returns how many expired.
+async fn expire_deliveries(cx: &Context, max_age: Duration) -> Result<u64, StoreError> {
+    let cutoff = crate::store::now_ms() - max_age.as_millis() as i64;
+    let mut total = 0;
+    loop {
+        let event = AuditEvent::new(EventKind::DeliveryExpired, Outcome::Ok);
+        let expired = cx.store.expire(cutoff, event).await?;
+        let registry = cx.registry.load();
+        for oin in &expired {
+            let receiver = registry
+                .by_oin(oin)
+                .map_or_else(|| oin.to_string(), |p| p.id.clone());
+            telemetry::delivery_expired(receiver);
+        }
+        total += expired.len() as u64;
+        if expired.len() < crate::store::EXPIRE_BATCH as usize {
+            break;
+        }
+    }
+    if total > 0 {
+        tracing::warn!(
+            deliveries = total,
+            max_age_days = max_age.as_secs() / 86_400,
+            "unacknowledged deliveries expired; their copies are erased"
+        );
+    }
+    Ok(total)
+}
+
 /// How often audit records past their retention are removed.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -413,6 +464,12 @@ impl Gateway {
     /// The gateway's store (for inspection in tests and tools).
     pub fn store(&self) -> &Store {
         &self.cx.store
+    }
+
+    /// Expires deliveries unacknowledged for longer than `max_age` now (as the task started
+    /// by `[delivery] expire_after_days` does each minute); returns how many.
+    pub async fn expire_deliveries(&self, max_age: Duration) -> Result<u64, StoreError> {
+        expire_deliveries(&self.cx, max_age).await
     }
 
     /// Removes audit records older than `retention` now (as the hourly task does).

@@ -76,6 +76,11 @@ pub fn signal_outcome(signal_type: &str, outcome: &'static str, reason: &'static
     .increment(1);
 }
 
+/// Counts a delivery that expired unacknowledged, by receiver (partner id).
+pub fn delivery_expired(receiver: String) {
+    metrics::counter!("ketenpoort_deliveries_expired_total", "receiver" => receiver).increment(1);
+}
+
 /// Records how long a `Send` took.
 pub fn send_latency(elapsed: Duration) {
     metrics::histogram!("ketenpoort_send_duration_seconds").record(elapsed.as_secs_f64());

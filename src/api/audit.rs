@@ -161,6 +161,9 @@ impl AuditApi {
             ),
             EventKind::DeliveryStreamed => format!("{actor} fetched {signal} from {counterparty}"),
             EventKind::DeliveryAcknowledged => format!("{actor} confirmed receipt of {signal}"),
+            EventKind::DeliveryExpired => format!(
+                "{counterparty} did not confirm receipt of {signal} in time; its copy was erased"
+            ),
             EventKind::AuditRead => format!(
                 "{} of {actor} looked this up in the audit log",
                 e.actor_person.as_deref().unwrap_or("someone")

@@ -133,6 +133,10 @@ impl From<ApiError> for Status {
             ApiError::Store(StoreError::UnknownDelivery(id)) => {
                 Status::not_found(format!("delivery {id} is not addressed to you"))
             }
+            ApiError::Store(StoreError::Expired(id)) => Status::failed_precondition(format!(
+                "delivery {id} expired before it was acknowledged and its copy was erased; \
+                 ask the sender to send the signal again"
+            )),
             ApiError::Store(e) => {
                 tracing::error!(error = %e, "store failed");
                 Status::unavailable(

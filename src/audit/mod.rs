@@ -32,6 +32,8 @@ pub enum EventKind {
     DeliveryStreamed,
     /// A recipient acknowledged a delivery.
     DeliveryAcknowledged,
+    /// A delivery was not acknowledged in time: it is no longer streamed and its copy is erased.
+    DeliveryExpired,
     /// A privacy officer read the audit log (query, report, verification, export).
     AuditRead,
     /// A request for the audit log was refused (no valid token, wrong role).

@@ -37,6 +37,8 @@ use writer::{Job, Sent};
 
 /// Read connections; the writer has its own.
 const READ_CONNECTIONS: u32 = 4;
+/// Most deliveries one [`Store::expire`] call expires, so the writer never holds long.
+pub const EXPIRE_BATCH: i64 = 1000;
 
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
@@ -217,6 +219,9 @@ pub enum StoreError {
     /// A delivery id is not addressed to this recipient.
     #[error("delivery {0} is not addressed to you")]
     UnknownDelivery(String),
+    /// A delivery expired before it was acknowledged.
+    #[error("delivery {0} has expired")]
+    Expired(String),
 }
 
 // === impl Store ===
@@ -323,6 +328,19 @@ impl Store {
         .await?
     }
 
+    /// Expires the unacknowledged deliveries of signals accepted before `cutoff` (Unix ms), at
+    /// most [`EXPIRE_BATCH`] per call: they are no longer streamed, their copy is erased, and
+    /// each gets an audit record from `audit`, completed per delivery. Returns the recipient
+    /// of each delivery expired.
+    pub async fn expire(&self, cutoff: i64, audit: AuditEvent) -> Result<Vec<Oin>, StoreError> {
+        self.submit(|reply| Job::Expire {
+            cutoff,
+            audit,
+            reply,
+        })
+        .await?
+    }
+
     async fn submit<T>(
         &self,
         job: impl FnOnce(oneshot::Sender<T>) -> Job,
@@ -347,7 +365,8 @@ impl Store {
                     s.sender_oin, s.purpose, s.case_ref, s.signal_type, s.accepted_at,
                     s.case_ref_hash, s.subject_type, s.subject_hash, s.subject_key_id
              FROM deliveries d JOIN signals s ON s.id = d.signal_id
-             WHERE d.recipient_oin = $1 AND d.acked_at IS NULL AND d.seq > $2
+             WHERE d.recipient_oin = $1 AND d.acked_at IS NULL AND d.expired_at IS NULL
+               AND d.seq > $2
              ORDER BY d.seq LIMIT $3",
         )
         .bind(recipient.as_str())
@@ -380,7 +399,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT d.recipient_oin, COUNT(*) AS pending, MIN(s.accepted_at) AS oldest
              FROM deliveries d JOIN signals s ON s.id = d.signal_id
-             WHERE d.acked_at IS NULL GROUP BY d.recipient_oin",
+             WHERE d.acked_at IS NULL AND d.expired_at IS NULL GROUP BY d.recipient_oin",
         )
         .fetch_all(&self.pool)
         .await?;

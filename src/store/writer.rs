@@ -32,8 +32,8 @@ use tokio::{
 use rows::{DeliveryRow, Known, Rows, SignalRow};
 
 use super::{
-    AuditSettings, Backend, NewSignal, PendingDelivery, ReceiptFacts, RecipientReceipt, StoreError,
-    now_ms,
+    AuditSettings, Backend, EXPIRE_BATCH, NewSignal, PendingDelivery, ReceiptFacts,
+    RecipientReceipt, StoreError, now_ms,
 };
 use crate::{
     audit::{AuditEvent, ChainHead, Checkpoint, Outcome, Subject},
@@ -64,6 +64,13 @@ pub(super) enum Job {
         audit: AuditEvent,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Expires unacknowledged deliveries of signals accepted before `cutoff`.
+    Expire {
+        cutoff: i64,
+        /// The record written per expired delivery, completed per delivery.
+        audit: AuditEvent,
+        reply: oneshot::Sender<Result<Vec<Oin>, StoreError>>,
+    },
     /// Saves changed partner records with the audit records of the change.
     SaveRecords {
         records: Vec<PartnerRecord>,
@@ -92,6 +99,7 @@ enum Answer {
         oneshot::Sender<Result<u32, StoreError>>,
         Result<u32, StoreError>,
     ),
+    Expired(oneshot::Sender<Result<Vec<Oin>, StoreError>>, Vec<Oin>),
 }
 
 struct Writer {
@@ -346,6 +354,14 @@ impl Writer {
                 self.streamed(deliveries, audit, &mut batch.rows);
                 Ok(Some(Answer::Unit(reply)))
             }
+            Job::Expire {
+                cutoff,
+                audit,
+                reply,
+            } => match self.expire(cutoff, audit, batch).await {
+                Ok(expired) => Ok(Some(Answer::Expired(reply, expired))),
+                Err(e) => Err((e, Some(Answer::Expired(reply, Vec::new())))),
+            },
             Job::SaveRecords {
                 records,
                 audit,
@@ -460,6 +476,9 @@ impl Writer {
             let Some(delivery) = known.and_then(|known| known.get(&id)) else {
                 return Err(StoreError::UnknownDelivery(id));
             };
+            if delivery.expired || batch.expired.contains(&id) {
+                return Err(StoreError::Expired(id));
+            }
             if !delivery.acked && !batch.acked.contains(&id) {
                 targets.push((id, delivery.clone()));
             }
@@ -505,6 +524,56 @@ impl Writer {
         }
     }
 
+    /// Expires up to [`EXPIRE_BATCH`] unacknowledged deliveries of signals accepted before
+    /// `cutoff`, oldest first, with an audit record each; returns their recipients.
+    async fn expire(
+        &mut self,
+        cutoff: i64,
+        template: AuditEvent,
+        batch: &mut Batch,
+    ) -> Result<Vec<Oin>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.recipient_oin, d.signal_id, d.purposes, d.attempts, s.sender_oin,
+                    s.signal_type, s.accepted_at, s.case_ref_hash, s.subject_type, s.subject_hash,
+                    s.subject_key_id
+             FROM deliveries d JOIN signals s ON s.id = d.signal_id
+             WHERE d.acked_at IS NULL AND d.expired_at IS NULL AND s.accepted_at < $1
+             ORDER BY d.seq LIMIT $2",
+        )
+        .bind(cutoff)
+        .bind(EXPIRE_BATCH)
+        .fetch_all(&mut self.conn)
+        .await?;
+        let now = now_ms();
+        let mut expired = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            if batch.acked.contains(&id) || !batch.expired.insert(id.clone()) {
+                continue; // acknowledged or expired earlier in this batch
+            }
+            let recipient: Oin = row
+                .try_get::<String, _>("recipient_oin")?
+                .parse()
+                .map_err(|e: crate::identity::InvalidOin| StoreError::Corrupt(e.to_string()))?;
+            batch.rows.expired.push((id.clone(), now));
+            let mut event = template.clone();
+            event.counterparty = Some(recipient.clone());
+            event.purpose = Some(from_json(row.try_get("purposes")?)?.join(","));
+            event.signal_id = Some(row.try_get("signal_id")?);
+            event.signal_type = Some(row.try_get("signal_type")?);
+            event.delivery_id = Some(id);
+            event.subject = subject_of(&row)?;
+            event.detail = serde_json::json!({
+                "sender": row.try_get::<String, _>("sender_oin")?,
+                "accepted_at": row.try_get::<i64, _>("accepted_at")?,
+                "attempts": row.try_get::<i64, _>("attempts")?,
+            });
+            self.append_audit(event, now, &mut batch.rows);
+            expired.push(recipient);
+        }
+        Ok(expired)
+    }
+
     /// Saves partner records (registry changes are rare: one statement per row is fine) and
     /// adds the audit records of the change to the batch.
     async fn save_records(
@@ -544,6 +613,8 @@ struct Batch {
     accepted: HashMap<Oin, HashMap<String, ([u8; 32], ReceiptFacts)>>,
     /// Deliveries acknowledged earlier in the batch.
     acked: HashSet<String>,
+    /// Deliveries expired earlier in the batch.
+    expired: HashSet<String>,
 }
 
 // === impl Batch ===
@@ -641,6 +712,7 @@ impl Answer {
                 Some(Answer::Unit(reply))
             }
             Job::Ack { reply, .. } => Some(Answer::Ack(reply, Ok(0))),
+            Job::Expire { reply, .. } => Some(Answer::Expired(reply, Vec::new())),
             Job::Shutdown => None,
         }
     }
@@ -656,6 +728,9 @@ impl Answer {
             Answer::Ack(reply, result) => {
                 let _ = reply.send(result);
             }
+            Answer::Expired(reply, expired) => {
+                let _ = reply.send(Ok(expired));
+            }
         }
     }
 
@@ -669,6 +744,9 @@ impl Answer {
                 let _ = reply.send(Err(error()));
             }
             Answer::Ack(reply, _) => {
+                let _ = reply.send(Err(error()));
+            }
+            Answer::Expired(reply, _) => {
                 let _ = reply.send(Err(error()));
             }
         }

@@ -7,12 +7,13 @@ use ketenpoort::{
         client::payload_to_json,
         proto::{AckRequest, GetReceiptRequest},
     },
-    store::Table,
+    store::{AuditFilter, Table},
 };
+use sqlx::{Connection, SqliteConnection};
 use tokio_stream::StreamExt;
 use tonic::Code;
 
-use crate::support::{Harness, INTAKE, ack_request, next_delivery, subscribe};
+use crate::support::{Harness, INTAKE, ack_request, http_get, next_delivery, subscribe};
 
 const WAIT: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(700);
@@ -255,4 +256,82 @@ async fn each_recipient_gets_only_what_its_purpose_allows() {
     );
     assert!(!person.contains_key("nationalities"), "{payload}");
     assert_eq!(person["names"][0]["surname"], "Persoon");
+}
+
+#[tokio::test]
+async fn an_unacknowledged_delivery_expires_its_copy_is_erased_and_the_log_says_so() {
+    let h = Harness::start().await;
+    let mut utrecht = h.client("gemeente-utrecht").await;
+    let receipt = h
+        .send_intake(&mut utrecht, "expires", &["dtv", "ngo-begeleiding"])
+        .await;
+    let (dtv_copy, ngo_copy) = (
+        receipt.recipients[0].delivery_id.clone(),
+        receipt.recipients[1].delivery_id.clone(),
+    );
+    // DT&V acknowledges its copy; the NGO never does.
+    let mut dtv = h.client("dtv").await;
+    dtv.ack(ack_request(dtv_copy.clone())).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    let max_age = Duration::from_millis(10);
+    assert_eq!(h.gateway().expire_deliveries(max_age).await.unwrap(), 1);
+    assert_eq!(
+        h.gateway().expire_deliveries(max_age).await.unwrap(),
+        0,
+        "an expired delivery expires once"
+    );
+
+    let mut ngo = h.client("ngo-begeleiding").await;
+    let mut stream = subscribe(&mut ngo).await;
+    assert!(
+        next_delivery(&mut stream, QUIET).await.is_none(),
+        "an expired delivery was streamed"
+    );
+    let status = ngo.ack(ack_request(ngo_copy.clone())).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(status.message().contains("expired"), "{}", status.message());
+
+    // The NGO's copy is erased; DT&V's acknowledged copy is not touched.
+    let mut db = SqliteConnection::connect(&format!("sqlite://{}", h.database().display()))
+        .await
+        .unwrap();
+    let rows: Vec<(String, i64, Option<i64>)> =
+        sqlx::query_as("SELECT id, length(payload), expired_at FROM deliveries")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    for (id, length, expired_at) in rows {
+        if id == ngo_copy {
+            assert_eq!((length, expired_at.is_some()), (0, true));
+        } else {
+            assert_eq!(id, dtv_copy);
+            assert!(length > 0 && expired_at.is_none());
+        }
+    }
+
+    let expired = h
+        .store()
+        .audit_records(&AuditFilter {
+            event: Some("delivery_expired".into()),
+            limit: 100,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(expired.len(), 1);
+    let event = &expired[0].record.event;
+    assert_eq!(event.delivery_id.as_deref(), Some(ngo_copy.as_str()));
+    assert_eq!(
+        event.counterparty.as_ref().map(ToString::to_string),
+        Some(h.oin("ngo-begeleiding"))
+    );
+    assert_eq!(event.signal_id.as_deref(), Some(receipt.signal_id.as_str()));
+    assert!(event.subject.case_ref_hash.is_some());
+
+    let (_, metrics) = http_get(&h, "/metrics").await;
+    assert!(
+        metrics.contains(r#"ketenpoort_deliveries_expired_total{receiver="ngo-begeleiding"} 1"#),
+        "{metrics}"
+    );
 }

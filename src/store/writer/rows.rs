@@ -60,6 +60,8 @@ pub(super) struct Rows {
     pub audit: Vec<(AuditRecord, String)>,
     /// Newly acknowledged deliveries and when (Unix ms).
     pub acked: Vec<(String, i64)>,
+    /// Newly expired deliveries and when (Unix ms).
+    pub expired: Vec<(String, i64)>,
     /// Times each delivery was streamed in this batch.
     pub streamed: HashMap<String, i64>,
 }
@@ -77,6 +79,7 @@ pub(super) struct Known {
 #[derive(Clone)]
 pub(super) struct KnownDelivery {
     pub acked: bool,
+    pub expired: bool,
     pub signal_id: String,
     pub sender: String,
     pub signal_type: String,
@@ -110,8 +113,11 @@ impl Known {
                         .or_default()
                         .extend(ids.iter().map(String::as_str));
                 }
-                Job::Audit(..) | Job::Streamed { .. } | Job::SaveRecords { .. } | Job::Shutdown => {
-                }
+                Job::Audit(..)
+                | Job::Streamed { .. }
+                | Job::Expire { .. }
+                | Job::SaveRecords { .. }
+                | Job::Shutdown => {}
             }
         }
         let mut known = Known::default();
@@ -128,11 +134,12 @@ impl Known {
         }
         for (recipient, ids) in acks {
             let found = known.deliveries.entry(recipient.clone()).or_default();
-            let select = "SELECT d.id, d.acked_at, d.signal_id, d.purposes, s.sender_oin, s.signal_type, s.case_ref_hash, s.subject_type, s.subject_hash, s.subject_key_id
+            let select = "SELECT d.id, d.acked_at, d.expired_at, d.signal_id, d.purposes, s.sender_oin, s.signal_type, s.case_ref_hash, s.subject_type, s.subject_hash, s.subject_key_id
                  FROM deliveries d JOIN signals s ON s.id = d.signal_id WHERE d.recipient_oin = ";
             for row in select_in(conn, select, recipient, " AND d.id IN ", &ids).await? {
                 let delivery = KnownDelivery {
                     acked: row.try_get::<Option<i64>, _>("acked_at")?.is_some(),
+                    expired: row.try_get::<Option<i64>, _>("expired_at")?.is_some(),
                     signal_id: row.try_get("signal_id")?,
                     sender: row.try_get("sender_oin")?,
                     signal_type: row.try_get("signal_type")?,
@@ -241,6 +248,22 @@ impl Rows {
         execute_values(conn, acked, only_unacked, 2, self.acked, |b, (id, at)| {
             b.bind(id).bind(at);
         })
+        .await?;
+        // The expired copy is erased: `substr(…, 1, 0)` is the empty BLOB and the empty BYTEA.
+        let expired =
+            "UPDATE deliveries SET expired_at = v.column2, payload = substr(payload, 1, 0) FROM (";
+        let still_pending =
+            ") AS v WHERE deliveries.id = v.column1 AND deliveries.acked_at IS NULL";
+        execute_values(
+            conn,
+            expired,
+            still_pending,
+            2,
+            self.expired,
+            |b, (id, at)| {
+                b.bind(id).bind(at);
+            },
+        )
         .await?;
         let streamed = "UPDATE deliveries SET attempts = attempts + v.column2 FROM (";
         let by_id = ") AS v WHERE deliveries.id = v.column1";
