@@ -6,6 +6,7 @@ mod cli;
 mod exchange;
 mod gateway_services;
 mod operators;
+mod otel;
 mod policy_table;
 mod refusals;
 mod support;
