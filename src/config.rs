@@ -27,6 +27,8 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_DEV_PKI_DIR: &str = "var/dev-pki";
 /// Database of the embedded default store.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://var/ketenpoort.db";
+/// `service.name` of exported spans by default.
+pub const DEFAULT_SERVICE_NAME: &str = "ketenpoort";
 
 /// All settings of one gateway process.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -46,6 +48,49 @@ pub struct Config {
     pub audit: AuditConfig,
     /// The operators' metrics and health endpoint.
     pub metrics: MetricsConfig,
+    /// Export of the per-request spans to an OpenTelemetry collector.
+    pub telemetry: TelemetryConfig,
+}
+
+/// `[telemetry]`: export of the gateway's spans, one per request, to an OpenTelemetry
+/// collector over OTLP/gRPC. Spans carry partner ids and OINs, signal ids, types and
+/// outcomes; never payload values or case references.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// The collector's OTLP/gRPC endpoint, an `http://` URL such as `http://127.0.0.1:4317`.
+    /// By default unset: then `OTEL_EXPORTER_OTLP_ENDPOINT` is used when set, and otherwise
+    /// no spans are exported and no exporter is created. Set `""` to switch export off even
+    /// when that variable is set. Run the collector beside the gateway; it forwards over TLS.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported spans. By default `ketenpoort`; give each gateway of a
+    /// chain its own name when several export to one collector.
+    pub service_name: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: DEFAULT_SERVICE_NAME.into(),
+        }
+    }
+}
+
+/// Checks that `text` can name an OTLP/gRPC collector: an `http://` URL with a host. Says
+/// what is wrong otherwise. TLS to the collector is not offered: the gateway's spans go to a
+/// collector beside it, which forwards them.
+pub fn check_otlp_endpoint(text: &str) -> Result<(), String> {
+    let uri: http::Uri = text
+        .parse()
+        .map_err(|e| format!("is not a URL ({e}); use for example \"http://127.0.0.1:4317\""))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http"), Some(host)) if !host.is_empty() => Ok(()),
+        (Some("https"), _) => Err(
+            "uses https, which the exporter does not offer: run a collector beside the gateway and give its http:// address".into(),
+        ),
+        _ => Err("is not an http:// URL with a host, such as \"http://127.0.0.1:4317\"".into()),
+    }
 }
 
 /// `[metrics]`: Prometheus metrics (`/metrics`) and a health report (`/health`) over plain
@@ -267,6 +312,19 @@ impl Config {
                     .to_string(),
             );
         }
+        if let Some(endpoint) = self
+            .telemetry
+            .otlp_endpoint
+            .as_deref()
+            .filter(|e| !e.is_empty())
+        {
+            if let Err(reason) = check_otlp_endpoint(endpoint) {
+                problems.push(format!("telemetry.otlp_endpoint = {endpoint:?} {reason}"));
+            }
+        }
+        if self.telemetry.service_name.trim().is_empty() {
+            problems.push("telemetry.service_name must not be empty".to_string());
+        }
         if Backend::of_url(&self.store.url).is_err() {
             problems.push(format!(
                 "store.url must start with \"sqlite:\" (for example \"{DEFAULT_DATABASE_URL}\") \
@@ -412,5 +470,33 @@ mod tests {
             .to_string();
         assert!(err.contains("server.max_message_bytes"), "{err}");
         assert!(err.contains("store.url"), "{err}");
+    }
+
+    #[test]
+    fn trace_export_is_off_unless_an_endpoint_is_given() {
+        let config: Config = toml::from_str("").unwrap();
+        assert_eq!(config.telemetry.otlp_endpoint, None);
+        assert_eq!(config.telemetry.service_name, DEFAULT_SERVICE_NAME);
+        let config: Config =
+            toml::from_str("[telemetry]\notlp_endpoint = \"http://127.0.0.1:4317\"").unwrap();
+        config.validate(Path::new("k.toml")).unwrap();
+    }
+
+    #[test]
+    fn a_bad_otlp_endpoint_is_named_with_its_key() {
+        for bad in [
+            "127.0.0.1:4317",
+            "not a url",
+            "https://collector:4317",
+            "http://",
+        ] {
+            let mut config = Config::default();
+            config.telemetry.otlp_endpoint = Some(bad.into());
+            let err = config
+                .validate(Path::new("k.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("telemetry.otlp_endpoint"), "{bad}: {err}");
+        }
     }
 }

@@ -17,7 +17,8 @@
 //!   audit records.
 //! - [`delivery`]: wakes waiting subscribers when deliveries are committed.
 //! - [`audit`]: audit records and their hash chain.
-//! - [`telemetry`]: Prometheus metrics and the health report, on their own listener.
+//! - [`telemetry`]: Prometheus metrics and the health report, on their own listener; span
+//!   export to an OpenTelemetry collector when configured.
 //! - [`server`]: wires the above into a running gateway; [`config`] holds its settings and
 //!   [`clock`] the one way times are stored and shown.
 //!

@@ -7,6 +7,10 @@
 //! deliveries pending per receiver, the age of the oldest, seconds to each certificate's
 //! expiry — are computed from the store and the registry at scrape time, so they are never
 //! stale. Labels are partner ids, OINs, types and reasons: never payload values.
+//!
+//! [`otel`] exports the per-request spans to an OpenTelemetry collector when configured.
+
+pub mod otel;
 
 use std::{net::SocketAddr, sync::OnceLock, time::Duration};
 

@@ -11,6 +11,7 @@ use ketenpoort::{
     config::{Config, DEFAULT_CONFIG_FILE},
     identity::dev_pki::{self, DevCa},
     registry, server,
+    telemetry::otel::TraceExport,
 };
 
 /// Exit code for unusable configuration (sysexits' EX_CONFIG).
@@ -24,37 +25,61 @@ pub enum LogFormat {
     Json,
 }
 
-pub fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+/// Logs to stderr as `RUST_LOG` says (default `info`), and hands the gateway's spans to
+/// `export` when trace export is configured.
+pub fn init_tracing(format: LogFormat, export: Option<&TraceExport>) {
+    use tracing_subscriber::{
+        EnvFilter, Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _,
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let lines = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer().json().boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(lines.with_filter(filter))
+        .with(export.map(TraceExport::layer))
+        .init();
 }
 
 pub async fn serve(config_path: &Path, log_format: LogFormat) -> anyhow::Result<ExitCode> {
-    init_tracing(log_format);
-    let explicit = config_path != Path::new(DEFAULT_CONFIG_FILE);
-    let config = match Config::load(config_path, explicit) {
-        Ok(config) => config,
+    let (config, export) = match load(config_path) {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("Invalid configuration: {e}");
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
-    let gateway = match server::start(&config).await {
-        Ok(gateway) => gateway,
+    init_tracing(log_format, export.as_ref());
+    if let Some(export) = &export {
+        tracing::info!(endpoint = export.endpoint(), "exporting spans over OTLP");
+    }
+    let code = match server::start(&config).await {
+        Ok(gateway) => {
+            wait_for_stop_signal().await;
+            tracing::info!("stop requested");
+            gateway.shutdown().await;
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("Cannot start: {e}");
-            return Ok(ExitCode::from(EXIT_CONFIG));
+            ExitCode::from(EXIT_CONFIG)
         }
     };
-    wait_for_stop_signal().await;
-    tracing::info!("stop requested");
-    gateway.shutdown().await;
-    Ok(ExitCode::SUCCESS)
+    if let Some(export) = export {
+        if let Err(e) = export.shutdown().await {
+            tracing::warn!(error = %e, "span export stopped");
+        }
+    }
+    Ok(code)
+}
+
+/// The settings, and the span export they (or `OTEL_EXPORTER_OTLP_ENDPOINT`) ask for.
+fn load(config_path: &Path) -> anyhow::Result<(Config, Option<TraceExport>)> {
+    let explicit = config_path != Path::new(DEFAULT_CONFIG_FILE);
+    let config = Config::load(config_path, explicit)?;
+    let export = TraceExport::start(&config.telemetry)?;
+    Ok((config, export))
 }
 
 async fn wait_for_stop_signal() {

@@ -4,19 +4,101 @@
 
 use std::{
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Child, Command, ExitStatus, Stdio},
     time::{Duration, Instant},
 };
 
+use tempfile::TempDir;
+
 const BIN: &str = env!("CARGO_BIN_EXE_ketenpoort");
 
-/// A gateway process, stopped when dropped.
-struct Served(Child);
+/// `ketenpoort serve` in a fresh directory holding the default registry and policy in
+/// `config/`; killed when dropped.
+pub struct Served {
+    pub dir: TempDir,
+    pub port: u16,
+    child: Child,
+}
+
+impl Served {
+    /// Starts the binary on its defaults, except for a free port, no metrics listener, and
+    /// `settings` (more TOML) added to its configuration; returns once it accepts connections.
+    /// Its log goes to `serve.log` in the directory.
+    pub fn start(settings: &str) -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("config")).unwrap();
+        for file in ["partners.toml", "policy.toml"] {
+            std::fs::copy(
+                Path::new("config").join(file),
+                dir.path().join("config").join(file),
+            )
+            .unwrap();
+        }
+        // The defaults, except for ports that cannot collide with a gateway already running here.
+        let port = free_port();
+        std::fs::write(
+            dir.path().join("config/ketenpoort.toml"),
+            format!(
+                "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[metrics]\nlisten = \"\"\n{settings}"
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+        let child = Command::new(BIN)
+            .arg("serve")
+            .current_dir(dir.path())
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let served = Served { dir, port, child };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the gateway did not start: {}",
+                served.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        served
+    }
+
+    pub fn gateway(&self) -> String {
+        format!("https://localhost:{}", self.port)
+    }
+
+    /// What the gateway has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+
+    /// Stops the gateway as an operator does (SIGTERM) and waits, at most `limit`, for it to
+    /// exit.
+    pub fn stop(&mut self, limit: Duration) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "the gateway did not stop within {limit:?}: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
 
 impl Drop for Served {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -28,6 +110,7 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Runs `ketenpoort args` in `dir`; returns what it printed, or fails the test when it fails.
 fn run(dir: &Path, args: &[&str]) -> String {
     let out = Command::new(BIN)
         .args(args)
@@ -45,43 +128,12 @@ fn run(dir: &Path, args: &[&str]) -> String {
 
 #[test]
 fn the_readme_flow_works_on_a_fresh_directory() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("config")).unwrap();
-    for file in ["partners.toml", "policy.toml"] {
-        std::fs::copy(
-            Path::new("config").join(file),
-            dir.path().join("config").join(file),
-        )
-        .unwrap();
-    }
-    // The defaults, except for ports that cannot collide with a gateway already running here.
-    let port = free_port();
-    std::fs::write(
-        dir.path().join("config/ketenpoort.toml"),
-        format!("[server]\nlisten = \"127.0.0.1:{port}\"\n\n[metrics]\nlisten = \"\"\n"),
-    )
-    .unwrap();
-    let _served = Served(
-        Command::new(BIN)
-            .arg("serve")
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the gateway did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let served = Served::start("");
+    let dir = &served.dir;
     assert!(dir.path().join("var/dev-pki/gemeente-utrecht.pem").exists());
     assert!(dir.path().join("var/ketenpoort.db").exists());
 
-    let gateway = format!("https://localhost:{port}");
+    let gateway = served.gateway();
     let receipt = run(
         dir.path(),
         &[

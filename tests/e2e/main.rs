@@ -7,6 +7,7 @@ mod cli;
 mod exchange;
 mod gateway_services;
 mod operators;
+mod otel;
 mod policy_table;
 mod postgres;
 mod refusals;
