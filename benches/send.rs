@@ -27,6 +27,10 @@
 //!
 //! Run with `cargo bench --bench send` (release). Loopback only; every scenario is bounded in
 //! time and count and the run stops by itself.
+//!
+//! With `KETENPOORT_BENCH_POSTGRES_URL` set (a server URL such as the one `.ci/postgres`
+//! prints), every scenario runs on a fresh PostgreSQL database on that server instead of
+//! SQLite, dropped afterwards; the scenario names then end in `_postgres`.
 
 use std::{
     io::Write as _,
@@ -50,6 +54,7 @@ use ketenpoort::{
     store::{NewDelivery, NewSignal, SendOutcome, now_ms},
 };
 use sha2::{Digest, Sha256};
+use sqlx::{Connection, Executor, PgConnection};
 use tempfile::TempDir;
 use tokio::{sync::mpsc, task::JoinSet, time::Instant};
 use tokio_stream::StreamExt;
@@ -109,6 +114,8 @@ struct Figures {
     peak_rss_kib: u64,
     /// Size of the WAL file at the end of the scenario.
     wal_bytes: u64,
+    /// Run on PostgreSQL rather than SQLite.
+    postgres: bool,
 }
 
 fn main() {
@@ -137,9 +144,13 @@ fn main() {
                 _ => subscribe_drain(&bench).await,
             };
             figures.scenario = name;
+            figures.postgres = bench.postgres.is_some();
             figures.peak_rss_kib = peak_rss_kib();
             figures.wal_bytes = bench.wal_bytes();
             bench.gateway.shutdown().await;
+            if let Some(db) = bench.postgres {
+                db.drop().await;
+            }
             figures
         });
         drop(runtime);
@@ -157,6 +168,44 @@ struct Bench {
     endpoint: String,
     catalogue: Catalogue,
     recipients: Vec<String>,
+    postgres: Option<BenchDatabase>,
+}
+
+/// A PostgreSQL database made for one scenario.
+struct BenchDatabase {
+    server: String,
+    name: String,
+}
+
+impl BenchDatabase {
+    /// A fresh database on the server `KETENPOORT_BENCH_POSTGRES_URL` names, if it is set.
+    async fn create() -> Option<BenchDatabase> {
+        let server = std::env::var("KETENPOORT_BENCH_POSTGRES_URL").ok()?;
+        let name = format!("ketenpoort_bench_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&server)
+            .await
+            .expect("KETENPOORT_BENCH_POSTGRES_URL reachable");
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .expect("create the bench database");
+        Some(BenchDatabase { server, name })
+    }
+
+    fn url(&self) -> String {
+        let base = self
+            .server
+            .rsplit_once('/')
+            .map_or(&*self.server, |(b, _)| b);
+        format!("{base}/{}", self.name)
+    }
+
+    async fn drop(self) {
+        if let Ok(mut admin) = PgConnection::connect(&self.server).await {
+            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+            let _ = admin.execute(sqlx::AssertSqlSafe(sql)).await;
+        }
+    }
 }
 
 impl Bench {
@@ -172,7 +221,11 @@ impl Bench {
             .replace("\"var/dev-pki/", &format!("\"{}/", pki.display()));
         let partners_file = dir.path().join("partners.toml");
         std::fs::write(&partners_file, partners).expect("write partners.toml");
-        let config = Config::local(dir.path(), &pki, partners_file);
+        let mut config = Config::local(dir.path(), &pki, partners_file);
+        let postgres = BenchDatabase::create().await;
+        if let Some(db) = &postgres {
+            config.store.url = db.url();
+        }
         let gateway = server::start(&config).await.expect("gateway starts");
         let endpoint = format!("https://localhost:{}", gateway.local_addr().port());
         let mut bench = Bench {
@@ -182,6 +235,7 @@ impl Bench {
             endpoint,
             catalogue: Catalogue::load().expect("catalogue"),
             recipients: Vec::new(),
+            postgres,
         };
         bench.recipients = bench.oins(&RECIPIENTS).iter().map(Oin::to_string).collect();
         bench
@@ -486,6 +540,7 @@ impl Figures {
             errors: 0,
             peak_rss_kib: 0,
             wal_bytes: 0,
+            postgres: false,
         }
     }
 
@@ -538,9 +593,14 @@ fn report(results: &[Figures]) {
         let max = sorted.last().map_or(0.0, |&m| f64::from(m) / 1000.0);
         let rss = f.peak_rss_kib as f64 / 1024.0;
         let wal = f.wal_bytes as f64 / (1024.0 * 1024.0);
+        let name = if f.postgres {
+            format!("{}_postgres", f.scenario)
+        } else {
+            f.scenario.to_string()
+        };
         println!(
             "{:<30} {:>8.0} {:<3} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>5.0} MiB {:>4.0} MiB",
-            f.scenario,
+            name,
             f.per_second(),
             if f.unit == "send" { "req" } else { "del" },
             p(50.0),
@@ -554,7 +614,7 @@ fn report(results: &[Figures]) {
         writeln!(
             csv,
             "{unix},{commit},{label},{},{},{},{:.3},{:.1},{:.3},{:.3},{:.3},{:.3},{},{:.1},{:.1}",
-            f.scenario,
+            name,
             f.unit,
             f.count,
             f.seconds,
