@@ -44,7 +44,10 @@ impl Store {
         &self,
         filter: &AuditFilter,
     ) -> Result<Vec<StoredRecord>, StoreError> {
-        let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM audit_log WHERE seq > "));
+        let mut q = Sql::new(
+            self.backend,
+            &format!("SELECT {COLUMNS} FROM audit_log WHERE seq > "),
+        );
         q.bind(filter.after_seq);
         if let Some(from) = filter.from {
             q.push(" AND at >= ").bind(from);

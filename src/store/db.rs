@@ -3,9 +3,9 @@
 //!
 //! This module owns what differs between them: how a connection is opened and set up, which
 //! migrations apply, how the writer takes the audit chain for itself, and how other replicas
-//! hear of new deliveries. Everything else is written once, in SQL both understand, with
-//! [`Sql`] numbering the placeholders `$1, $2, …` (sqlx's `QueryBuilder` would write `?` for
-//! `Any`, which PostgreSQL does not take).
+//! hear of new deliveries. Everything else is written once, in SQL both understand; statements
+//! built at run time go through [`Sql`], which writes each database's own placeholders
+//! (sqlx's `QueryBuilder` would write `?` for `Any`, which PostgreSQL does not take).
 
 use std::{path::Path, str::FromStr};
 
@@ -129,7 +129,7 @@ impl Backend {
             }
             Backend::Postgres => {
                 conn.execute("BEGIN").await?;
-                Sql::new("SELECT pg_advisory_xact_lock(")
+                Sql::new(self, "SELECT pg_advisory_xact_lock(")
                     .bind(CHAIN_LOCK)
                     .push(")")
                     .execute(conn)
@@ -147,7 +147,7 @@ impl Backend {
         recipients: &[&str],
     ) -> Result<(), sqlx::Error> {
         if self == Backend::Postgres && !recipients.is_empty() {
-            Sql::new("SELECT pg_notify(")
+            Sql::new(self, "SELECT pg_notify(")
                 .bind(DELIVERY_CHANNEL.to_string())
                 .push(", ")
                 .bind(recipients.join(","))
@@ -159,8 +159,12 @@ impl Backend {
     }
 }
 
-/// A statement built piece by piece, with numbered placeholders both databases take.
+/// A statement built piece by piece, with the placeholders of its database: `$1, $2, …` for
+/// PostgreSQL; plain `?` for SQLite, which looks up every named or numbered placeholder
+/// among those before it, so a multi-row statement with thousands of `$n` would take
+/// quadratic time to prepare.
 pub(super) struct Sql {
+    backend: Backend,
     text: String,
     args: AnyArguments,
     error: Option<sqlx::error::BoxDynError>,
@@ -169,9 +173,10 @@ pub(super) struct Sql {
 // === impl Sql ===
 
 impl Sql {
-    /// A statement starting with `text`.
-    pub fn new(text: &str) -> Self {
+    /// A statement for `backend` starting with `text`.
+    pub fn new(backend: Backend, text: &str) -> Self {
         Sql {
+            backend,
             text: text.to_string(),
             args: AnyArguments::default(),
             error: None,
@@ -192,8 +197,13 @@ impl Sql {
         if let Err(e) = self.args.add(value) {
             self.error.get_or_insert(e);
         }
-        self.text.push('$');
-        self.text.push_str(&self.args.len().to_string());
+        match self.backend {
+            Backend::Sqlite => self.text.push('?'),
+            Backend::Postgres => {
+                self.text.push('$');
+                self.text.push_str(&self.args.len().to_string());
+            }
+        }
         self
     }
 

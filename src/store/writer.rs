@@ -263,7 +263,7 @@ impl Writer {
             self.rollback().await;
             return Err((e, unanswered(jobs)));
         }
-        let known = match Known::read(&mut self.conn, &jobs).await {
+        let known = match Known::read(&mut self.conn, self.backend, &jobs).await {
             Ok(known) => known,
             Err(e) => {
                 self.rollback().await;
@@ -308,7 +308,7 @@ impl Writer {
     /// Writes the batch's rows, when due a checkpoint of the head after them, and the
     /// announcement of the new deliveries; tells whether it wrote a checkpoint.
     async fn write(&mut self, rows: Rows, woken: &HashSet<Oin>) -> Result<bool, StoreError> {
-        rows.write(&mut self.conn).await?;
+        rows.write(&mut self.conn, self.backend).await?;
         let checkpointed = self.checkpoint_if_due().await?;
         let recipients: Vec<&str> = woken.iter().map(Oin::as_str).collect();
         self.backend.announce(&mut self.conn, &recipients).await?;

@@ -17,7 +17,7 @@ use crate::{
     audit::{AuditRecord, Subject},
     identity::Oin,
     store::{
-        StoreError,
+        Backend, StoreError,
         db::{MAX_PARAMETERS, Sql, Values},
     },
 };
@@ -98,7 +98,11 @@ impl Known {
     /// of the batch did: signals accepted and deliveries acknowledged. Deliveries created in
     /// the batch cannot be named by an `Ack` in it: their ids are unknown outside the gateway
     /// until the batch commits.
-    pub async fn read(conn: &mut AnyConnection, jobs: &[Job]) -> Result<Self, StoreError> {
+    pub async fn read(
+        conn: &mut AnyConnection,
+        backend: Backend,
+        jobs: &[Job],
+    ) -> Result<Self, StoreError> {
         let mut keys: HashMap<&Oin, HashSet<&str>> = HashMap::new();
         let mut acks: HashMap<&Oin, HashSet<&str>> = HashMap::new();
         for job in jobs {
@@ -125,7 +129,16 @@ impl Known {
             let found = known.signals.entry(sender.clone()).or_default();
             let select =
                 "SELECT id, idempotency_key, content_hash FROM signals WHERE sender_oin = ";
-            for row in select_in(conn, select, sender, " AND idempotency_key IN ", &keys).await? {
+            for row in select_in(
+                conn,
+                backend,
+                select,
+                sender,
+                " AND idempotency_key IN ",
+                &keys,
+            )
+            .await?
+            {
                 found.insert(
                     row.try_get("idempotency_key")?,
                     (row.try_get("id")?, row.try_get("content_hash")?),
@@ -136,7 +149,7 @@ impl Known {
             let found = known.deliveries.entry(recipient.clone()).or_default();
             let select = "SELECT d.id, d.acked_at, d.expired_at, d.signal_id, d.purposes, s.sender_oin, s.signal_type, s.case_ref_hash, s.subject_type, s.subject_hash, s.subject_key_id
                  FROM deliveries d JOIN signals s ON s.id = d.signal_id WHERE d.recipient_oin = ";
-            for row in select_in(conn, select, recipient, " AND d.id IN ", &ids).await? {
+            for row in select_in(conn, backend, select, recipient, " AND d.id IN ", &ids).await? {
                 let delivery = KnownDelivery {
                     acked: row.try_get::<Option<i64>, _>("acked_at")?.is_some(),
                     expired: row.try_get::<Option<i64>, _>("expired_at")?.is_some(),
@@ -161,6 +174,7 @@ impl Known {
 /// asks, and returns every row.
 async fn select_in(
     conn: &mut AnyConnection,
+    backend: Backend,
     select: &str,
     oin: &Oin,
     column_in: &str,
@@ -169,7 +183,7 @@ async fn select_in(
     let values: Vec<&str> = values.iter().copied().collect();
     let mut rows = Vec::new();
     for chunk in values.chunks(MAX_PARAMETERS - 1) {
-        let query = Sql::new(select)
+        let query = Sql::new(backend, select)
             .bind(oin.to_string())
             .push(column_in)
             .bind_list(chunk.iter().copied())
@@ -183,9 +197,13 @@ async fn select_in(
 
 impl Rows {
     /// Writes every row: signals before the deliveries that refer to them.
-    pub async fn write(self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    pub async fn write(
+        self,
+        conn: &mut AnyConnection,
+        backend: Backend,
+    ) -> Result<(), sqlx::Error> {
         let signals = "INSERT INTO signals (id, sender_oin, idempotency_key, content_hash, signal_type, purpose, case_ref, rule_name, policy_version, accepted_at, audit_seq, case_ref_hash, subject_type, subject_hash, subject_key_id) ";
-        execute_values(conn, signals, "", 15, self.signals, |b, s| {
+        execute_values(conn, backend, signals, "", 15, self.signals, |b, s| {
             b.bind(s.id)
                 .bind(s.sender.to_string())
                 .bind(s.idempotency_key)
@@ -204,7 +222,7 @@ impl Rows {
         })
         .await?;
         let deliveries = "INSERT INTO deliveries (id, signal_id, position, recipient_oin, purposes, withheld, payload) ";
-        execute_values(conn, deliveries, "", 7, self.deliveries, |b, d| {
+        execute_values(conn, backend, deliveries, "", 7, self.deliveries, |b, d| {
             b.bind(d.id)
                 .bind(d.signal_id)
                 .bind(d.position)
@@ -215,39 +233,55 @@ impl Rows {
         })
         .await?;
         let audit = "INSERT INTO audit_log (seq, id, at, event, outcome, actor_oin, actor_person, counterparty_oin, purpose, legal_basis, signal_id, signal_type, delivery_id, case_ref_hash, subject_type, subject_hash, subject_key_id, trace_id, span_id, detail, prev_hash, hash) ";
-        execute_values(conn, audit, "", 22, self.audit, |b, (record, hash)| {
-            let e = record.event;
-            b.bind(record.seq)
-                .bind(record.id)
-                .bind(record.at)
-                .bind(enum_text(&e.event))
-                .bind(enum_text(&e.outcome))
-                .bind(e.actor.map(|oin| oin.to_string()))
-                .bind(e.actor_person)
-                .bind(e.counterparty.map(|oin| oin.to_string()))
-                .bind(e.purpose)
-                .bind(e.legal_basis)
-                .bind(e.signal_id)
-                .bind(e.signal_type)
-                .bind(e.delivery_id)
-                .bind(e.subject.case_ref_hash)
-                .bind(e.subject.subject_type)
-                .bind(e.subject.subject_hash)
-                .bind(e.subject.subject_key_id)
-                .bind(e.trace.trace_id)
-                .bind(e.trace.span_id)
-                .bind(e.detail.to_string())
-                .bind(record.prev_hash)
-                .bind(hash);
-        })
+        execute_values(
+            conn,
+            backend,
+            audit,
+            "",
+            22,
+            self.audit,
+            |b, (record, hash)| {
+                let e = record.event;
+                b.bind(record.seq)
+                    .bind(record.id)
+                    .bind(record.at)
+                    .bind(enum_text(&e.event))
+                    .bind(enum_text(&e.outcome))
+                    .bind(e.actor.map(|oin| oin.to_string()))
+                    .bind(e.actor_person)
+                    .bind(e.counterparty.map(|oin| oin.to_string()))
+                    .bind(e.purpose)
+                    .bind(e.legal_basis)
+                    .bind(e.signal_id)
+                    .bind(e.signal_type)
+                    .bind(e.delivery_id)
+                    .bind(e.subject.case_ref_hash)
+                    .bind(e.subject.subject_type)
+                    .bind(e.subject.subject_hash)
+                    .bind(e.subject.subject_key_id)
+                    .bind(e.trace.trace_id)
+                    .bind(e.trace.span_id)
+                    .bind(e.detail.to_string())
+                    .bind(record.prev_hash)
+                    .bind(hash);
+            },
+        )
         .await?;
         // `column1`, `column2` are SQLite's and PostgreSQL's names for the columns of a VALUES
         // list.
         let acked = "UPDATE deliveries SET acked_at = v.column2 FROM (";
         let only_unacked = ") AS v WHERE deliveries.id = v.column1 AND deliveries.acked_at IS NULL";
-        execute_values(conn, acked, only_unacked, 2, self.acked, |b, (id, at)| {
-            b.bind(id).bind(at);
-        })
+        execute_values(
+            conn,
+            backend,
+            acked,
+            only_unacked,
+            2,
+            self.acked,
+            |b, (id, at)| {
+                b.bind(id).bind(at);
+            },
+        )
         .await?;
         // The expired copy is erased: `substr(…, 1, 0)` is the empty BLOB and the empty BYTEA.
         let expired =
@@ -256,6 +290,7 @@ impl Rows {
             ") AS v WHERE deliveries.id = v.column1 AND deliveries.acked_at IS NULL";
         execute_values(
             conn,
+            backend,
             expired,
             still_pending,
             2,
@@ -267,9 +302,17 @@ impl Rows {
         .await?;
         let streamed = "UPDATE deliveries SET attempts = attempts + v.column2 FROM (";
         let by_id = ") AS v WHERE deliveries.id = v.column1";
-        execute_values(conn, streamed, by_id, 2, self.streamed, |b, (id, times)| {
-            b.bind(id).bind(times);
-        })
+        execute_values(
+            conn,
+            backend,
+            streamed,
+            by_id,
+            2,
+            self.streamed,
+            |b, (id, times)| {
+                b.bind(id).bind(times);
+            },
+        )
         .await
     }
 }
@@ -281,6 +324,7 @@ impl Rows {
 /// cache would hold many large statements that are rarely used again.
 async fn execute_values<T>(
     conn: &mut AnyConnection,
+    backend: Backend,
     head: &str,
     tail: &str,
     columns: usize,
@@ -289,7 +333,7 @@ async fn execute_values<T>(
 ) -> Result<(), sqlx::Error> {
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        Sql::new(head)
+        Sql::new(backend, head)
             .values(rows.by_ref().take(MAX_PARAMETERS / columns), &mut push)
             .push(tail)
             .execute(conn)
