@@ -13,8 +13,8 @@
 //! - [`catalogue`]: the signal catalogue as compiled descriptors, with sensitivity classes.
 //! - [`policy`]: purposes, legal bases and rules; authorization returns a [`policy::Permit`].
 //! - [`filter`]: builds each receiver's own copy of a payload from a permit.
-//! - [`store`]: SQLite through sqlx; a single writer that group-commits signals, deliveries and
-//!   audit records.
+//! - [`store`]: SQLite or PostgreSQL through sqlx; one writer per gateway that group-commits
+//!   signals, deliveries (and their expiry) and audit records; replicas share one audit chain.
 //! - [`delivery`]: wakes waiting subscribers when deliveries are committed.
 //! - [`audit`]: audit records and their hash chain.
 //! - [`telemetry`]: Prometheus metrics and the health report, on their own listener; span
