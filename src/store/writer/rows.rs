@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::{AnyConnection, Row, any::AnyRow};
 
-use super::{Job, enum_text, subject_of};
+use super::{Job, enum_text, from_json, subject_of};
 use crate::{
     audit::{AuditRecord, Subject},
     identity::Oin,
@@ -156,11 +156,7 @@ impl Known {
                     signal_id: row.try_get("signal_id")?,
                     sender: row.try_get("sender_oin")?,
                     signal_type: row.try_get("signal_type")?,
-                    purposes: serde_json::from_str::<Vec<String>>(
-                        &row.try_get::<String, _>("purposes")?,
-                    )
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?
-                    .join(","),
+                    purposes: from_json(row.try_get("purposes")?)?.join(","),
                     subject: subject_of(&row)?,
                 };
                 found.insert(row.try_get("id")?, delivery);
