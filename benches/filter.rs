@@ -19,7 +19,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ketenpoort::{
     catalogue::Catalogue,
     filter,
-    identity::Oin,
+    ids::Oin,
     policy::{Permit, Policy},
     registry::{self, Registry},
 };
@@ -85,7 +85,7 @@ fn filter_intake(c: &mut Criterion) {
     for (purpose, recipient) in [("GUIDANCE", "ngo-begeleiding"), ("RETURN", "dtv")] {
         let permit = fixture.permit(&[recipient]);
         group.bench_function(purpose, |b| {
-            b.iter(|| filter::apply(black_box(&permit), black_box(&fixture.payload)))
+            b.iter(|| filter::apply(black_box(&permit), black_box(&fixture.payload)).unwrap())
         });
     }
     group.finish();
@@ -94,7 +94,7 @@ fn filter_intake(c: &mut Criterion) {
     let mut group = c.benchmark_group("filter_intake_4_recipients");
     group.throughput(Throughput::Elements(4));
     group.bench_function("dtv_ind_avim_guidance", |b| {
-        b.iter(|| filter::apply(black_box(&permit), black_box(&fixture.payload)))
+        b.iter(|| filter::apply(black_box(&permit), black_box(&fixture.payload)).unwrap())
     });
     group.finish();
 }

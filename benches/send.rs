@@ -48,10 +48,11 @@ use ketenpoort::{
     audit::{AuditEvent, EventKind, Outcome, Subject, Trace},
     catalogue::Catalogue,
     config::Config,
-    identity::Oin,
+    ids::Oin,
     registry,
     server::{self, Gateway},
-    store::{NewDelivery, NewSignal, SendOutcome, now_ms},
+    clock::now_ms,
+    store::{NewDelivery, NewSignal, SendOutcome},
 };
 use sha2::{Digest, Sha256};
 use sqlx::{Connection, Executor, PgConnection};

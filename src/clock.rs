@@ -1,7 +1,14 @@
 //! Time as the gateway stores and shows it: Unix milliseconds (UTC) in the database and on
-//! the wire, RFC 3339 for people.
+//! the wire, RFC 3339 for people, and a [`Clock`] handle that tests can set instead of
+//! sleeping.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 /// The current time as Unix milliseconds.
 pub fn now_ms() -> i64 {
@@ -20,6 +27,52 @@ pub fn rfc3339(ms: i64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// Where the use cases read the time: the system clock, or a manual one that a test moves.
+/// Cheap to clone; clones of a manual clock share its time.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    manual: Option<Arc<AtomicI64>>,
+}
+
+// === impl Clock ===
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Self::default()
+    }
+
+    /// A clock that stands at `ms` (Unix milliseconds) until [`Clock::advance`] moves it.
+    pub fn manual(ms: i64) -> Self {
+        Self {
+            manual: Some(Arc::new(AtomicI64::new(ms))),
+        }
+    }
+
+    /// The time now, as Unix milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        match &self.manual {
+            Some(ms) => ms.load(Ordering::Relaxed),
+            None => now_ms(),
+        }
+    }
+
+    /// Moves a manual clock forward by `by`; the system clock cannot be moved, and is left as
+    /// it is.
+    pub fn advance(&self, by: Duration) {
+        if let Some(ms) = &self.manual {
+            let by = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+            ms.fetch_add(by, Ordering::Relaxed);
+        }
+    }
+
+    /// The time `age` before now, as Unix milliseconds: the cut-off of an expiry or retention.
+    pub fn before(&self, age: Duration) -> i64 {
+        self.now_ms()
+            .saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -30,5 +83,16 @@ mod tests {
         assert_eq!(unix_ms(t), 1_795_500_000_123);
         assert_eq!(rfc3339(1_795_500_000_123), "2026-11-24T06:00:00Z");
         assert_eq!(unix_ms(UNIX_EPOCH - Duration::from_secs(1)), 0);
+    }
+
+    #[test]
+    fn a_manual_clock_moves_only_when_told_and_its_clones_follow() {
+        let clock = Clock::manual(1_000);
+        let shared = clock.clone();
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(shared.now_ms(), 3_000);
+        assert_eq!(shared.before(Duration::from_millis(500)), 2_500);
+        let system = Clock::system();
+        assert!((system.now_ms() - now_ms()).abs() < 1_000);
     }
 }

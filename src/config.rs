@@ -13,7 +13,7 @@ use std::{
 
 use serde::Deserialize;
 
-use crate::store::Backend;
+use crate::{database::Backend, toml_file::{FileError, read_toml}};
 
 /// Where `ketenpoort serve` looks for its settings when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "config/ketenpoort.toml";
@@ -219,27 +219,6 @@ pub struct AuditConfig {
     pub retention_days: u64,
 }
 
-/// Why a TOML file (settings, registry, policy) could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum FileError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML for what it should hold.
-    #[error("{path}: {source}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong, with line and key.
-        source: Box<toml::de::Error>,
-    },
-}
-
 /// Why the settings could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -254,19 +233,6 @@ pub enum ConfigError {
         /// One line per problem.
         problems: Vec<String>,
     },
-}
-
-/// Reads and deserializes a TOML file; returns its text too (for hashing).
-pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(String, T), FileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| FileError::Read {
-        path: path.into(),
-        source,
-    })?;
-    let value = toml::from_str(&text).map_err(|e| FileError::Parse {
-        path: path.into(),
-        source: Box::new(e),
-    })?;
-    Ok((text, value))
 }
 
 // === impl Config ===

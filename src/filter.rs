@@ -6,19 +6,12 @@
 //! client) are never copied. Biometric fields cannot be in a tree: the policy loader leaves
 //! them out of wildcards and refuses them when named.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use prost::Message as _;
 use prost_reflect::{DynamicMessage, ReflectMessage, Value};
 
-use crate::policy::Permit;
-
-/// The fields of a message that may pass, by field number, with what may pass inside each.
-/// A scalar field's subtree is empty; a message field's subtree lists its allowed fields.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FieldTree {
-    children: BTreeMap<u32, FieldTree>,
-}
+use crate::policy::{FieldTree, Permit};
 
 /// One recipient's filtered copy.
 #[derive(Debug, Clone)]
@@ -38,9 +31,28 @@ struct Paths {
     withheld: Vec<String>,
 }
 
-/// Builds every recipient's copy, in the permit's recipient order.
-pub fn apply(permit: &Permit, payload: &DynamicMessage) -> Vec<FilteredCopy> {
-    permit
+/// A payload of another signal type than the one its permit was granted for: each type has
+/// its own allowlists, so a permit cannot filter a payload of another type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the permit was granted for {permitted}, not for {given}")]
+pub struct WrongSignal {
+    /// The signal type of the permit.
+    pub permitted: String,
+    /// The type of the payload.
+    pub given: String,
+}
+
+/// Builds every recipient's copy, in the permit's recipient order. Refuses a payload of
+/// another type than the permit's.
+pub fn apply(permit: &Permit, payload: &DynamicMessage) -> Result<Vec<FilteredCopy>, WrongSignal> {
+    let given = payload.descriptor();
+    if given.name() != permit.signal() {
+        return Err(WrongSignal {
+            permitted: permit.signal().to_string(),
+            given: given.name().to_string(),
+        });
+    }
+    Ok(permit
         .grants()
         .iter()
         .map(|grant| {
@@ -56,7 +68,7 @@ pub fn apply(permit: &Permit, payload: &DynamicMessage) -> Vec<FilteredCopy> {
                 withheld: paths.withheld,
             }
         })
-        .collect()
+        .collect())
 }
 
 fn filter_message(
@@ -72,7 +84,7 @@ fn filter_message(
             path.push('.');
         }
         path.push_str(field.name());
-        match tree.children.get(&field.number()) {
+        match tree.child(field.number()) {
             None => paths.withheld.push(path.clone()),
             Some(sub) => {
                 if let Some(value) = filter_value(value, sub, path, paths) {
@@ -145,41 +157,6 @@ fn is_set(message: &DynamicMessage) -> bool {
 
 fn is_well_known(message: &DynamicMessage) -> bool {
     message.descriptor().package_name() == "google.protobuf"
-}
-
-// === impl FieldTree ===
-
-impl FieldTree {
-    /// A tree allowing one field, with `child` allowed inside it.
-    pub fn single(number: u32, child: FieldTree) -> Self {
-        Self {
-            children: BTreeMap::from([(number, child)]),
-        }
-    }
-
-    /// Everything either tree allows.
-    pub fn union(&self, other: &FieldTree) -> FieldTree {
-        let mut children = self.children.clone();
-        for (number, child) in &other.children {
-            let merged = match children.get(number) {
-                Some(mine) => mine.union(child),
-                None => child.clone(),
-            };
-            children.insert(*number, merged);
-        }
-        FieldTree { children }
-    }
-
-    /// True when the field reached by `numbers` (a path of field numbers) may pass.
-    pub fn allows(&self, numbers: &[u32]) -> bool {
-        match numbers.split_first() {
-            None => true,
-            Some((first, rest)) => self
-                .children
-                .get(first)
-                .is_some_and(|child| child.allows(rest)),
-        }
-    }
 }
 
 #[cfg(test)]

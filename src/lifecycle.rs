@@ -15,7 +15,8 @@ use rustls::{
 
 use crate::{
     clock::{rfc3339, unix_ms},
-    identity::{Oin, certificate::CertInfo},
+    certificate::CertInfo,
+    ids::Oin,
     registry::{CertState, Certificate, Partner, PartnerRecord, PartnerStatus, Registry, Role},
 };
 
@@ -336,7 +337,7 @@ fn change_certificate(
 ) -> Result<Change, Refusal> {
     let fp = fingerprint
         .parse()
-        .map_err(|e: crate::identity::InvalidFingerprint| Refusal::Invalid(e.to_string()))?;
+        .map_err(|e: crate::ids::InvalidFingerprint| Refusal::Invalid(e.to_string()))?;
     let (partner, _) = registry
         .certificate(&fp)
         .ok_or_else(|| Refusal::UnknownCertificate(fp.to_string()))?;

@@ -15,11 +15,9 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    config::{FileError, read_toml},
-    identity::{
-        CertFingerprint, Oin,
-        certificate::{CertInfo, read_certificates},
-    },
+    certificate::{CertInfo, read_certificates},
+    ids::{CertFingerprint, Oin},
+    toml_file::{FileError, read_toml},
 };
 
 /// What a partner is in the LVV chain; policy rules name the sender role.

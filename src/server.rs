@@ -30,7 +30,7 @@ use crate::{
     },
     catalogue::{Catalogue, CatalogueError, DESCRIPTOR_SET},
     config::Config,
-    delivery::Notifier,
+    store::wakeups::Notifier,
     identity::{
         self,
         dev_pki::{self, DevPartner, DevPkiError},
@@ -285,7 +285,7 @@ async fn registry_from_store(
 ) -> Result<Registry, StartError> {
     let mut records = store.registry_records().await?;
     if records.is_empty() {
-        records = registry::records_from_definitions(partners_file, defs, crate::store::now_ms())?;
+        records = registry::records_from_definitions(partners_file, defs, crate::clock::now_ms())?;
         Registry::assemble(partners_file, records.clone())?;
         let mut seeded = AuditEvent::new(EventKind::RegistryChanged, Outcome::Ok);
         seeded.detail = serde_json::json!({
@@ -320,7 +320,7 @@ async fn watch_registry(cx: Arc<Context>) {
     loop {
         if warned.elapsed() >= EXPIRY_LOG_EVERY {
             warned = tokio::time::Instant::now();
-            for warning in telemetry::expiry_warnings(&cx.registry.load(), crate::store::now_ms()) {
+            for warning in telemetry::expiry_warnings(&cx.registry.load(), crate::clock::now_ms()) {
                 tracing::warn!("{warning}");
             }
         }
@@ -364,7 +364,7 @@ async fn expire_periodically(cx: Arc<Context>, max_age: Duration) {
 /// Expires every unacknowledged delivery of a signal accepted more than `max_age` ago, in
 /// batches; counts them per receiver. Returns how many expired.
 async fn expire_deliveries(cx: &Context, max_age: Duration) -> Result<u64, StoreError> {
-    let cutoff = crate::store::now_ms() - max_age.as_millis() as i64;
+    let cutoff = crate::clock::now_ms() - max_age.as_millis() as i64;
     let mut total = 0;
     loop {
         let event = AuditEvent::new(EventKind::DeliveryExpired, Outcome::Ok);
@@ -409,7 +409,7 @@ async fn prune_periodically(cx: Arc<Context>, retention: Duration) {
 
 /// Removes audit records older than `retention`, and records that it did.
 async fn prune_audit(cx: &Context, retention: Duration) -> Result<Option<Pruned>, StoreError> {
-    let cutoff = crate::store::now_ms() - retention.as_millis() as i64;
+    let cutoff = crate::clock::now_ms() - retention.as_millis() as i64;
     let pruned = cx.store.prune_audit(cutoff).await?;
     if let Some(p) = pruned {
         let mut event = AuditEvent::new(EventKind::AuditPruned, Outcome::Ok);

@@ -19,10 +19,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{
-    registry::SharedRegistry,
-    store::{Store, now_ms},
-};
+use crate::{clock::now_ms, registry::SharedRegistry, store::Store};
 
 /// A partner whose only accepted certificate expires within this period shows as a warning.
 pub const EXPIRY_WARNING: Duration = Duration::from_secs(14 * 24 * 3600);

@@ -21,11 +21,11 @@ use super::{
     timestamp, unix_ms,
 };
 use crate::{
+    clock::now_ms,
     audit::{AuditEvent, EventKind, Outcome},
     identity::tls::chain_verifier,
     lifecycle::{self, Change, NewPartner, Refusal},
     registry::{Certificate, Partner, PartnerStatus, Registry, Role},
-    store::now_ms,
 };
 
 /// Default period of `ListExpiringCertificates`: 30 days.
@@ -363,7 +363,7 @@ fn parse_new_partner(q: AddPartnerRequest) -> Result<NewPartner, Refusal> {
     let oin = q
         .oin
         .parse()
-        .map_err(|e: crate::identity::InvalidOin| Refusal::Invalid(format!("oin: {e}")))?;
+        .map_err(|e: crate::ids::InvalidOin| Refusal::Invalid(format!("oin: {e}")))?;
     let role: Role = serde_json::from_value(serde_json::Value::String(q.role.clone())).map_err(|_| {
         Refusal::Invalid(format!(
             "role {:?} is not one of municipality, dtv, ind, police, ngo, monitor, privacy-officer, operator",

@@ -25,7 +25,7 @@ use crate::{
         export::{self, ExportHeader},
         verify::Verifier,
     },
-    identity::Oin,
+    ids::Oin,
     registry::{AuditScope, Partner, Role},
     store::AuditFilter,
 };

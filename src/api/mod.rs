@@ -24,7 +24,7 @@ use crate::{
     audit::{AuditEvent, EventKind, Outcome, Subject, Trace, keys::SubjectKeys},
     catalogue::Catalogue,
     config::TlsConfig,
-    delivery::Notifier,
+    store::wakeups::Notifier,
     identity::{
         PeerIdentity,
         person::{self, TokenError},
@@ -274,7 +274,7 @@ impl Context {
         let registry = self.registry.load();
         let partner = registry
             .certificate(&peer.fingerprint)
-            .filter(|(p, cert)| p.oin == peer.oin && cert.accepted_at(crate::store::now_ms()))
+            .filter(|(p, cert)| p.oin == peer.oin && cert.accepted_at(crate::clock::now_ms()))
             .map(|(p, _)| p)
             .ok_or_else(|| {
                 ApiError::Unauthenticated(

@@ -28,12 +28,12 @@ use super::{
 use crate::{
     audit::{AuditEvent, EventKind, Outcome},
     catalogue::{TYPE_URL_PREFIX, type_url},
-    delivery::POLL_INTERVAL,
     filter,
-    identity::Oin,
+    ids::Oin,
     policy::Permit,
     registry::Partner,
-    store::{NewDelivery, NewSignal, PendingDelivery, Receipt, SendOutcome, now_ms},
+    store::{NewDelivery, NewSignal, PendingDelivery, Receipt, SendOutcome},
+    clock::now_ms,
     telemetry,
 };
 
@@ -43,6 +43,9 @@ const MAX_IDEMPOTENCY_KEY: usize = 128;
 const MAX_CASE_REF: usize = 64;
 /// Most deliveries read from the database per round trip of a subscription.
 const STREAM_BATCH: i64 = 64;
+/// How long a subscriber waits before looking in the database without a wake-up. Covers
+/// deliveries committed by another gateway replica sharing the database.
+const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 /// Most delivery ids in one `Ack`.
 const MAX_ACK_IDS: usize = 1000;
 
@@ -92,7 +95,7 @@ impl SignalApi {
                 return Err(e);
             }
         };
-        let signal = self.prepare(sender, meta, &request, &envelope, &permit);
+        let signal = self.prepare(sender, meta, &request, &envelope, &permit)?;
         span.record("signal_id", signal.id.as_str());
         match self.cx.store.send(signal).await? {
             SendOutcome::Accepted(receipt) => Ok(receipt),
@@ -204,11 +207,11 @@ impl SignalApi {
         request: &SendRequest,
         envelope: &Envelope,
         permit: &Permit,
-    ) -> NewSignal {
+    ) -> Result<NewSignal, ApiError> {
         let id = uuid::Uuid::now_v7().to_string();
         let rule = permit.rule();
         let signal_type = envelope.signal.name().to_string();
-        let copies = filter::apply(permit, &envelope.payload);
+        let copies = filter::apply(permit, &envelope.payload).map_err(|e| ApiError::Invalid(e.to_string()))?;
         let mut subject = self.cx.case_subject(&request.case_ref);
         if let Some((kind, value)) = self.cx.catalogue.subject_of(&envelope.payload) {
             subject.subject_type = Some(kind.as_str().to_string());
@@ -256,7 +259,7 @@ impl SignalApi {
         resent.event = EventKind::SignalResent;
         resent.signal_id = None;
         resent.purpose = Some(rule.purpose.clone());
-        NewSignal {
+        Ok(NewSignal {
             id,
             sender: sender.oin.clone(),
             idempotency_key: request.idempotency_key.clone(),
@@ -271,7 +274,7 @@ impl SignalApi {
             audit,
             resent_audit: resent,
             subject,
-        }
+        })
     }
 
     async fn audit_refusal(

@@ -11,7 +11,7 @@ pub mod verify;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::identity::Oin;
+use crate::ids::Oin;
 
 /// Hash that precedes the first record of the chain.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";

@@ -127,7 +127,7 @@ pub fn dev_cert(
     file: &str,
     days: u64,
 ) -> anyhow::Result<ExitCode> {
-    let oin: ketenpoort::identity::Oin = oin.parse()?;
+    let oin: ketenpoort::ids::Oin = oin.parse()?;
     if !oin.is_test_oin() {
         bail!(
             "{oin} is not a test OIN (prefix 00000099): development certificates carry test OINs only"

@@ -13,7 +13,7 @@ use ketenpoort::{
         },
     },
     catalogue::Catalogue,
-    identity::Oin,
+    ids::Oin,
     registry,
 };
 use ketenpoort::{

@@ -8,7 +8,7 @@ use prost::encoding;
 use super::*;
 use crate::{
     catalogue::Catalogue,
-    identity::Oin,
+    ids::Oin,
     policy::{Policy, tests::load_rules},
     registry::{PartnerDef, PartnerStatus, Registry, Role},
 };
@@ -114,6 +114,7 @@ fn signal(name: &str, json: &str) -> DynamicMessage {
 /// Each recipient's copy, decoded, with its paths.
 fn filter(permit: &Permit, payload: &DynamicMessage) -> Vec<(DynamicMessage, FilteredCopy)> {
     apply(permit, payload)
+        .unwrap()
         .into_iter()
         .map(|copy| {
             let decoded =
@@ -486,4 +487,18 @@ fn a_recipient_with_several_purposes_sees_their_union() {
         ["escalation_level", "next_review_date", "progress", "stuck"]
     );
     assert_eq!(copies[2].1.withheld, ["stuck_reason"]);
+}
+
+#[test]
+fn a_permit_for_one_signal_type_cannot_filter_another() {
+    let policy = default_policy();
+    let permit = permit(
+        &policy,
+        "care-signal-by-municipality",
+        &["care-coordination"],
+    );
+    let other = signal("SafetySignal", "{}");
+    let refused = apply(&permit, &other).unwrap_err();
+    assert_eq!(refused.permitted, "CareSignal");
+    assert_eq!(refused.given, "SafetySignal");
 }

@@ -271,7 +271,7 @@ fn set_validity(params: &mut CertificateParams, not_before: SystemTime, validity
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::certificate::CertInfo;
+    use crate::certificate::CertInfo;
     use rustls::pki_types::{CertificateDer, pem::PemObject};
 
     #[test]

@@ -42,13 +42,13 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tonic::transport::server::Connected;
 
-use super::{
-    CertFingerprint, PeerIdentity,
+use super::PeerIdentity;
+use crate::{
     certificate::{
         CertInfo, CertificateError as CertFileError, read_certificates, read_private_key,
     },
-};
-use crate::{
+    clock::now_ms,
+    ids::CertFingerprint,
     registry::{Registry, SharedRegistry},
     telemetry,
 };
@@ -156,7 +156,7 @@ pub fn identify(registry: &Registry, der: &[u8]) -> Result<PeerIdentity, Unrecog
     let (partner, certificate) = registry
         .certificate(&fingerprint)
         .ok_or(Unrecognised::NotRegistered(fingerprint))?;
-    if !certificate.accepted_at(crate::store::now_ms()) {
+    if !certificate.accepted_at(now_ms()) {
         return Err(Unrecognised::NoLongerAccepted(
             fingerprint,
             certificate.state,
@@ -346,7 +346,7 @@ impl Connections {
     /// Ends every open connection whose certificate `registry` no longer accepts (revoked,
     /// retired past its time, unregistered, or of a suspended partner). Returns how many.
     pub fn close_unaccepted(&self, registry: &Registry) -> usize {
-        let now = crate::store::now_ms();
+        let now = crate::clock::now_ms();
         let open = self.open.lock();
         let mut closed = 0;
         for (fingerprint, token) in open.values() {

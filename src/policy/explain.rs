@@ -4,10 +4,9 @@
 
 use std::sync::Arc;
 
-use super::{Denied, Policy, Purpose, Rule};
+use super::{FieldTree, Denied, Policy, Purpose, Rule};
 use crate::{
     catalogue::{Catalogue, LeafField, Sensitivity},
-    filter::FieldTree,
     registry::Role,
 };
 

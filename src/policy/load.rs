@@ -11,11 +11,10 @@ use prost_reflect::MessageDescriptor;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{Policy, Purpose, ReceiveGrant, Rule, SpecialCategory};
+use super::{FieldTree, Policy, Purpose, ReceiveGrant, Rule, SpecialCategory};
 use crate::{
     catalogue::{Catalogue, Sensitivity, message_kind},
-    config::{FileError, read_toml},
-    filter::FieldTree,
+    toml_file::{FileError, read_toml},
     registry::{Registry, Role},
 };
 

@@ -8,6 +8,7 @@
 //! its purposes allow.
 
 mod explain;
+mod field_tree;
 mod load;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -21,11 +22,11 @@ use std::{
 use serde::Deserialize;
 
 pub use explain::{Explanation, PurposeView, Withheld};
+pub use field_tree::FieldTree;
 pub use load::PolicyError;
 
 use crate::{
-    filter::FieldTree,
-    identity::Oin,
+    ids::Oin,
     registry::{Partner, Registry, Role},
 };
 
@@ -253,6 +254,12 @@ impl Permit {
     /// Version of the policy that granted the permit.
     pub fn policy_version(&self) -> &str {
         &self.policy_version
+    }
+
+    /// The signal type (catalogue message name) the permit was granted for; the filter
+    /// refuses payloads of any other type.
+    pub fn signal(&self) -> &str {
+        &self.rule.signal
     }
 
     /// One grant per recipient, in the order the recipients were named.

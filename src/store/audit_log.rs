@@ -6,7 +6,7 @@ use sqlx::{Row, any::AnyRow};
 use super::{Store, StoreError, db::Sql};
 use crate::{
     audit::{AuditEvent, AuditRecord, Checkpoint, StoredRecord, Subject, Trace},
-    identity::Oin,
+    ids::Oin,
 };
 
 /// Which records to read. Empty fields do not filter.
@@ -190,7 +190,7 @@ fn record_of(row: &AnyRow) -> Result<StoredRecord, StoreError> {
         value
             .map(|v| {
                 v.parse()
-                    .map_err(|e: crate::identity::InvalidOin| StoreError::Corrupt(e.to_string()))
+                    .map_err(|e: crate::ids::InvalidOin| StoreError::Corrupt(e.to_string()))
             })
             .transpose()
     };

@@ -17,6 +17,7 @@ use sqlx::{
 };
 
 use super::StoreError;
+use crate::database::Backend;
 
 /// Most bound parameters in one statement: SQLite's `SQLITE_MAX_VARIABLE_NUMBER` (32766 since
 /// 3.32; the bundled SQLite is newer). PostgreSQL takes 65535.
@@ -30,29 +31,9 @@ pub(super) const DELIVERY_CHANNEL: &str = "ketenpoort_deliveries";
 /// audit chain ("ktnp"): one writer at a time across all replicas.
 const CHAIN_LOCK: i64 = 0x6b74_6e70;
 
-/// Which database a URL names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// `sqlite://path`: one gateway process per database file.
-    Sqlite,
-    /// `postgres://…`: any number of gateway replicas.
-    Postgres,
-}
-
 // === impl Backend ===
 
 impl Backend {
-    /// The database `url` names, or why it names none.
-    pub fn of_url(url: &str) -> Result<Self, StoreError> {
-        if url.starts_with("sqlite:") {
-            Ok(Backend::Sqlite)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Backend::Postgres)
-        } else {
-            Err(StoreError::Url)
-        }
-    }
-
     /// Opens a pool of `connections` reading connections, creating the SQLite file (and its
     /// directory) if needed, and applies the migrations.
     pub(super) async fn open_pool(

@@ -8,7 +8,8 @@ use std::{sync::Arc, time::Duration};
 use sqlx::postgres::PgListener;
 
 use super::{StoreError, db::DELIVERY_CHANNEL};
-use crate::{delivery::Notifier, identity::Oin};
+use super::wakeups::Notifier;
+use crate::ids::Oin;
 
 /// Wait before listening again after the connection failed.
 const RETRY: Duration = Duration::from_secs(1);

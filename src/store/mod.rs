@@ -12,10 +12,10 @@ mod audit_log;
 mod db;
 mod listen;
 mod registry;
+pub mod wakeups;
 mod writer;
 
 pub use audit_log::{AuditFilter, Pruned};
-pub use db::Backend;
 
 use std::{sync::Arc, time::Duration};
 
@@ -23,13 +23,15 @@ use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
+    clock::now_ms,
+    database::{Backend, UnknownDatabase},
     audit::{
         AuditEvent, Subject,
         keys::{SignatureKey, Signer},
         receipt_message,
     },
-    delivery::Notifier,
-    identity::Oin,
+    store::wakeups::Notifier,
+    ids::Oin,
     registry::PartnerRecord,
 };
 
@@ -197,8 +199,8 @@ pub enum StoreError {
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     /// The database URL names no database this gateway supports.
-    #[error("store.url must start with \"sqlite:\" or \"postgres://\"")]
-    Url,
+    #[error(transparent)]
+    Url(#[from] UnknownDatabase),
     /// A migration failed.
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -540,8 +542,6 @@ pub enum Table {
     /// Audit records.
     AuditLog,
 }
-
-pub use crate::clock::now_ms;
 
 fn json_list(text: String) -> Result<Vec<String>, sqlx::Error> {
     serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))

@@ -115,7 +115,7 @@ fn partner_of(row: &AnyRow) -> Result<PartnerRecord, StoreError> {
         id: row.try_get("id")?,
         oin: oin
             .parse()
-            .map_err(|e: crate::identity::InvalidOin| StoreError::Corrupt(e.to_string()))?,
+            .map_err(|e: crate::ids::InvalidOin| StoreError::Corrupt(e.to_string()))?,
         name: row.try_get("name")?,
         role: parse(row.try_get("role")?)?,
         purposes: list(row.try_get("purposes")?)?,

@@ -37,8 +37,8 @@ use super::{
 };
 use crate::{
     audit::{AuditEvent, ChainHead, Checkpoint, Outcome, Subject},
-    delivery::Notifier,
-    identity::Oin,
+    store::wakeups::Notifier,
+    ids::Oin,
     registry::PartnerRecord,
 };
 
@@ -554,7 +554,7 @@ impl Writer {
             let recipient: Oin = row
                 .try_get::<String, _>("recipient_oin")?
                 .parse()
-                .map_err(|e: crate::identity::InvalidOin| StoreError::Corrupt(e.to_string()))?;
+                .map_err(|e: crate::ids::InvalidOin| StoreError::Corrupt(e.to_string()))?;
             batch.rows.expired.push((id.clone(), now));
             let mut event = template.clone();
             event.counterparty = Some(recipient.clone());

@@ -15,7 +15,8 @@ use ketenpoort::{
         admin_service_client::AdminServiceClient, audit_service_client::AuditServiceClient,
         signal_service_client::SignalServiceClient,
     },
-    store::{AuditFilter, Backend, Table},
+    database::Backend,
+    store::{AuditFilter, Table},
 };
 use rustls::AlertDescription;
 use sqlx::{Connection, Executor, PgConnection};

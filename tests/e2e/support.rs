@@ -8,7 +8,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use ketenpoort::identity::certificate::{read_certificates, read_private_key};
+use ketenpoort::certificate::{read_certificates, read_private_key};
 use ketenpoort::{
     api::{
         client::{ClientTls, payload_from_json},

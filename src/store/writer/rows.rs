@@ -15,7 +15,7 @@ use sqlx::{AnyConnection, Row, any::AnyRow};
 use super::{Job, enum_text, from_json, subject_of};
 use crate::{
     audit::{AuditRecord, Subject},
-    identity::Oin,
+    ids::Oin,
     store::{
         Backend, StoreError,
         db::{MAX_PARAMETERS, Sql, Values},

@@ -13,8 +13,8 @@ use crate::{
         keys::{self, Signer},
         verify::Verifier,
     },
-    delivery::Notifier,
-    identity::Oin,
+    store::wakeups::Notifier,
+    ids::Oin,
     store::{
         AuditFilter, AuditSettings, NewDelivery, NewSignal, PendingDelivery, Receipt, Store,
         StoreError, Table, now_ms,

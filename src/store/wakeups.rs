@@ -1,17 +1,14 @@
-//! Delivery wake-ups: subscribers wait on their own [`Notify`], and the store's writer wakes
-//! the recipients of every committed batch. The database stays the source of truth; a
-//! wake-up only says "look again", so a missed one costs at most one poll interval.
+//! Delivery wake-ups: subscribers wait on their own [`Notify`], and the store's writer (or,
+//! with PostgreSQL, another replica's writer through [`super::listen`]) wakes the recipients
+//! of every committed batch. The database stays the source of truth; a wake-up only says
+//! "look again", so a missed one costs at most one poll of the subscriber.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc};
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::identity::Oin;
-
-/// How long a subscriber waits before looking in the database without a wake-up. Covers
-/// deliveries committed by another gateway replica sharing the database.
-pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
+use crate::ids::Oin;
 
 /// Wake-ups per recipient.
 #[derive(Debug, Default)]

@@ -9,7 +9,7 @@ use std::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use super::{CertFingerprint, InvalidOin, Oin};
+use crate::ids::{CertFingerprint, InvalidOin, Oin};
 
 /// OID of the X.520 serialNumber attribute, where PKIoverheid certificates carry the OIN.
 const OID_SERIAL_NUMBER: &str = "2.5.4.5";
