@@ -2,27 +2,28 @@
 //!
 //! # Layout
 //!
-//! In the order a signal travels through the gateway:
+//! Floors from the bottom up; each module uses only the floors below it.
 //!
-//! - [`api`]: the tonic services; the only place that knows prost types and maps errors to
-//!   `tonic::Status`.
-//! - [`identity`]: the rustls server configuration, client-certificate verification and the
-//!   certificate → partner mapping; the one place that installs the ring crypto provider.
-//! - [`registry`]: the partners, their roles, receiving purposes and certificates;
-//!   [`lifecycle`]: the operators' changes to it.
-//! - [`catalogue`]: the signal catalogue as compiled descriptors, with sensitivity classes.
-//! - [`policy`]: purposes, legal bases and rules; authorization returns a [`policy::Permit`].
-//! - [`filter`]: builds each receiver's own copy of a payload from a permit.
+//! - Vocabulary, with no project imports: [`ids`] (OIN, certificate fingerprint), [`clock`]
+//!   (how times are stored and shown; a clock tests can set), [`certificate`] (the facts of a
+//!   certificate), [`catalogue`] (the signal catalogue as compiled descriptors, with
+//!   sensitivity classes), [`database`] (which database a URL names), [`toml_file`].
+//! - Domain, pure: [`config`] (the settings), [`registry`] (partners, roles, purposes,
+//!   certificates), [`policy`] (purposes, legal bases, rules and their compiled allowlists;
+//!   authorization returns a [`policy::Permit`]), [`filter`] (a permit → each recipient's own
+//!   copy), [`audit`] (records, hash chain, checkpoints, verification, export).
 //! - [`store`]: SQLite or PostgreSQL through sqlx; one writer per gateway that group-commits
-//!   signals, deliveries (and their expiry) and audit records; replicas share one audit chain.
-//! - [`delivery`]: wakes waiting subscribers when deliveries are committed.
-//! - [`audit`]: audit records and their hash chain.
-//! - [`telemetry`]: Prometheus metrics and the health report, on their own listener; span
-//!   export to an OpenTelemetry collector when configured.
-//! - [`server`]: wires the above into a running gateway; [`config`] holds its settings and
-//!   [`clock`] the one way times are stored and shown.
+//!   signals, deliveries, audit records, registry changes and prunings; replicas share one
+//!   audit chain. [`telemetry`]: metrics, health and span export.
+//! - [`identity`]: the rustls server configuration and client-certificate verification, the
+//!   person behind a token, the development PKI; the one place that installs the ring provider.
+//! - [`exchange`]: the use cases (send, deliveries, registry changes, audit reading,
+//!   retention) and the gateway's state and background jobs.
+//! - [`api`]: the tonic services; the only place that knows prost types and maps errors to
+//!   `tonic::Status`, with one span per RPC.
+//! - [`server`]: wires the above into a running gateway.
 //!
-//! The `ketenpoort` binary (`src/main.rs`) is a thin CLI over these modules.
+//! The `ketenpoort` binary (`src/main.rs`, `src/cli/`) is a thin CLI over these modules.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -34,10 +35,10 @@ pub mod certificate;
 pub mod clock;
 pub mod config;
 pub mod database;
+pub mod exchange;
 pub mod filter;
 pub mod identity;
 pub mod ids;
-pub mod lifecycle;
 pub mod policy;
 pub mod registry;
 pub mod server;

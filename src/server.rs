@@ -11,34 +11,39 @@ use std::{
 };
 
 use arc_swap::ArcSwap;
-
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 
 use crate::{
     api::{
-        AdminApi, AuditApi, Context, PolicyApi, SignalApi,
+        AdminApi, AuditApi, PolicyApi, SignalApi,
         proto::{
             admin_service_server::AdminServiceServer, audit_service_server::AuditServiceServer,
             policy_service_server::PolicyServiceServer, signal_service_server::SignalServiceServer,
         },
+        span::RpcSpans,
     },
     audit::{
         AuditEvent, EventKind, Outcome,
         keys::{self, Signer, SubjectKeys},
     },
     catalogue::{Catalogue, CatalogueError, DESCRIPTOR_SET},
+    clock::Clock,
     config::Config,
-    store::wakeups::Notifier,
+    exchange::{
+        Exchange, ExchangeError, Parts,
+        jobs::{self, Schedule},
+    },
     identity::{
         self,
+        connections::{self, Connections},
         dev_pki::{self, DevPartner, DevPkiError},
-        tls::{self, Connections, TlsSetupError},
+        tls::{self, TlsFiles, TlsSetupError},
     },
     policy::{Policy, PolicyError},
     registry::{self, Registry, RegistryError, Role},
-    store::{AuditSettings, Pruned, Store, StoreError},
+    store::{AuditSettings, Pruned, Store, StoreError, wakeups::Notifier},
     telemetry,
 };
 
@@ -51,8 +56,7 @@ pub struct Gateway {
     metrics_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
-    cx: Arc<Context>,
-    policy_file: PathBuf,
+    exchange: Arc<Exchange>,
 }
 
 /// Why the gateway could not start.
@@ -186,10 +190,13 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
         registry_from_store(&store, &config.files.partners, defs).await?,
     ));
     policy.check_registry(&config.files.policy, &registry.load())?;
+    let tls_files = TlsFiles {
+        trust_anchors: config.tls.trust_anchors.clone(),
+        certificate: config.tls.certificate.clone(),
+        private_key: config.tls.private_key.clone(),
+    };
     let tls_config = Arc::new(ArcSwap::from_pointee(tls::server_config(
-        &config.tls.trust_anchors,
-        &config.tls.certificate,
-        &config.tls.private_key,
+        &tls_files,
         registry.clone(),
     )?));
     let connections = Arc::new(Connections::default());
@@ -204,7 +211,7 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
         source,
     })?;
     let shutdown = CancellationToken::new();
-    let incoming = tls::incoming(
+    let incoming = connections::incoming(
         listener,
         tls_config.clone(),
         registry.clone(),
@@ -212,32 +219,33 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
         Duration::from_secs(config.server.handshake_timeout_secs),
         shutdown.clone(),
     );
-    let cx = Arc::new(Context {
-        registry,
-        policy: ArcSwap::from_pointee(policy),
+    let exchange = Arc::new(Exchange::new(Parts {
+        registry: registry.clone(),
+        policy,
+        policy_file: config.files.policy.clone(),
         catalogue,
         store: store.clone(),
         notifier,
-        max_message_bytes: config.server.max_message_bytes,
         subject_keys,
         jwt_audience: config.audit.jwt_audience.clone(),
         connections,
-        tls: config.tls.clone(),
+        tls: tls_files,
         tls_config,
         shutdown: shutdown.clone(),
-    });
-    tokio::spawn(watch_registry(cx.clone()));
-    if config.delivery.expire_after_days > 0 {
-        let max_age = Duration::from_secs(config.delivery.expire_after_days * 86_400);
-        tokio::spawn(expire_periodically(cx.clone(), max_age));
-    }
-    if config.audit.retention_days > 0 {
-        let retention = Duration::from_secs(config.audit.retention_days * 86_400);
-        tokio::spawn(prune_periodically(cx.clone(), retention));
-    }
+        clock: Clock::system(),
+        max_message_bytes: config.server.max_message_bytes,
+    }));
+    let days = |n: u64| (n > 0).then(|| Duration::from_secs(n * 86_400));
+    jobs::spawn(
+        &exchange,
+        Schedule {
+            expire_after: days(config.delivery.expire_after_days),
+            retention: days(config.audit.retention_days),
+        },
+    );
     let metrics_addr = match config.metrics.listen {
         Some(listen) => Some(
-            telemetry::serve(listen, store.clone(), cx.registry.clone(), shutdown.clone()).await?,
+            telemetry::serve(listen, store.clone(), registry, shutdown.clone()).await?,
         ),
         None => None,
     };
@@ -250,30 +258,28 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
     };
     // tonic's own limit is a backstop well above ours, so that a request between the two gets
     // our INVALID_ARGUMENT with the configured limit rather than a bare transport error.
-    let signals = SignalServiceServer::new(SignalApi::new(cx.clone()))
+    let signals = SignalServiceServer::new(SignalApi::new(exchange.clone()))
         .max_decoding_message_size(config.server.max_message_bytes * 2 + 64 * 1024);
     let router = Server::builder()
+        .layer(RpcSpans::new(exchange.clone()))
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
         .add_service(signals)
-        .add_service(PolicyServiceServer::new(PolicyApi::new(cx.clone())))
-        .add_service(AuditServiceServer::new(AuditApi::new(cx.clone())))
-        .add_service(AdminServiceServer::new(AdminApi::new(cx.clone())));
+        .add_service(PolicyServiceServer::new(PolicyApi::new(exchange.clone())))
+        .add_service(AuditServiceServer::new(AuditApi::new(exchange.clone())))
+        .add_service(AdminServiceServer::new(AdminApi::new(exchange.clone())));
     let task = tokio::spawn(
         router.serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned()),
     );
     tracing::info!(%addr, policy.version = %policy_version, "gateway listening");
-    let gateway = Gateway {
+    Ok(Gateway {
         addr,
         metrics_addr,
         shutdown,
         task,
-        cx,
-        policy_file: config.files.policy.clone(),
-    };
-    gateway.reload_on_hangup();
-    Ok(gateway)
+        exchange,
+    })
 }
 
 /// The registry from the database; on first start, the database is seeded from
@@ -305,149 +311,6 @@ async fn registry_from_store(
     Ok(Registry::assemble(Path::new("database"), records)?)
 }
 
-/// How often a gateway looks for registry changes made by others (replicas, the CLI) and
-/// for certificates whose retirement time has passed. Well inside the promised 5 seconds.
-const REGISTRY_POLL: Duration = Duration::from_secs(1);
-
-/// How often the watcher logs certificates that are about to expire.
-const EXPIRY_LOG_EVERY: Duration = Duration::from_secs(3600);
-
-/// Reloads the registry when its version changes, and closes connections whose certificate
-/// is no longer accepted, until shutdown.
-async fn watch_registry(cx: Arc<Context>) {
-    let mut seen = cx.store.registry_version().await.unwrap_or(0);
-    let mut warned = tokio::time::Instant::now() - EXPIRY_LOG_EVERY;
-    loop {
-        if warned.elapsed() >= EXPIRY_LOG_EVERY {
-            warned = tokio::time::Instant::now();
-            for warning in telemetry::expiry_warnings(&cx.registry.load(), crate::clock::now_ms()) {
-                tracing::warn!("{warning}");
-            }
-        }
-        tokio::select! {
-            _ = cx.shutdown.cancelled() => return,
-            _ = tokio::time::sleep(REGISTRY_POLL) => {}
-        }
-        match cx.store.registry_version().await {
-            Ok(version) if version != seen => {
-                if let Err(e) = cx.reload_registry().await {
-                    tracing::error!(error = %e, "registry reload failed; the registry in force stays");
-                    continue;
-                }
-                seen = version;
-            }
-            Ok(_) => {
-                cx.connections.close_unaccepted(&cx.registry.load());
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot read the registry version"),
-        }
-    }
-}
-
-/// How often deliveries are checked for expiry.
-const EXPIRE_EVERY: Duration = Duration::from_secs(60);
-
-/// Expires deliveries older than `max_age` now and then every [`EXPIRE_EVERY`], until
-/// shutdown.
-async fn expire_periodically(cx: Arc<Context>, max_age: Duration) {
-    loop {
-        if let Err(e) = expire_deliveries(&cx, max_age).await {
-            tracing::error!(error = %e, "delivery expiry failed; will try again");
-        }
-        tokio::select! {
-            _ = cx.shutdown.cancelled() => return,
-            _ = tokio::time::sleep(EXPIRE_EVERY) => {}
-        }
-    }
-}
-
-/// Expires every unacknowledged delivery of a signal accepted more than `max_age` ago, in
-/// batches; counts them per receiver. Returns how many expired.
-async fn expire_deliveries(cx: &Context, max_age: Duration) -> Result<u64, StoreError> {
-    let cutoff = crate::clock::now_ms() - max_age.as_millis() as i64;
-    let mut total = 0;
-    loop {
-        let event = AuditEvent::new(EventKind::DeliveryExpired, Outcome::Ok);
-        let expired = cx.store.expire(cutoff, event).await?;
-        let registry = cx.registry.load();
-        for oin in &expired {
-            let receiver = registry
-                .by_oin(oin)
-                .map_or_else(|| oin.to_string(), |p| p.id.clone());
-            telemetry::delivery_expired(receiver);
-        }
-        total += expired.len() as u64;
-        if expired.len() < crate::store::EXPIRE_BATCH as usize {
-            break;
-        }
-    }
-    if total > 0 {
-        tracing::warn!(
-            deliveries = total,
-            max_age_days = max_age.as_secs() / 86_400,
-            "unacknowledged deliveries expired; their copies are erased"
-        );
-    }
-    Ok(total)
-}
-
-/// How often audit records past their retention are removed.
-const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-
-/// Removes audit records past `retention` now and then every [`PRUNE_EVERY`], until shutdown.
-async fn prune_periodically(cx: Arc<Context>, retention: Duration) {
-    loop {
-        if let Err(e) = prune_audit(&cx, retention).await {
-            tracing::error!(error = %e, "audit pruning failed; will try again");
-        }
-        tokio::select! {
-            _ = cx.shutdown.cancelled() => return,
-            _ = tokio::time::sleep(PRUNE_EVERY) => {}
-        }
-    }
-}
-
-/// Removes audit records older than `retention`, and records that it did.
-async fn prune_audit(cx: &Context, retention: Duration) -> Result<Option<Pruned>, StoreError> {
-    let cutoff = crate::clock::now_ms() - retention.as_millis() as i64;
-    let pruned = cx.store.prune_audit(cutoff).await?;
-    if let Some(p) = pruned {
-        let mut event = AuditEvent::new(EventKind::AuditPruned, Outcome::Ok);
-        event.detail = serde_json::json!({
-            "through_seq": p.through_seq,
-            "records": p.records,
-            "retention_days": retention.as_secs() / 86_400,
-        });
-        cx.store.audit(vec![event]).await?;
-        tracing::info!(
-            through_seq = p.through_seq,
-            records = p.records,
-            "audit records past retention removed"
-        );
-    }
-    Ok(pruned)
-}
-
-fn reload_policy(cx: &Context, file: &Path) -> Result<String, PolicyError> {
-    let loaded = Policy::load(file, &cx.catalogue).and_then(|policy| {
-        policy
-            .check_registry(file, &cx.registry.load())
-            .map(|()| policy)
-    });
-    match loaded {
-        Ok(policy) => {
-            let version = policy.version().to_string();
-            let previous = cx.policy.swap(Arc::new(policy));
-            tracing::info!(policy.version = %version, policy.previous = %previous.version(), "policy reloaded");
-            Ok(version)
-        }
-        Err(e) => {
-            tracing::error!(error = %e, policy.version = %cx.policy.load().version(), "policy reload refused; the policy in force stays");
-            Err(e)
-        }
-    }
-}
-
 // === impl Gateway ===
 
 impl Gateway {
@@ -463,56 +326,29 @@ impl Gateway {
 
     /// The gateway's store (for inspection in tests and tools).
     pub fn store(&self) -> &Store {
-        &self.cx.store
+        self.exchange.store()
     }
 
-    /// Expires deliveries unacknowledged for longer than `max_age` now (as the task started
+    /// Expires deliveries unacknowledged for longer than `max_age` now (as the job started
     /// by `[delivery] expire_after_days` does each minute); returns how many.
-    pub async fn expire_deliveries(&self, max_age: Duration) -> Result<u64, StoreError> {
-        expire_deliveries(&self.cx, max_age).await
+    pub async fn expire_deliveries(&self, max_age: Duration) -> Result<u64, ExchangeError> {
+        self.exchange.expire_deliveries(max_age).await
     }
 
-    /// Removes audit records older than `retention` now (as the hourly task does).
-    pub async fn prune_audit(&self, retention: Duration) -> Result<Option<Pruned>, StoreError> {
-        prune_audit(&self.cx, retention).await
+    /// Removes audit records older than `retention` now (as the hourly job does).
+    pub async fn prune_audit(&self, retention: Duration) -> Result<Option<Pruned>, ExchangeError> {
+        self.exchange.prune_audit(retention).await
     }
 
     /// Version of the policy in force.
     pub fn policy_version(&self) -> String {
-        self.cx.policy.load().version().to_string()
+        self.exchange.policy().version().to_string()
     }
 
     /// Reads the policy file again and puts it in force if it passes every start-up check;
     /// otherwise the policy in force stays. Returns the version in force afterwards.
     pub fn reload_policy(&self) -> Result<String, PolicyError> {
-        reload_policy(&self.cx, &self.policy_file)
-    }
-
-    /// Reloads the policy, the trust anchors and the server certificate on SIGHUP, logging
-    /// the outcome, until shutdown.
-    fn reload_on_hangup(&self) {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-                tracing::warn!("cannot listen for SIGHUP; policy reload by signal is off");
-                return;
-            };
-            let (cx, file) = (self.cx.clone(), self.policy_file.clone());
-            tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        _ = cx.shutdown.cancelled() => return,
-                        received = hangups.recv() => if received.is_none() { return },
-                    }
-                    // The outcomes are logged inside; nothing else to do with them here.
-                    let _ = reload_policy(&cx, &file);
-                    if let Err(e) = cx.reload_tls() {
-                        tracing::error!(error = %e, "trust anchor reload refused; the ones in force stay");
-                    }
-                }
-            });
-        }
+        self.exchange.reload_policy()
     }
 
     /// Stops accepting, ends open streams, waits for requests in flight (at most
@@ -529,7 +365,7 @@ impl Gateway {
                 task.abort();
             }
         }
-        self.cx.store.close().await;
+        self.exchange.store().close().await;
         tracing::info!("gateway stopped");
     }
 }

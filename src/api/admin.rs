@@ -1,14 +1,13 @@
 //! `AdminService`: operators register partners and manage their certificates, without a
-//! restart. Every call needs the operator's certificate and a JWT naming the operator; every
-//! change and every refusal is an audit record.
+//! restart. Proto ⇄ domain only; the checks, the saving with an audit record and the reload
+//! are in [`crate::exchange::registry_changes`].
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
-use serde_json::json;
 use tonic::{Request, Response, Status};
 
 use super::{
-    ApiError, Context, RequestMeta,
+    credentials,
     proto::{
         AddCertificateRequest, AddCertificateResponse, AddPartnerRequest, AddPartnerResponse,
         CertificateInfo, ExpiringCertificate, GetPartnerRequest, GetPartnerResponse,
@@ -21,124 +20,44 @@ use super::{
     timestamp, unix_ms,
 };
 use crate::{
-    clock::now_ms,
-    audit::{AuditEvent, EventKind, Outcome},
-    identity::tls::chain_verifier,
-    lifecycle::{self, Change, NewPartner, Refusal},
-    registry::{Certificate, Partner, PartnerStatus, Registry, Role},
+    exchange::{
+        Exchange, ExchangeError,
+        lifecycle::{NewPartner, Refusal},
+        registry_changes::Operator,
+    },
+    ids::InvalidOin,
+    registry::{Certificate, Partner, PartnerStatus, Role},
 };
 
 /// Default period of `ListExpiringCertificates`: 30 days.
-const DEFAULT_EXPIRING_SECS: u64 = 30 * 24 * 3600;
+const DEFAULT_EXPIRING: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// The `AdminService` implementation.
 #[derive(Clone)]
 pub struct AdminApi {
-    cx: Arc<Context>,
-}
-
-/// An authenticated operator.
-struct Operator {
-    partner: Arc<Partner>,
-    meta: RequestMeta,
+    exchange: Arc<Exchange>,
 }
 
 impl AdminApi {
-    /// A service over the gateway's context.
-    pub fn new(cx: Arc<Context>) -> Self {
-        Self { cx }
+    /// The service over the gateway's use cases.
+    pub fn new(exchange: Arc<Exchange>) -> Self {
+        Self { exchange }
     }
 
-    async fn operator<T>(&self, request: &Request<T>, method: &str) -> Result<Operator, Status> {
-        let (partner, meta) = self
-            .cx
-            .person_in_role(request, Role::Operator, EventKind::AdminRefused, method)
-            .await?;
-        Ok(Operator { partner, meta })
-    }
-
-    /// Who an operator's change is recorded as: the person, else the operator's partner id.
-    fn by(operator: &Operator) -> String {
-        operator
-            .meta
-            .person
-            .clone()
-            .unwrap_or_else(|| operator.partner.id.clone())
-    }
-
-    /// Saves a change with its audit record, reloads the registry, and answers with the
-    /// changed partner; a refusal is audited and answered with what to fix.
-    async fn apply(
+    /// Runs a registry change as the operator behind `request`; answers with the changed
+    /// partner.
+    async fn change<T>(
         &self,
-        operator: &Operator,
+        request: &Request<T>,
         method: &str,
-        change: Result<Change, Refusal>,
-        reason: Option<String>,
-    ) -> Result<PartnerInfo, Status> {
-        let mut event = AuditEvent::new(EventKind::RegistryChanged, Outcome::Ok);
-        event.actor = Some(operator.partner.oin.clone());
-        event.actor_person = operator.meta.person.clone();
-        event.trace = operator.meta.trace.clone();
-        let change = match change {
-            Ok(change) => change,
-            Err(refusal) => {
-                event.event = EventKind::AdminRefused;
-                event.outcome = Outcome::Refused;
-                event.detail = json!({ "method": method, "reason": refusal.to_string() });
-                self.cx
-                    .store
-                    .audit(vec![event])
-                    .await
-                    .map_err(ApiError::from)?;
-                tracing::info!(method, reason = %refusal, "registry change refused");
-                return Err(refusal_status(refusal));
-            }
-        };
-        event.counterparty = Some(change.record.oin.clone());
-        event.detail = json!({
-            "action": change.action,
-            "partner": change.record.id,
-            "certificate": change.fingerprint,
-            "reason": reason,
-        });
-        // The new registry must assemble before it is saved: never store what cannot load.
-        let mut records = self.cx.registry.load().records();
-        match records.iter_mut().find(|r| r.oin == change.record.oin) {
-            Some(existing) => *existing = change.record.clone(),
-            None => records.push(change.record.clone()),
-        }
-        let registry = Registry::assemble(std::path::Path::new("database"), records)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        self.cx
-            .policy
-            .load()
-            .check_registry(std::path::Path::new("policy"), &registry)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        self.cx
-            .store
-            .save_records(vec![change.record.clone()], vec![event])
-            .await
-            .map_err(ApiError::from)?;
-        self.cx.reload_registry().await?;
-        tracing::info!(method, action = change.action, partner = %change.record.id, "registry changed");
-        let registry = self.cx.registry.load();
-        let partner = registry
-            .by_oin(&change.record.oin)
-            .ok_or_else(|| Status::internal("the changed partner vanished"))?;
-        Ok(partner_info(partner))
-    }
-}
-
-fn refusal_status(refusal: Refusal) -> Status {
-    match refusal {
-        Refusal::UnknownPartner(_) | Refusal::UnknownCertificate(_) => {
-            Status::not_found(refusal.to_string())
-        }
-        Refusal::Exists(_) | Refusal::AlreadyRegistered(_) => {
-            Status::already_exists(refusal.to_string())
-        }
-        Refusal::Pointless(_) => Status::failed_precondition(refusal.to_string()),
-        _ => Status::invalid_argument(refusal.to_string()),
+        change: impl AsyncFnOnce(&Exchange, &Operator) -> Result<Arc<Partner>, ExchangeError>,
+    ) -> Result<Option<PartnerInfo>, Status> {
+        let operator = self
+            .exchange
+            .operator(&credentials(request), method)
+            .await?;
+        let partner = change(&self.exchange, &operator).await?;
+        Ok(Some(partner_info(&partner)))
     }
 }
 
@@ -148,14 +67,12 @@ impl AdminService for AdminApi {
         &self,
         request: Request<ListPartnersRequest>,
     ) -> Result<Response<ListPartnersResponse>, Status> {
-        self.operator(&request, "ListPartners").await?;
-        let registry = self.cx.registry.load();
+        self.exchange
+            .operator(&credentials(&request), "ListPartners")
+            .await?;
+        let registry = self.exchange.registry();
         Ok(Response::new(ListPartnersResponse {
-            partners: registry
-                .partners()
-                .iter()
-                .map(|p| partner_info(p))
-                .collect(),
+            partners: registry.partners().iter().map(|p| partner_info(p)).collect(),
         }))
     }
 
@@ -163,12 +80,14 @@ impl AdminService for AdminApi {
         &self,
         request: Request<GetPartnerRequest>,
     ) -> Result<Response<GetPartnerResponse>, Status> {
-        self.operator(&request, "GetPartner").await?;
+        self.exchange
+            .operator(&credentials(&request), "GetPartner")
+            .await?;
         let id = request.into_inner().id;
-        let registry = self.cx.registry.load();
+        let registry = self.exchange.registry();
         let partner = registry
             .by_id(&id)
-            .ok_or_else(|| Status::not_found(Refusal::UnknownPartner(id).to_string()))?;
+            .ok_or_else(|| ExchangeError::Refused(Refusal::UnknownPartner(id)))?;
         Ok(Response::new(GetPartnerResponse {
             partner: Some(partner_info(partner)),
         }))
@@ -178,159 +97,107 @@ impl AdminService for AdminApi {
         &self,
         request: Request<AddPartnerRequest>,
     ) -> Result<Response<AddPartnerResponse>, Status> {
-        let operator = self.operator(&request, "AddPartner").await?;
-        let q = request.into_inner();
-        let change = parse_new_partner(q).and_then(|new| {
-            lifecycle::add_partner(
-                &self.cx.registry.load(),
-                new,
-                &Self::by(&operator),
-                now_ms(),
-            )
-        });
-        let partner = self.apply(&operator, "AddPartner", change, None).await?;
-        Ok(Response::new(AddPartnerResponse {
-            partner: Some(partner),
-        }))
+        let new = parse_new_partner(request.get_ref().clone());
+        let partner = self
+            .change(&request, "AddPartner", async |x, op| {
+                x.add_partner(op, new).await
+            })
+            .await?;
+        Ok(Response::new(AddPartnerResponse { partner }))
     }
 
     async fn add_certificate(
         &self,
         request: Request<AddCertificateRequest>,
     ) -> Result<Response<AddCertificateResponse>, Status> {
-        let operator = self.operator(&request, "AddCertificate").await?;
-        let q = request.into_inner();
-        let trust = chain_verifier(&self.cx.tls.trust_anchors)
-            .map_err(|e| Status::failed_precondition(e.to_string()))?;
-        let change = lifecycle::inspect(&q.certificate_pem).and_then(|inspected| {
-            lifecycle::add_certificate(
-                &self.cx.registry.load(),
-                &q.partner_id,
-                &inspected,
-                &trust,
-                &Self::by(&operator),
-                now_ms(),
-            )
-        });
+        let q = request.get_ref();
         let partner = self
-            .apply(&operator, "AddCertificate", change, None)
+            .change(&request, "AddCertificate", async |x, op| {
+                x.add_certificate(op, &q.partner_id, &q.certificate_pem)
+                    .await
+            })
             .await?;
-        Ok(Response::new(AddCertificateResponse {
-            partner: Some(partner),
-        }))
+        Ok(Response::new(AddCertificateResponse { partner }))
     }
 
     async fn retire_certificate(
         &self,
         request: Request<RetireCertificateRequest>,
     ) -> Result<Response<RetireCertificateResponse>, Status> {
-        let operator = self.operator(&request, "RetireCertificate").await?;
-        let q = request.into_inner();
-        let now = now_ms();
-        let at = q.retire_at.as_ref().map_or(now, unix_ms);
-        let change = lifecycle::retire_certificate(
-            &self.cx.registry.load(),
-            &q.fingerprint,
-            at,
-            &Self::by(&operator),
-            now,
-        );
+        let q = request.get_ref();
+        let at = q.retire_at.as_ref().map(unix_ms);
         let partner = self
-            .apply(&operator, "RetireCertificate", change, None)
+            .change(&request, "RetireCertificate", async |x, op| {
+                x.retire_certificate(op, &q.fingerprint, at).await
+            })
             .await?;
-        Ok(Response::new(RetireCertificateResponse {
-            partner: Some(partner),
-        }))
+        Ok(Response::new(RetireCertificateResponse { partner }))
     }
 
     async fn revoke_certificate(
         &self,
         request: Request<RevokeCertificateRequest>,
     ) -> Result<Response<RevokeCertificateResponse>, Status> {
-        let operator = self.operator(&request, "RevokeCertificate").await?;
-        let q = request.into_inner();
-        let change = lifecycle::revoke_certificate(
-            &self.cx.registry.load(),
-            &q.fingerprint,
-            &Self::by(&operator),
-            now_ms(),
-        );
-        let reason = (!q.reason.is_empty()).then_some(q.reason);
+        let q = request.get_ref();
+        let reason = non_empty(&q.reason);
         let partner = self
-            .apply(&operator, "RevokeCertificate", change, reason)
+            .change(&request, "RevokeCertificate", async |x, op| {
+                x.revoke_certificate(op, &q.fingerprint, reason).await
+            })
             .await?;
-        Ok(Response::new(RevokeCertificateResponse {
-            partner: Some(partner),
-        }))
+        Ok(Response::new(RevokeCertificateResponse { partner }))
     }
 
     async fn suspend_partner(
         &self,
         request: Request<SuspendPartnerRequest>,
     ) -> Result<Response<SuspendPartnerResponse>, Status> {
-        let operator = self.operator(&request, "SuspendPartner").await?;
-        let q = request.into_inner();
-        let change = lifecycle::set_status(
-            &self.cx.registry.load(),
-            &q.id,
-            PartnerStatus::Suspended,
-            &Self::by(&operator),
-            now_ms(),
-        );
-        let reason = (!q.reason.is_empty()).then_some(q.reason);
+        let q = request.get_ref();
+        let reason = non_empty(&q.reason);
         let partner = self
-            .apply(&operator, "SuspendPartner", change, reason)
+            .change(&request, "SuspendPartner", async |x, op| {
+                x.set_partner_status(op, &q.id, PartnerStatus::Suspended, reason)
+                    .await
+            })
             .await?;
-        Ok(Response::new(SuspendPartnerResponse {
-            partner: Some(partner),
-        }))
+        Ok(Response::new(SuspendPartnerResponse { partner }))
     }
 
     async fn resume_partner(
         &self,
         request: Request<ResumePartnerRequest>,
     ) -> Result<Response<ResumePartnerResponse>, Status> {
-        let operator = self.operator(&request, "ResumePartner").await?;
-        let q = request.into_inner();
-        let change = lifecycle::set_status(
-            &self.cx.registry.load(),
-            &q.id,
-            PartnerStatus::Active,
-            &Self::by(&operator),
-            now_ms(),
-        );
-        let partner = self.apply(&operator, "ResumePartner", change, None).await?;
-        Ok(Response::new(ResumePartnerResponse {
-            partner: Some(partner),
-        }))
+        let id = &request.get_ref().id;
+        let partner = self
+            .change(&request, "ResumePartner", async |x, op| {
+                x.set_partner_status(op, id, PartnerStatus::Active, None)
+                    .await
+            })
+            .await?;
+        Ok(Response::new(ResumePartnerResponse { partner }))
     }
 
     async fn list_expiring_certificates(
         &self,
         request: Request<ListExpiringCertificatesRequest>,
     ) -> Result<Response<ListExpiringCertificatesResponse>, Status> {
-        self.operator(&request, "ListExpiringCertificates").await?;
+        self.exchange
+            .operator(&credentials(&request), "ListExpiringCertificates")
+            .await?;
         let within = match request.into_inner().within_seconds {
-            0 => DEFAULT_EXPIRING_SECS,
-            secs => secs,
+            0 => DEFAULT_EXPIRING,
+            secs => Duration::from_secs(secs),
         };
-        let now = now_ms();
-        let registry = self.cx.registry.load();
-        let within_ms = i64::try_from(within.saturating_mul(1000)).unwrap_or(i64::MAX);
-        let certificates = lifecycle::expiring(&registry, within_ms, now)
+        let certificates = self
+            .exchange
+            .expiring(within)
             .into_iter()
-            .map(|(partner, cert)| ExpiringCertificate {
-                partner_id: partner.id.clone(),
-                partner_oin: partner.oin.to_string(),
-                seconds_left: cert.not_after.map_or(0, |end| (end - now) / 1000),
-                only_certificate: partner
-                    .record
-                    .certificates
-                    .iter()
-                    .filter(|c| c.accepted_at(now))
-                    .count()
-                    == 1,
-                certificate: Some(certificate_info(&cert)),
+            .map(|e| ExpiringCertificate {
+                partner_id: e.partner.id.clone(),
+                partner_oin: e.partner.oin.to_string(),
+                seconds_left: e.seconds_left,
+                only_certificate: e.only_certificate,
+                certificate: Some(certificate_info(&e.certificate)),
             })
             .collect();
         Ok(Response::new(ListExpiringCertificatesResponse {
@@ -342,28 +209,24 @@ impl AdminService for AdminApi {
         &self,
         request: Request<ReloadTrustAnchorsRequest>,
     ) -> Result<Response<ReloadTrustAnchorsResponse>, Status> {
-        let operator = self.operator(&request, "ReloadTrustAnchors").await?;
-        self.cx
-            .reload_tls()
-            .map_err(|e| Status::failed_precondition(e.to_string()))?;
-        let mut event = AuditEvent::new(EventKind::RegistryChanged, Outcome::Ok);
-        event.actor = Some(operator.partner.oin.clone());
-        event.actor_person = operator.meta.person.clone();
-        event.detail = json!({ "action": "trust_anchors_reloaded" });
-        self.cx
-            .store
-            .audit(vec![event])
-            .await
-            .map_err(ApiError::from)?;
+        let operator = self
+            .exchange
+            .operator(&credentials(&request), "ReloadTrustAnchors")
+            .await?;
+        self.exchange.reload_trust_anchors(&operator).await?;
         Ok(Response::new(ReloadTrustAnchorsResponse {}))
     }
+}
+
+fn non_empty(text: &str) -> Option<String> {
+    (!text.is_empty()).then(|| text.to_string())
 }
 
 fn parse_new_partner(q: AddPartnerRequest) -> Result<NewPartner, Refusal> {
     let oin = q
         .oin
         .parse()
-        .map_err(|e: crate::ids::InvalidOin| Refusal::Invalid(format!("oin: {e}")))?;
+        .map_err(|e: InvalidOin| Refusal::Invalid(format!("oin: {e}")))?;
     let role: Role = serde_json::from_value(serde_json::Value::String(q.role.clone())).map_err(|_| {
         Refusal::Invalid(format!(
             "role {:?} is not one of municipality, dtv, ind, police, ngo, monitor, privacy-officer, operator",

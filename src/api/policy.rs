@@ -1,28 +1,30 @@
 //! `PolicyService`: a partner asks what it may send and what it receives, for its own
-//! certificate, under the policy in force.
+//! certificate, under the policy in force. Proto ⇄ domain only: who is eligible is decided by
+//! [`crate::policy::Rule::receiving_purposes_of`], as in authorization.
 
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
 use super::{
-    Context,
+    credentials,
     proto::{
         EligibleRecipient, ReceivePermission, SendPermission, WhatMayIRequest, WhatMayIResponse,
         policy_service_server::PolicyService,
     },
 };
+use crate::exchange::Exchange;
 
 /// The `PolicyService` implementation.
 #[derive(Clone)]
 pub struct PolicyApi {
-    cx: Arc<Context>,
+    exchange: Arc<Exchange>,
 }
 
 impl PolicyApi {
-    /// A service over the gateway's context.
-    pub fn new(cx: Arc<Context>) -> Self {
-        Self { cx }
+    /// The service over the gateway's use cases.
+    pub fn new(exchange: Arc<Exchange>) -> Self {
+        Self { exchange }
     }
 }
 
@@ -32,9 +34,9 @@ impl PolicyService for PolicyApi {
         &self,
         request: Request<WhatMayIRequest>,
     ) -> Result<Response<WhatMayIResponse>, Status> {
-        let partner = self.cx.caller(&request)?;
-        let policy = self.cx.policy.load();
-        let registry = self.cx.registry.load();
+        let partner = self.exchange.caller(credentials(&request).peer)?;
+        let policy = self.exchange.policy();
+        let registry = self.exchange.registry();
         let may_send = policy
             .rules()
             .iter()
@@ -50,12 +52,7 @@ impl PolicyService for PolicyApi {
                     .iter()
                     .filter(|p| p.is_active() && p.oin != partner.oin)
                     .filter_map(|p| {
-                        let purposes: Vec<String> = p
-                            .purposes
-                            .iter()
-                            .filter(|code| rule.receive.contains_key(*code))
-                            .cloned()
-                            .collect();
+                        let purposes = rule.receiving_purposes_of(p);
                         (!purposes.is_empty()).then(|| EligibleRecipient {
                             oin: p.oin.to_string(),
                             name: p.name.clone(),
@@ -69,18 +66,13 @@ impl PolicyService for PolicyApi {
             .rules()
             .iter()
             .filter_map(|rule| {
-                let purposes: Vec<String> = rule
-                    .receive
-                    .keys()
-                    .filter(|code| partner.purposes.contains(code))
-                    .cloned()
-                    .collect();
+                let purposes = rule.receiving_purposes_of(&partner);
                 (!purposes.is_empty()).then(|| ReceivePermission {
                     signal_type: rule.signal.clone(),
                     sender_role: rule.sender_role.to_string(),
                     sending_purpose: rule.purpose.clone(),
                     rule: rule.name.clone(),
-                    fields: policy.received_fields(&self.cx.catalogue, rule, &purposes),
+                    fields: policy.received_fields(self.exchange.catalogue(), rule, &purposes),
                     purposes,
                 })
             })

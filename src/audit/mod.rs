@@ -111,6 +111,19 @@ pub struct Trace {
     pub span_id: Option<String>,
 }
 
+/// Who acted in a request, as the audit log records it: the organisation, the natural person
+/// a verified token names, and the request's trace. Every audit event a request causes is
+/// built from its actor ([`Actor::event`]), so none loses the person or the trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The calling partner's OIN.
+    pub oin: Oin,
+    /// The person (`sub` of a verified JWT), when a token named one.
+    pub person: Option<String>,
+    /// W3C trace context of the request.
+    pub trace: Trace,
+}
+
 /// A signed statement of the chain's head at a sequence number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
@@ -180,6 +193,20 @@ impl AuditEvent {
             subject: Subject::default(),
             trace: Trace::default(),
             detail: serde_json::Value::Null,
+        }
+    }
+}
+
+// === impl Actor ===
+
+impl Actor {
+    /// An event of `kind` acted by this actor, with its person and trace.
+    pub fn event(&self, kind: EventKind, outcome: Outcome) -> AuditEvent {
+        AuditEvent {
+            actor: Some(self.oin.clone()),
+            actor_person: self.person.clone(),
+            trace: self.trace.clone(),
+            ..AuditEvent::new(kind, outcome)
         }
     }
 }

@@ -7,6 +7,7 @@
 //! active partner, and the OIN in its subject serialNumber agrees with that partner's OIN.
 //! This module is the only place that installs a rustls crypto provider (ring).
 
+pub mod connections;
 pub mod dev_pki;
 pub mod person;
 pub mod tls;

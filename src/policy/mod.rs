@@ -209,10 +209,10 @@ impl Policy {
         if !recipient.is_active() {
             return Err(Denied::RecipientSuspended(oin.clone()));
         }
-        let grants: Vec<(&String, &ReceiveGrant)> = rule
-            .receive
+        let purposes = rule.receiving_purposes_of(recipient);
+        let grants: Vec<&ReceiveGrant> = purposes
             .iter()
-            .filter(|(code, _)| recipient.purposes.contains(code))
+            .filter_map(|code| rule.receive.get(code))
             .collect();
         let fields = match grants.as_slice() {
             [] => {
@@ -222,13 +222,12 @@ impl Policy {
                     purposes: rule.receive.keys().cloned().collect::<Vec<_>>().join(", "),
                 });
             }
-            [(_, only)] => only.fields.clone(),
+            [only] => only.fields.clone(),
             many => Arc::new(
                 many.iter()
-                    .fold(FieldTree::default(), |acc, (_, g)| acc.union(&g.fields)),
+                    .fold(FieldTree::default(), |acc, g| acc.union(&g.fields)),
             ),
         };
-        let purposes: Vec<String> = grants.into_iter().map(|(code, _)| code.clone()).collect();
         let legal_bases = purposes
             .iter()
             .filter_map(|code| self.purposes.get(code))
@@ -240,6 +239,21 @@ impl Policy {
             legal_bases,
             fields,
         })
+    }
+}
+
+// === impl Rule ===
+
+impl Rule {
+    /// The rule's receiving purposes that `partner` is registered for, in the rule's order.
+    /// A recipient is eligible when this is not empty; this is the one place that decides it,
+    /// for authorization and for telling a partner what it may send and receive.
+    pub fn receiving_purposes_of(&self, partner: &Partner) -> Vec<String> {
+        self.receive
+            .keys()
+            .filter(|code| partner.purposes.contains(code))
+            .cloned()
+            .collect()
     }
 }
 

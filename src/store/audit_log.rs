@@ -3,10 +3,14 @@
 
 use sqlx::{Row, any::AnyRow};
 
-use super::{Store, StoreError, db::Sql};
+use super::{
+    Store, StoreError,
+    columns::{audit_columns, subject_of},
+    db::Sql,
+};
 use crate::{
-    audit::{AuditEvent, AuditRecord, Checkpoint, StoredRecord, Subject, Trace},
-    ids::Oin,
+    audit::{AuditEvent, AuditRecord, Checkpoint, StoredRecord, Trace},
+    ids::{InvalidOin, Oin},
 };
 
 /// Which records to read. Empty fields do not filter.
@@ -36,7 +40,6 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
-const COLUMNS: &str = "seq, id, at, event, outcome, actor_oin, actor_person, counterparty_oin, purpose, legal_basis, signal_id, signal_type, delivery_id, case_ref_hash, subject_type, subject_hash, subject_key_id, trace_id, span_id, detail, prev_hash, hash";
 
 impl Store {
     /// Records matching `filter`, in chain order.
@@ -46,7 +49,7 @@ impl Store {
     ) -> Result<Vec<StoredRecord>, StoreError> {
         let mut q = Sql::new(
             self.backend,
-            &format!("SELECT {COLUMNS} FROM audit_log WHERE seq > "),
+            concat!("SELECT ", audit_columns!(), " FROM audit_log WHERE seq > "),
         );
         q.bind(filter.after_seq);
         if let Some(from) = filter.from {
@@ -126,60 +129,6 @@ pub struct Pruned {
     pub records: u64,
 }
 
-/// Records removed per transaction while pruning, so the writer never waits long.
-const PRUNE_CHUNK: i64 = 10_000;
-
-impl Store {
-    /// Removes audit records older than `cutoff` (Unix ms) while keeping the log verifiable:
-    /// first a checkpoint signed over the last record removed, so that the first record kept
-    /// links to a signed anchor; then the records, in small transactions. `None` when nothing
-    /// is old enough.
-    pub async fn prune_audit(&self, cutoff: i64) -> Result<Option<Pruned>, StoreError> {
-        let cut: Option<(i64, String)> = sqlx::query_as(
-            "SELECT seq, hash FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log WHERE at < $1)",
-        )
-        .bind(cutoff)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some((through_seq, head_hash)) = cut else {
-            return Ok(None);
-        };
-        let at = super::now_ms();
-        let signature = self
-            .signer
-            .sign(&Checkpoint::message(through_seq, at, &head_hash));
-        sqlx::query(
-            "INSERT INTO audit_checkpoints (seq, at, head_hash, key_id, signature) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (seq) DO NOTHING",
-        )
-        .bind(through_seq)
-        .bind(at)
-        .bind(&head_hash)
-        .bind(self.signer.key_id())
-        .bind(hex::encode(signature))
-        .execute(&self.pool)
-        .await?;
-        let mut records = 0;
-        loop {
-            let done = sqlx::query(
-                "DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log WHERE seq <= $1 ORDER BY seq LIMIT $2)",
-            )
-            .bind(through_seq)
-            .bind(PRUNE_CHUNK)
-            .execute(&self.pool)
-            .await?;
-            records += done.rows_affected();
-            if done.rows_affected() < PRUNE_CHUNK as u64 {
-                break;
-            }
-        }
-        Ok(Some(Pruned {
-            through_seq,
-            records,
-        }))
-    }
-}
-
 fn record_of(row: &AnyRow) -> Result<StoredRecord, StoreError> {
     let text = |column: &str| -> Result<serde_json::Value, StoreError> {
         Ok(serde_json::Value::String(row.try_get(column)?))
@@ -190,7 +139,7 @@ fn record_of(row: &AnyRow) -> Result<StoredRecord, StoreError> {
         value
             .map(|v| {
                 v.parse()
-                    .map_err(|e: crate::ids::InvalidOin| StoreError::Corrupt(e.to_string()))
+                    .map_err(|e: InvalidOin| StoreError::Corrupt(e.to_string()))
             })
             .transpose()
     };
@@ -206,12 +155,7 @@ fn record_of(row: &AnyRow) -> Result<StoredRecord, StoreError> {
         signal_id: row.try_get("signal_id")?,
         signal_type: row.try_get("signal_type")?,
         delivery_id: row.try_get("delivery_id")?,
-        subject: Subject {
-            case_ref_hash: row.try_get("case_ref_hash")?,
-            subject_type: row.try_get("subject_type")?,
-            subject_hash: row.try_get("subject_hash")?,
-            subject_key_id: row.try_get("subject_key_id")?,
-        },
+        subject: subject_of(row)?,
         trace: Trace {
             trace_id: row.try_get("trace_id")?,
             span_id: row.try_get("span_id")?,

@@ -9,38 +9,44 @@
 //! deliveries ([`listen`]).
 
 mod audit_log;
+mod columns;
 mod db;
+mod deliveries;
 mod listen;
 mod registry;
+mod signals;
 pub mod wakeups;
 mod writer;
 
 pub use audit_log::{AuditFilter, Pruned};
+pub use signals::{
+    NewDelivery, NewSignal, PendingDelivery, Receipt, RecipientReceipt, SendOutcome,
+};
 
 use std::{sync::Arc, time::Duration};
 
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    clock::now_ms,
-    database::{Backend, UnknownDatabase},
     audit::{
-        AuditEvent, Subject,
+        AuditEvent,
         keys::{SignatureKey, Signer},
-        receipt_message,
     },
-    store::wakeups::Notifier,
+    database::{Backend, UnknownDatabase},
     ids::Oin,
     registry::PartnerRecord,
 };
 
+use wakeups::Notifier;
 use writer::{Job, Sent};
 
 /// Read connections; the writer has its own.
 const READ_CONNECTIONS: u32 = 4;
 /// Most deliveries one [`Store::expire`] call expires, so the writer never holds long.
 pub const EXPIRE_BATCH: i64 = 1000;
+/// Most audit records one pruning job removes, so the writer never holds long.
+const PRUNE_CHUNK: i64 = 10_000;
 
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
@@ -68,128 +74,6 @@ pub struct AuditSettings {
     pub checkpoint_every_records: u64,
     /// A checkpoint at least this often while records are added.
     pub checkpoint_every: Duration,
-}
-
-/// A signal to commit with its deliveries and audit events.
-#[derive(Debug)]
-pub struct NewSignal {
-    /// Gateway id (UUIDv7).
-    pub id: String,
-    /// Sender.
-    pub sender: Oin,
-    /// The sender's idempotency key.
-    pub idempotency_key: String,
-    /// SHA-256 of the envelope.
-    pub content_hash: [u8; 32],
-    /// Catalogue message name.
-    pub signal_type: String,
-    /// Sending purpose.
-    pub purpose: String,
-    /// Case reference.
-    pub case_ref: String,
-    /// Rule the signal passed along.
-    pub rule: String,
-    /// Policy version.
-    pub policy_version: String,
-    /// Acceptance time, Unix ms.
-    pub accepted_at: i64,
-    /// One per recipient, in envelope order.
-    pub deliveries: Vec<NewDelivery>,
-    /// Audit events of the acceptance.
-    pub audit: Vec<AuditEvent>,
-    /// Audit event to write instead when the idempotency key is known already.
-    pub resent_audit: AuditEvent,
-    /// The case and data subject, as keyed hashes.
-    pub subject: Subject,
-}
-
-/// One recipient's copy.
-#[derive(Debug)]
-pub struct NewDelivery {
-    /// Delivery id (UUIDv7).
-    pub id: String,
-    /// Recipient.
-    pub recipient: Oin,
-    /// Receiving purposes.
-    pub purposes: Vec<String>,
-    /// Withheld field paths.
-    pub withheld: Vec<String>,
-    /// Filtered payload.
-    pub payload: Vec<u8>,
-}
-
-/// The receipt of a committed signal, signed by the gateway.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Receipt {
-    /// Signal id.
-    pub signal_id: String,
-    /// Acceptance time, Unix ms.
-    pub accepted_at: i64,
-    /// Per recipient, in envelope order.
-    pub recipients: Vec<RecipientReceipt>,
-    /// True when answering a resend.
-    pub duplicate: bool,
-    /// SHA-256 of the envelope as received, hex.
-    pub content_sha256: String,
-    /// Sequence number of the `signal_accepted` audit record.
-    pub audit_seq: i64,
-    /// Ed25519 signature over [`crate::audit::receipt_message`].
-    pub signature: Vec<u8>,
-    /// Id of the signing key.
-    pub key_id: String,
-}
-
-/// What one recipient got.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecipientReceipt {
-    /// Recipient.
-    pub recipient: String,
-    /// Delivery id.
-    pub delivery_id: String,
-    /// Receiving purposes.
-    pub purposes: Vec<String>,
-    /// Withheld field paths.
-    pub withheld: Vec<String>,
-}
-
-/// A delivery waiting for its recipient.
-#[derive(Debug, Clone)]
-pub struct PendingDelivery {
-    /// Stream order.
-    pub seq: i64,
-    /// Delivery id.
-    pub id: String,
-    /// Signal id.
-    pub signal_id: String,
-    /// Sender.
-    pub sender: String,
-    /// Sending purpose.
-    pub purpose: String,
-    /// Case reference.
-    pub case_ref: String,
-    /// Catalogue message name.
-    pub signal_type: String,
-    /// Acceptance time, Unix ms.
-    pub accepted_at: i64,
-    /// Receiving purposes.
-    pub purposes: Vec<String>,
-    /// Filtered payload.
-    pub payload: Vec<u8>,
-    /// Times streamed before.
-    pub attempts: i64,
-    /// The case and data subject, as keyed hashes (for the audit record of the streaming).
-    pub subject: Subject,
-}
-
-/// Outcome of committing a signal.
-#[derive(Debug)]
-pub enum SendOutcome {
-    /// Newly committed.
-    Accepted(Receipt),
-    /// The idempotency key was known with the same content: the original receipt.
-    Duplicate(Receipt),
-    /// The idempotency key was known with different content.
-    Conflict,
 }
 
 /// Why the store failed.
@@ -343,6 +227,31 @@ impl Store {
         .await?
     }
 
+    /// Removes audit records older than `cutoff` (Unix ms) while keeping the log verifiable:
+    /// first a checkpoint signed over the last record removed, so that the first record kept
+    /// links to a signed anchor; then the records, a chunk per writer transaction. `None`
+    /// when nothing is old enough.
+    pub async fn prune_audit(&self, cutoff: i64) -> Result<Option<Pruned>, StoreError> {
+        let prune = |through| {
+            self.submit(move |reply| Job::Prune {
+                cutoff,
+                through,
+                reply,
+            })
+        };
+        let Some(mut pruned) = prune(None).await?? else {
+            return Ok(None);
+        };
+        let mut last = pruned.records;
+        while last >= PRUNE_CHUNK as u64 {
+            last = prune(Some(pruned.through_seq))
+                .await??
+                .map_or(0, |more| more.records);
+            pruned.records += last;
+        }
+        Ok(Some(pruned))
+    }
+
     async fn submit<T>(
         &self,
         job: impl FnOnce(oneshot::Sender<T>) -> Job,
@@ -353,88 +262,6 @@ impl Store {
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)
-    }
-
-    /// Unacknowledged deliveries of `recipient` after stream position `after`, oldest first.
-    pub async fn pending(
-        &self,
-        recipient: &Oin,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<PendingDelivery>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT d.seq, d.id, d.signal_id, d.purposes, d.payload, d.attempts,
-                    s.sender_oin, s.purpose, s.case_ref, s.signal_type, s.accepted_at,
-                    s.case_ref_hash, s.subject_type, s.subject_hash, s.subject_key_id
-             FROM deliveries d JOIN signals s ON s.id = d.signal_id
-             WHERE d.recipient_oin = $1 AND d.acked_at IS NULL AND d.expired_at IS NULL
-               AND d.seq > $2
-             ORDER BY d.seq LIMIT $3",
-        )
-        .bind(recipient.as_str())
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(PendingDelivery {
-                    seq: row.try_get("seq")?,
-                    id: row.try_get("id")?,
-                    signal_id: row.try_get("signal_id")?,
-                    sender: row.try_get("sender_oin")?,
-                    purpose: row.try_get("purpose")?,
-                    case_ref: row.try_get("case_ref")?,
-                    signal_type: row.try_get("signal_type")?,
-                    accepted_at: row.try_get("accepted_at")?,
-                    purposes: json_list(row.try_get("purposes")?)?,
-                    payload: row.try_get("payload")?,
-                    attempts: row.try_get("attempts")?,
-                    subject: writer::subject_of(row)?,
-                })
-            })
-            .collect()
-    }
-
-    /// Per recipient OIN: unacknowledged deliveries and the acceptance time of the oldest.
-    pub async fn pending_by_recipient(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT d.recipient_oin, COUNT(*) AS pending, MIN(s.accepted_at) AS oldest
-             FROM deliveries d JOIN signals s ON s.id = d.signal_id
-             WHERE d.acked_at IS NULL AND d.expired_at IS NULL GROUP BY d.recipient_oin",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("recipient_oin")?,
-                    row.try_get("pending")?,
-                    row.try_get("oldest")?,
-                ))
-            })
-            .collect()
-    }
-
-    /// The receipt of a signal `sender` sent, if any.
-    pub async fn receipt(
-        &self,
-        sender: &Oin,
-        signal_id: &str,
-    ) -> Result<Option<Receipt>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        let mine: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM signals WHERE id = $1 AND sender_oin = $2")
-                .bind(signal_id)
-                .bind(sender.as_str())
-                .fetch_optional(&mut *conn)
-                .await?;
-        match mine {
-            Some(_) => Ok(writer::load_receipt(&mut conn, signal_id, false)
-                .await?
-                .map(|facts| facts.sign(&self.signer))),
-            None => Ok(None),
-        }
     }
 
     /// The public key that verifies checkpoints and receipts.
@@ -466,72 +293,6 @@ impl Store {
     }
 }
 
-// === impl Receipt ===
-
-impl Receipt {
-    /// A receipt with the gateway's signature over its facts.
-    pub fn signed(
-        signer: &Signer,
-        signal_id: String,
-        content_sha256: String,
-        accepted_at: i64,
-        audit_seq: i64,
-        recipients: Vec<RecipientReceipt>,
-        duplicate: bool,
-    ) -> Self {
-        ReceiptFacts {
-            signal_id,
-            content_sha256,
-            accepted_at,
-            audit_seq,
-            recipients,
-            duplicate,
-        }
-        .sign(signer)
-    }
-}
-
-/// The facts of a receipt before they are signed. The writer answers with these, so that the
-/// signing (tens of microseconds of Ed25519) runs beside other requests, not in the writer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct ReceiptFacts {
-    signal_id: String,
-    content_sha256: String,
-    accepted_at: i64,
-    audit_seq: i64,
-    recipients: Vec<RecipientReceipt>,
-    duplicate: bool,
-}
-
-// === impl ReceiptFacts ===
-
-impl ReceiptFacts {
-    fn sign(self, signer: &Signer) -> Receipt {
-        let oins: Vec<&str> = self
-            .recipients
-            .iter()
-            .map(|r| r.recipient.as_str())
-            .collect();
-        let signature = signer.sign(&receipt_message(
-            &self.signal_id,
-            &self.content_sha256,
-            &oins,
-            self.accepted_at,
-            self.audit_seq,
-        ));
-        Receipt {
-            signal_id: self.signal_id,
-            accepted_at: self.accepted_at,
-            recipients: self.recipients,
-            duplicate: self.duplicate,
-            content_sha256: self.content_sha256,
-            audit_seq: self.audit_seq,
-            signature,
-            key_id: signer.key_id().to_string(),
-        }
-    }
-}
-
 /// Tables that [`Store::count`] can count.
 #[derive(Debug, Clone, Copy)]
 pub enum Table {
@@ -541,8 +302,4 @@ pub enum Table {
     Deliveries,
     /// Audit records.
     AuditLog,
-}
-
-fn json_list(text: String) -> Result<Vec<String>, sqlx::Error> {
-    serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }

@@ -16,6 +16,7 @@
 //! Receipts leave the writer as facts ([`Sent`]); `Store::send` signs them in the caller's
 //! task, so the Ed25519 signing of a batch runs on every core instead of in the writer.
 
+mod jobs;
 mod rows;
 
 use std::{
@@ -29,15 +30,16 @@ use tokio::{
     time::Instant,
 };
 
-use rows::{DeliveryRow, Known, Rows, SignalRow};
+use rows::{Known, Rows};
 
 use super::{
-    AuditSettings, Backend, EXPIRE_BATCH, NewSignal, PendingDelivery, ReceiptFacts,
-    RecipientReceipt, StoreError, now_ms,
+    AuditSettings, NewSignal, PendingDelivery, Pruned, StoreError, signals::ReceiptFacts,
+    wakeups::Notifier,
 };
 use crate::{
-    audit::{AuditEvent, ChainHead, Checkpoint, Outcome, Subject},
-    store::wakeups::Notifier,
+    audit::{AuditEvent, ChainHead},
+    clock::now_ms,
+    database::Backend,
     ids::Oin,
     registry::PartnerRecord,
 };
@@ -77,6 +79,13 @@ pub(super) enum Job {
         audit: Vec<AuditEvent>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Removes audit records accepted before `cutoff`, up to the cut `through` found by the
+    /// first such job.
+    Prune {
+        cutoff: i64,
+        through: Option<i64>,
+        reply: oneshot::Sender<Result<Option<Pruned>, StoreError>>,
+    },
     Shutdown,
 }
 
@@ -100,6 +109,10 @@ enum Answer {
         Result<u32, StoreError>,
     ),
     Expired(oneshot::Sender<Result<Vec<Oin>, StoreError>>, Vec<Oin>),
+    Pruned(
+        oneshot::Sender<Result<Option<Pruned>, StoreError>>,
+        Option<Pruned>,
+    ),
 }
 
 struct Writer {
@@ -207,21 +220,8 @@ impl Writer {
         if !due {
             return Ok(false);
         }
-        let now = now_ms();
-        let signer = &self.settings.signer;
-        let signature = signer.sign(&Checkpoint::message(self.head.seq, now, &self.head.hash));
-        // A pruning may have signed this very record meanwhile: one checkpoint is enough.
-        sqlx::query(
-            "INSERT INTO audit_checkpoints (seq, at, head_hash, key_id, signature) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (seq) DO NOTHING",
-        )
-        .bind(self.head.seq)
-        .bind(now)
-        .bind(&self.head.hash)
-        .bind(signer.key_id())
-        .bind(hex::encode(signature))
-        .execute(&mut self.conn)
-        .await?;
+        let head = self.head.clone();
+        self.sign_checkpoint(head.seq, &head.hash).await?;
         Ok(true)
     }
 
@@ -370,226 +370,16 @@ impl Writer {
                 Ok(()) => Ok(Some(Answer::Unit(reply))),
                 Err(e) => Err((e, Some(Answer::Unit(reply)))),
             },
+            Job::Prune {
+                cutoff,
+                through,
+                reply,
+            } => match self.prune(cutoff, through).await {
+                Ok(pruned) => Ok(Some(Answer::Pruned(reply, pruned))),
+                Err(e) => Err((e, Some(Answer::Pruned(reply, None)))),
+            },
             Job::Shutdown => Ok(None),
         }
-    }
-
-    async fn insert_signal(
-        &mut self,
-        signal: NewSignal,
-        batch: &mut Batch,
-        woken: &mut HashSet<Oin>,
-    ) -> Result<Sent, StoreError> {
-        let now = now_ms();
-        if let Some((id, hash, receipt)) = batch.earlier(&signal.sender, &signal.idempotency_key) {
-            let mut event = signal.resent_audit;
-            event.signal_id = Some(id.clone());
-            if hash != signal.content_hash {
-                event.outcome = Outcome::Refused;
-                event.detail =
-                    serde_json::json!({ "reason": "idempotency key reused for different content" });
-                self.append_audit(event, now, &mut batch.rows);
-                return Ok(Sent::Conflict);
-            }
-            self.append_audit(event, now, &mut batch.rows);
-            let receipt = match receipt {
-                Some(receipt) => ReceiptFacts {
-                    duplicate: true,
-                    ..receipt
-                },
-                None => load_receipt(&mut self.conn, &id, true)
-                    .await?
-                    .ok_or_else(|| StoreError::Corrupt(format!("signal {id} vanished")))?,
-            };
-            return Ok(Sent::Duplicate(receipt));
-        }
-        let mut audit_seq = None;
-        for event in signal.audit {
-            let seq = self.append_audit(event, now, &mut batch.rows);
-            audit_seq.get_or_insert(seq);
-        }
-        let audit_seq = audit_seq.unwrap_or(self.head.seq);
-        let mut recipients = Vec::with_capacity(signal.deliveries.len());
-        for (position, d) in signal.deliveries.into_iter().enumerate() {
-            woken.insert(d.recipient.clone());
-            recipients.push(RecipientReceipt {
-                recipient: d.recipient.to_string(),
-                delivery_id: d.id.clone(),
-                purposes: d.purposes.clone(),
-                withheld: d.withheld.clone(),
-            });
-            batch.rows.deliveries.push(DeliveryRow {
-                id: d.id,
-                signal_id: signal.id.clone(),
-                position: position as i64,
-                recipient: d.recipient,
-                purposes: to_json(&d.purposes),
-                withheld: to_json(&d.withheld),
-                payload: d.payload,
-            });
-        }
-        let receipt = ReceiptFacts {
-            signal_id: signal.id.clone(),
-            content_sha256: hex::encode(signal.content_hash),
-            accepted_at: signal.accepted_at,
-            audit_seq,
-            recipients,
-            duplicate: false,
-        };
-        batch
-            .accepted
-            .entry(signal.sender.clone())
-            .or_default()
-            .insert(
-                signal.idempotency_key.clone(),
-                (signal.content_hash, receipt.clone()),
-            );
-        batch.rows.signals.push(SignalRow {
-            id: signal.id,
-            sender: signal.sender,
-            idempotency_key: signal.idempotency_key,
-            content_hash: signal.content_hash,
-            signal_type: signal.signal_type,
-            purpose: signal.purpose,
-            case_ref: signal.case_ref,
-            rule: signal.rule,
-            policy_version: signal.policy_version,
-            accepted_at: signal.accepted_at,
-            audit_seq,
-            subject: signal.subject,
-        });
-        Ok(Sent::Accepted(receipt))
-    }
-
-    /// Acknowledges the deliveries of `recipient` named in `ids`; refuses them all if one is
-    /// not addressed to `recipient`. Counts each delivery once, however often it is named.
-    fn ack(
-        &mut self,
-        recipient: &Oin,
-        ids: Vec<String>,
-        template: AuditEvent,
-        batch: &mut Batch,
-    ) -> Result<u32, StoreError> {
-        let known = batch.known.deliveries.get(recipient);
-        let mut targets = Vec::with_capacity(ids.len());
-        for id in ids {
-            let Some(delivery) = known.and_then(|known| known.get(&id)) else {
-                return Err(StoreError::UnknownDelivery(id));
-            };
-            if delivery.expired || batch.expired.contains(&id) {
-                return Err(StoreError::Expired(id));
-            }
-            if !delivery.acked && !batch.acked.contains(&id) {
-                targets.push((id, delivery.clone()));
-            }
-        }
-        let now = now_ms();
-        let mut acknowledged = 0;
-        for (id, delivery) in targets {
-            if !batch.acked.insert(id.clone()) {
-                continue; // acknowledged twice within one call
-            }
-            acknowledged += 1;
-            batch.rows.acked.push((id.clone(), now));
-            let mut event = template.clone();
-            event.subject = delivery.subject;
-            event.counterparty = delivery.sender.parse().ok();
-            event.signal_id = Some(delivery.signal_id);
-            event.signal_type = Some(delivery.signal_type);
-            event.purpose = Some(delivery.purposes);
-            event.delivery_id = Some(id);
-            self.append_audit(event, now, &mut batch.rows);
-        }
-        Ok(acknowledged)
-    }
-
-    fn streamed(
-        &mut self,
-        deliveries: Vec<PendingDelivery>,
-        template: AuditEvent,
-        rows: &mut Rows,
-    ) {
-        let now = now_ms();
-        for d in deliveries {
-            *rows.streamed.entry(d.id.clone()).or_default() += 1;
-            let mut event = template.clone();
-            event.subject = d.subject;
-            event.counterparty = d.sender.parse().ok();
-            event.purpose = Some(d.purposes.join(","));
-            event.signal_id = Some(d.signal_id);
-            event.signal_type = Some(d.signal_type);
-            event.delivery_id = Some(d.id);
-            event.detail = serde_json::json!({ "attempt": d.attempts + 1 });
-            self.append_audit(event, now, rows);
-        }
-    }
-
-    /// Expires up to [`EXPIRE_BATCH`] unacknowledged deliveries of signals accepted before
-    /// `cutoff`, oldest first, with an audit record each; returns their recipients.
-    async fn expire(
-        &mut self,
-        cutoff: i64,
-        template: AuditEvent,
-        batch: &mut Batch,
-    ) -> Result<Vec<Oin>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT d.id, d.recipient_oin, d.signal_id, d.purposes, d.attempts, s.sender_oin,
-                    s.signal_type, s.accepted_at, s.case_ref_hash, s.subject_type, s.subject_hash,
-                    s.subject_key_id
-             FROM deliveries d JOIN signals s ON s.id = d.signal_id
-             WHERE d.acked_at IS NULL AND d.expired_at IS NULL AND s.accepted_at < $1
-             ORDER BY d.seq LIMIT $2",
-        )
-        .bind(cutoff)
-        .bind(EXPIRE_BATCH)
-        .fetch_all(&mut self.conn)
-        .await?;
-        let now = now_ms();
-        let mut expired = Vec::with_capacity(rows.len());
-        for row in rows {
-            let id: String = row.try_get("id")?;
-            if batch.acked.contains(&id) || !batch.expired.insert(id.clone()) {
-                continue; // acknowledged or expired earlier in this batch
-            }
-            let recipient: Oin = row
-                .try_get::<String, _>("recipient_oin")?
-                .parse()
-                .map_err(|e: crate::ids::InvalidOin| StoreError::Corrupt(e.to_string()))?;
-            batch.rows.expired.push((id.clone(), now));
-            let mut event = template.clone();
-            event.counterparty = Some(recipient.clone());
-            event.purpose = Some(from_json(row.try_get("purposes")?)?.join(","));
-            event.signal_id = Some(row.try_get("signal_id")?);
-            event.signal_type = Some(row.try_get("signal_type")?);
-            event.delivery_id = Some(id);
-            event.subject = subject_of(&row)?;
-            event.detail = serde_json::json!({
-                "sender": row.try_get::<String, _>("sender_oin")?,
-                "accepted_at": row.try_get::<i64, _>("accepted_at")?,
-                "attempts": row.try_get::<i64, _>("attempts")?,
-            });
-            self.append_audit(event, now, &mut batch.rows);
-            expired.push(recipient);
-        }
-        Ok(expired)
-    }
-
-    /// Saves partner records (registry changes are rare: one statement per row is fine) and
-    /// adds the audit records of the change to the batch.
-    async fn save_records(
-        &mut self,
-        records: &[PartnerRecord],
-        audit: Vec<AuditEvent>,
-        rows: &mut Rows,
-    ) -> Result<(), StoreError> {
-        for record in records {
-            super::registry::save_record(&mut self.conn, record).await?;
-        }
-        let now = now_ms();
-        for event in audit {
-            self.append_audit(event, now, rows);
-        }
-        Ok(())
     }
 
     /// Appends one record to the chain and to the batch's rows; returns its sequence number.
@@ -635,72 +425,6 @@ impl Batch {
     }
 }
 
-/// Reads the receipt of a committed signal, to be signed; `None` when there is no such signal.
-pub(super) async fn load_receipt(
-    conn: &mut AnyConnection,
-    signal_id: &str,
-    duplicate: bool,
-) -> Result<Option<ReceiptFacts>, StoreError> {
-    let Some(signal) =
-        sqlx::query("SELECT content_hash, accepted_at, audit_seq FROM signals WHERE id = $1")
-            .bind(signal_id)
-            .fetch_optional(&mut *conn)
-            .await?
-    else {
-        return Ok(None);
-    };
-    let rows = sqlx::query(
-        "SELECT id, recipient_oin, purposes, withheld FROM deliveries WHERE signal_id = $1 ORDER BY position",
-    )
-    .bind(signal_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let recipients = rows
-        .iter()
-        .map(|row| {
-            Ok(RecipientReceipt {
-                recipient: row.try_get("recipient_oin")?,
-                delivery_id: row.try_get("id")?,
-                purposes: from_json(row.try_get("purposes")?)?,
-                withheld: from_json(row.try_get("withheld")?)?,
-            })
-        })
-        .collect::<Result<_, StoreError>>()?;
-    Ok(Some(ReceiptFacts {
-        signal_id: signal_id.to_string(),
-        content_sha256: hex::encode(signal.try_get::<Vec<u8>, _>("content_hash")?),
-        accepted_at: signal.try_get("accepted_at")?,
-        audit_seq: signal.try_get("audit_seq")?,
-        recipients,
-        duplicate,
-    }))
-}
-
-/// The keyed-hash subject columns of a joined signals row.
-pub(super) fn subject_of(row: &AnyRow) -> Result<Subject, sqlx::Error> {
-    Ok(Subject {
-        case_ref_hash: row.try_get("case_ref_hash")?,
-        subject_type: row.try_get("subject_type")?,
-        subject_hash: row.try_get("subject_hash")?,
-        subject_key_id: row.try_get("subject_key_id")?,
-    })
-}
-
-fn to_json(list: &[String]) -> String {
-    serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
-}
-
-fn from_json(text: String) -> Result<Vec<String>, StoreError> {
-    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn enum_text<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
-    }
-}
-
 // === impl Answer ===
 
 impl Answer {
@@ -713,6 +437,7 @@ impl Answer {
             }
             Job::Ack { reply, .. } => Some(Answer::Ack(reply, Ok(0))),
             Job::Expire { reply, .. } => Some(Answer::Expired(reply, Vec::new())),
+            Job::Prune { reply, .. } => Some(Answer::Pruned(reply, None)),
             Job::Shutdown => None,
         }
     }
@@ -731,6 +456,9 @@ impl Answer {
             Answer::Expired(reply, expired) => {
                 let _ = reply.send(Ok(expired));
             }
+            Answer::Pruned(reply, pruned) => {
+                let _ = reply.send(Ok(pruned));
+            }
         }
     }
 
@@ -747,6 +475,9 @@ impl Answer {
                 let _ = reply.send(Err(error()));
             }
             Answer::Expired(reply, _) => {
+                let _ = reply.send(Err(error()));
+            }
+            Answer::Pruned(reply, _) => {
                 let _ = reply.send(Err(error()));
             }
         }

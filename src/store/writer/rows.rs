@@ -12,12 +12,14 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::{AnyConnection, Row, any::AnyRow};
 
-use super::{Job, enum_text, from_json, subject_of};
+use super::Job;
 use crate::{
     audit::{AuditRecord, Subject},
     ids::Oin,
+    database::Backend,
     store::{
-        Backend, StoreError,
+        StoreError,
+        columns::{audit_columns, enum_text, from_json, signal_subject, subject_of},
         db::{MAX_PARAMETERS, Sql, Values},
     },
 };
@@ -121,6 +123,7 @@ impl Known {
                 | Job::Streamed { .. }
                 | Job::Expire { .. }
                 | Job::SaveRecords { .. }
+                | Job::Prune { .. }
                 | Job::Shutdown => {}
             }
         }
@@ -147,8 +150,11 @@ impl Known {
         }
         for (recipient, ids) in acks {
             let found = known.deliveries.entry(recipient.clone()).or_default();
-            let select = "SELECT d.id, d.acked_at, d.expired_at, d.signal_id, d.purposes, s.sender_oin, s.signal_type, s.case_ref_hash, s.subject_type, s.subject_hash, s.subject_key_id
-                 FROM deliveries d JOIN signals s ON s.id = d.signal_id WHERE d.recipient_oin = ";
+            let select = concat!(
+                "SELECT d.id, d.acked_at, d.expired_at, d.signal_id, d.purposes, s.sender_oin, s.signal_type, ",
+                signal_subject!(),
+                " FROM deliveries d JOIN signals s ON s.id = d.signal_id WHERE d.recipient_oin = "
+            );
             for row in select_in(conn, backend, select, recipient, " AND d.id IN ", &ids).await? {
                 let delivery = KnownDelivery {
                     acked: row.try_get::<Option<i64>, _>("acked_at")?.is_some(),
@@ -228,7 +234,7 @@ impl Rows {
                 .bind(d.payload);
         })
         .await?;
-        let audit = "INSERT INTO audit_log (seq, id, at, event, outcome, actor_oin, actor_person, counterparty_oin, purpose, legal_basis, signal_id, signal_type, delivery_id, case_ref_hash, subject_type, subject_hash, subject_key_id, trace_id, span_id, detail, prev_hash, hash) ";
+        let audit = concat!("INSERT INTO audit_log (", audit_columns!(), ") ");
         execute_values(
             conn,
             backend,

@@ -8,6 +8,7 @@ use tokio::sync::oneshot;
 
 use super::{Job, Sent, Writer};
 use crate::{
+    clock::now_ms,
     audit::{
         AuditEvent, EventKind, Outcome, Subject,
         keys::{self, Signer},
@@ -17,7 +18,7 @@ use crate::{
     ids::Oin,
     store::{
         AuditFilter, AuditSettings, NewDelivery, NewSignal, PendingDelivery, Receipt, Store,
-        StoreError, Table, now_ms,
+        StoreError, Table,
     },
 };
 

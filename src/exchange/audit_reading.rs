@@ -1,0 +1,314 @@
+//! Audit reading for privacy officers: queries, subject reports, verification of the chain,
+//! and exports. Every call needs the officer's certificate and a JWT naming the officer; the
+//! officer sees only the records of the partners in its scope; every read and every refusal
+//! is itself an audit record.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::{Exchange, ExchangeError, callers::Credentials, timeline::TimelineEntry};
+use crate::{
+    audit::{
+        Actor, EventKind, Outcome, StoredRecord, Subject,
+        export::{self, ExportHeader},
+        verify::{Verification, Verifier},
+    },
+    ids::Oin,
+    registry::{AuditScope, Partner, Role},
+    store::AuditFilter,
+};
+
+/// Default and largest page of a query.
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1000;
+/// Records read per round trip when walking the whole log.
+const WALK_PAGE: i64 = 5000;
+
+/// An authenticated privacy officer and the partners whose records it may read.
+#[derive(Debug)]
+pub struct Officer {
+    partner: Arc<Partner>,
+    actor: Actor,
+    scope: Option<Vec<Oin>>,
+}
+
+/// A query of the audit log; empty fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// At or after (Unix ms).
+    pub from: Option<i64>,
+    /// Before (Unix ms).
+    pub to: Option<i64>,
+    /// OIN of the actor or counterparty.
+    pub partner_oin: String,
+    /// Signal type.
+    pub signal_type: String,
+    /// Purpose code.
+    pub purpose: String,
+    /// `ok` or `refused`.
+    pub outcome: String,
+    /// Event name.
+    pub event: String,
+    /// A case reference; hashed here, never stored or logged in clear.
+    pub case_ref: String,
+    /// Records per page; 0 for the default.
+    pub page_size: u32,
+    /// The `next_page_token` of the page before, or empty.
+    pub page_token: String,
+}
+
+/// A page of records and the token of the next page (empty on the last).
+#[derive(Debug)]
+pub struct Page {
+    /// The records, in chain order.
+    pub records: Vec<StoredRecord>,
+    /// Token of the next page, empty when this is the last.
+    pub next_page_token: String,
+}
+
+/// Whom a subject report is about: exactly one of these is given.
+#[derive(Debug, Clone, Copy)]
+pub struct SubjectQuery<'q> {
+    /// The case reference.
+    pub case_ref: &'q str,
+    /// A V-nummer.
+    pub v_nummer: &'q str,
+    /// A BSN.
+    pub bsn: &'q str,
+}
+
+/// The formats an export can take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// JSON Lines with header, hashes and checkpoints: verifiable offline.
+    JsonLines,
+    /// One Logboek Dataverwerkingen-shaped line per record.
+    Ldv,
+}
+
+// === impl Exchange ===
+
+impl Exchange {
+    /// The officer behind a request: certificate, token, privacy-officer role. Refusals are
+    /// audited.
+    pub async fn officer(
+        &self,
+        credentials: &Credentials<'_>,
+        method: &str,
+    ) -> Result<Officer, ExchangeError> {
+        let (partner, actor) = self
+            .person_in_role(credentials, Role::PrivacyOfficer, EventKind::AuditRefused, method)
+            .await?;
+        let scope = match &partner.audit_scope {
+            AuditScope::All => None,
+            AuditScope::Partners(oins) => Some(oins.clone()),
+            AuditScope::None => Some(Vec::new()),
+        };
+        Ok(Officer {
+            partner,
+            actor,
+            scope,
+        })
+    }
+
+    /// One page of the records matching `query` within the officer's scope.
+    pub async fn query_audit(&self, officer: &Officer, q: Query) -> Result<Page, ExchangeError> {
+        let page_size = match q.page_size {
+            0 => DEFAULT_PAGE,
+            n if n <= MAX_PAGE => n,
+            n => {
+                return Err(ExchangeError::Invalid(format!(
+                    "page_size {n} is larger than {MAX_PAGE}"
+                )));
+            }
+        };
+        let after_seq = match q.page_token.as_str() {
+            "" => 0,
+            token => token.parse::<i64>().map_err(|_| {
+                ExchangeError::Invalid(
+                    "page_token is not one this service gave: pass next_page_token unchanged"
+                        .into(),
+                )
+            })?,
+        };
+        let partner = match q.partner_oin.as_str() {
+            "" => None,
+            oin => Some(
+                oin.parse::<Oin>()
+                    .map_err(|e| ExchangeError::Invalid(format!("partner_oin: {e}")))?,
+            ),
+        };
+        let optional = |s: String| (!s.is_empty()).then_some(s);
+        let mut subject = Subject::default();
+        let about = optional(q.case_ref).map(|case_ref| {
+            subject = self.case_subject(&case_ref);
+            self.subject_keys.all_hashes(&case_ref)
+        });
+        let filter = AuditFilter {
+            from: q.from,
+            to: q.to,
+            partner,
+            signal_type: optional(q.signal_type),
+            purpose: optional(q.purpose),
+            outcome: optional(q.outcome),
+            event: optional(q.event),
+            about,
+            scope: officer.scope.clone(),
+            after_seq,
+            limit: i64::from(page_size),
+        };
+        let records = self.store.audit_records(&filter).await?;
+        let next_page_token = match records.last() {
+            Some(last) if records.len() == page_size as usize => last.record.seq.to_string(),
+            _ => String::new(),
+        };
+        let detail = json!({ "records": records.len() });
+        self.audit_read(officer, "Query", subject, detail).await?;
+        tracing::info!(partner = %officer.partner.id, records = records.len(), "audit queried");
+        Ok(Page {
+            records,
+            next_page_token,
+        })
+    }
+
+    /// Every record about one case or person within the officer's scope, as a timeline.
+    pub async fn subject_report(
+        &self,
+        officer: &Officer,
+        q: SubjectQuery<'_>,
+    ) -> Result<Vec<TimelineEntry>, ExchangeError> {
+        let given: Vec<(&str, &str)> = [
+            ("case_ref", q.case_ref),
+            ("v_nummer", q.v_nummer),
+            ("bsn", q.bsn),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+        let [(kind, value)] = given.as_slice() else {
+            return Err(ExchangeError::Invalid(
+                "give exactly one of case_ref, v_nummer or bsn".into(),
+            ));
+        };
+        let mut subject = self.case_subject(value);
+        if *kind != "case_ref" {
+            subject = Subject {
+                subject_type: Some(kind.to_string()),
+                subject_hash: subject.case_ref_hash.take(),
+                ..subject
+            };
+        }
+        let filter = AuditFilter {
+            about: Some(self.subject_keys.all_hashes(value)),
+            scope: officer.scope.clone(),
+            ..AuditFilter::default()
+        };
+        let records = self.walk(filter).await?;
+        let entries: Vec<TimelineEntry> =
+            records.iter().map(|r| self.timeline_entry(r)).collect();
+        let detail = json!({ "by": kind, "entries": entries.len() });
+        self.audit_read(officer, "SubjectReport", subject, detail)
+            .await?;
+        Ok(entries)
+    }
+
+    /// Walks the whole chain: every hash, link and checkpoint signature; stops at the first
+    /// problem.
+    pub async fn verify_audit(&self, officer: &Officer) -> Result<Verification, ExchangeError> {
+        let key = self.store.signature_key();
+        let checkpoints = self.store.checkpoints().await?;
+        let mut verifier = Verifier::new(&key, checkpoints, false);
+        let mut filter = AuditFilter {
+            limit: WALK_PAGE,
+            ..AuditFilter::default()
+        };
+        loop {
+            let page = self.store.audit_records(&filter).await?;
+            for record in &page {
+                verifier.push(record);
+            }
+            match page.last() {
+                Some(last) if page.len() as i64 == WALK_PAGE && !verifier.failed() => {
+                    filter.after_seq = last.record.seq;
+                }
+                _ => break,
+            }
+        }
+        let result = verifier.finish();
+        let detail = json!({ "records": result.records, "intact": result.first_problem.is_none() });
+        self.audit_read(officer, "Verify", Subject::default(), detail)
+            .await?;
+        Ok(result)
+    }
+
+    /// The lines of an export of the records between `from` and `to` (Unix ms) within the
+    /// officer's scope.
+    pub async fn export_audit(
+        &self,
+        officer: &Officer,
+        from: Option<i64>,
+        to: Option<i64>,
+        format: ExportFormat,
+    ) -> Result<Vec<String>, ExchangeError> {
+        let filter = AuditFilter {
+            from,
+            to,
+            scope: officer.scope.clone(),
+            ..AuditFilter::default()
+        };
+        let complete = filter.from.is_none() && filter.to.is_none() && filter.scope.is_none();
+        let records = self.walk(filter).await?;
+        let checkpoints = self.store.checkpoints().await?;
+        let format_name = match format {
+            ExportFormat::JsonLines => "json_lines",
+            ExportFormat::Ldv => "ldv",
+        };
+        let detail = json!({ "records": records.len(), "format": format_name });
+        self.audit_read(officer, "Export", Subject::default(), detail)
+            .await?;
+        let key = self.store.signature_key();
+        Ok(match format {
+            ExportFormat::Ldv => records.iter().map(export::ldv_line).collect(),
+            ExportFormat::JsonLines => {
+                let header = ExportHeader::new(&key, complete);
+                std::iter::once(export::header_line(&header))
+                    .chain(records.iter().map(export::record_line))
+                    .chain(checkpoints.iter().map(export::checkpoint_line))
+                    .collect()
+            }
+        })
+    }
+
+    /// Records that `officer` read the log.
+    async fn audit_read(
+        &self,
+        officer: &Officer,
+        method: &str,
+        subject: Subject,
+        detail: serde_json::Value,
+    ) -> Result<(), ExchangeError> {
+        let mut event = officer.actor.event(EventKind::AuditRead, Outcome::Ok);
+        event.subject = subject;
+        event.detail = json!({ "method": method, "result": detail });
+        self.store.audit(vec![event]).await?;
+        Ok(())
+    }
+
+    /// Every record matching `filter`, walking page by page.
+    async fn walk(&self, mut filter: AuditFilter) -> Result<Vec<StoredRecord>, ExchangeError> {
+        filter.limit = WALK_PAGE;
+        let mut all = Vec::new();
+        loop {
+            let page = self.store.audit_records(&filter).await?;
+            let done = (page.len() as i64) < WALK_PAGE;
+            if let Some(last) = page.last() {
+                filter.after_seq = last.record.seq;
+            }
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
+    }
+}

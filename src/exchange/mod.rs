@@ -1,0 +1,159 @@
+//! The gateway's use cases, between the transport (`api`) and the domain: it owns the
+//! gateway's state (registry and policy in force, catalogue, store, keys, open connections)
+//! and does what partners, officers and operators ask of it, each use case in its own room:
+//!
+//! - [`callers`]: who is calling (certificate → partner, token → person, role).
+//! - [`send`]: envelope → authorize → filter → the signal and its audit trail → store.
+//! - [`deliveries`]: the stream of a recipient's deliveries, acknowledgements, expiry.
+//! - [`registry_changes`] with [`lifecycle`]: operators' changes, reloads, the registry watch.
+//! - [`audit_reading`]: the officers' queries, subject reports, verification and export.
+//! - [`retention`]: removing audit records past their retention.
+//! - [`jobs`]: the background jobs that run the above on a schedule.
+//!
+//! Nothing here knows tonic or prost; refusals are [`ExchangeError`]s that `api` maps to a
+//! status in one place.
+
+pub mod audit_reading;
+pub mod callers;
+pub mod deliveries;
+mod error;
+pub mod jobs;
+pub mod lifecycle;
+pub mod registry_changes;
+pub mod retention;
+pub mod envelope;
+pub mod send;
+pub mod timeline;
+
+use std::{path::PathBuf, sync::Arc};
+
+use arc_swap::ArcSwap;
+use tokio_util::sync::CancellationToken;
+
+pub use error::ExchangeError;
+
+use crate::{
+    audit::{Subject, keys::SubjectKeys},
+    catalogue::Catalogue,
+    clock::Clock,
+    identity::{
+        connections::Connections,
+        tls::{SharedServerConfig, TlsFiles},
+    },
+    policy::Policy,
+    registry::{Registry, SharedRegistry},
+    store::{Store, wakeups::Notifier},
+};
+
+/// The gateway's state, shared by every request and background job.
+pub struct Exchange {
+    registry: SharedRegistry,
+    policy: ArcSwap<Policy>,
+    policy_file: PathBuf,
+    catalogue: Arc<Catalogue>,
+    store: Store,
+    notifier: Arc<Notifier>,
+    subject_keys: SubjectKeys,
+    jwt_audience: String,
+    connections: Arc<Connections>,
+    tls: TlsFiles,
+    tls_config: SharedServerConfig,
+    shutdown: CancellationToken,
+    clock: Clock,
+    max_message_bytes: usize,
+}
+
+/// What an [`Exchange`] is made of; `server` assembles it at start-up.
+pub struct Parts {
+    /// The partner registry in force (shared with the TLS verifier).
+    pub registry: SharedRegistry,
+    /// The policy in force.
+    pub policy: Policy,
+    /// The file the policy is read from, for reloads.
+    pub policy_file: PathBuf,
+    /// The signal catalogue.
+    pub catalogue: Arc<Catalogue>,
+    /// The store.
+    pub store: Store,
+    /// Subscriber wake-ups, fired by the store.
+    pub notifier: Arc<Notifier>,
+    /// Keys for the keyed hashes of case references and subject identifiers.
+    pub subject_keys: SubjectKeys,
+    /// The `aud` every JWT must carry.
+    pub jwt_audience: String,
+    /// Open partner connections, to close those whose certificate is no longer accepted.
+    pub connections: Arc<Connections>,
+    /// Where the trust anchors and the gateway's certificate are (for reloads and vetting).
+    pub tls: TlsFiles,
+    /// The TLS configuration in force.
+    pub tls_config: SharedServerConfig,
+    /// Cancelled when the gateway shuts down; ends open streams and background jobs.
+    pub shutdown: CancellationToken,
+    /// Where the use cases read the time.
+    pub clock: Clock,
+    /// Largest accepted `Send` request, in bytes.
+    pub max_message_bytes: usize,
+}
+
+// === impl Exchange ===
+
+impl Exchange {
+    /// The gateway's state from its parts.
+    pub fn new(parts: Parts) -> Self {
+        Self {
+            registry: parts.registry,
+            policy: ArcSwap::from_pointee(parts.policy),
+            policy_file: parts.policy_file,
+            catalogue: parts.catalogue,
+            store: parts.store,
+            notifier: parts.notifier,
+            subject_keys: parts.subject_keys,
+            jwt_audience: parts.jwt_audience,
+            connections: parts.connections,
+            tls: parts.tls,
+            tls_config: parts.tls_config,
+            shutdown: parts.shutdown,
+            clock: parts.clock,
+            max_message_bytes: parts.max_message_bytes,
+        }
+    }
+
+    /// The registry in force.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.load_full()
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.load_full()
+    }
+
+    /// The signal catalogue.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The clock the use cases read.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Cancelled when the gateway shuts down.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    /// The keyed hash of a case reference, as the audit log stores it.
+    pub fn case_subject(&self, case_ref: &str) -> Subject {
+        Subject {
+            case_ref_hash: Some(self.subject_keys.hash(case_ref)),
+            subject_key_id: Some(self.subject_keys.active_id().to_string()),
+            ..Subject::default()
+        }
+    }
+}

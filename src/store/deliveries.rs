@@ -1,0 +1,97 @@
+//! Reading the delivery queue: a recipient's unacknowledged deliveries in stream order, the
+//! queue per recipient for the metrics, and the receipt of a signal for its sender.
+
+use sqlx::Row;
+
+use super::{
+    PendingDelivery, Receipt, Store, StoreError,
+    columns::{from_json, signal_subject, subject_of},
+    signals::load_receipt,
+};
+use crate::ids::Oin;
+
+// === impl Store ===
+
+impl Store {
+    /// Unacknowledged deliveries of `recipient` after stream position `after`, oldest first.
+    pub async fn pending(
+        &self,
+        recipient: &Oin,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<PendingDelivery>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT d.seq, d.id, d.signal_id, d.purposes, d.payload, d.attempts,
+                    s.sender_oin, s.purpose, s.case_ref, s.signal_type, s.accepted_at, ",
+            signal_subject!(),
+            " FROM deliveries d JOIN signals s ON s.id = d.signal_id
+             WHERE d.recipient_oin = $1 AND d.acked_at IS NULL AND d.expired_at IS NULL
+               AND d.seq > $2
+             ORDER BY d.seq LIMIT $3"
+        ))
+        .bind(recipient.as_str())
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PendingDelivery {
+                    seq: row.try_get("seq")?,
+                    id: row.try_get("id")?,
+                    signal_id: row.try_get("signal_id")?,
+                    sender: row.try_get("sender_oin")?,
+                    purpose: row.try_get("purpose")?,
+                    case_ref: row.try_get("case_ref")?,
+                    signal_type: row.try_get("signal_type")?,
+                    accepted_at: row.try_get("accepted_at")?,
+                    purposes: from_json(row.try_get("purposes")?)?,
+                    payload: row.try_get("payload")?,
+                    attempts: row.try_get("attempts")?,
+                    subject: subject_of(row)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Per recipient OIN: unacknowledged deliveries and the acceptance time of the oldest.
+    pub async fn pending_by_recipient(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.recipient_oin, COUNT(*) AS pending, MIN(s.accepted_at) AS oldest
+             FROM deliveries d JOIN signals s ON s.id = d.signal_id
+             WHERE d.acked_at IS NULL AND d.expired_at IS NULL GROUP BY d.recipient_oin",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("recipient_oin")?,
+                    row.try_get("pending")?,
+                    row.try_get("oldest")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The receipt of a signal `sender` sent, if any.
+    pub async fn receipt(
+        &self,
+        sender: &Oin,
+        signal_id: &str,
+    ) -> Result<Option<Receipt>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mine: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM signals WHERE id = $1 AND sender_oin = $2")
+                .bind(signal_id)
+                .bind(sender.as_str())
+                .fetch_optional(&mut *conn)
+                .await?;
+        match mine {
+            Some(_) => Ok(load_receipt(&mut conn, signal_id, false)
+                .await?
+                .map(|facts| facts.sign(&self.signer))),
+            None => Ok(None),
+        }
+    }
+}
