@@ -4,17 +4,18 @@
 
 mod cli;
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{io, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use ketenpoort::config::DEFAULT_CONFIG_FILE;
 
 use cli::{
-    audit::{AuditCommand, DevTokenArgs},
+    audit::AuditCommand,
     gateway::LogFormat,
     operator::PartnerCommand,
     partner::{ReceiveArgs, SendArgs},
     policy::PolicyCommand,
+    token::DevTokenArgs,
 };
 
 #[derive(Parser)]
@@ -106,11 +107,23 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli.command)) {
         Ok(code) => code,
+        // The reader of our output has gone (`ketenpoort audit query | head -1`): it has
+        // what it wanted, so end quietly, as a command in a pipeline should.
+        Err(e) if reader_left(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether `e` is, or was caused by, writing to a pipe whose reader has closed it.
+fn reader_left(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
 }
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -129,6 +142,6 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Receive(args) => cli::partner::receive(args).await,
         Command::Audit { command } => cli::audit::run(command).await,
         Command::Partner { command } => cli::operator::run(command).await,
-        Command::DevToken(args) => cli::audit::dev_token(&args),
+        Command::DevToken(args) => cli::token::dev_token(&args),
     }
 }

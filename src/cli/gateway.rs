@@ -1,4 +1,4 @@
-//! Running the gateway: `serve` and `dev-init`.
+//! Running the gateway: `serve`, and its development PKI: `dev-init` and `dev-cert`.
 
 use std::{
     path::{Path, PathBuf},
@@ -13,6 +13,8 @@ use ketenpoort::{
     registry, server,
     telemetry::otel::TraceExport,
 };
+
+use super::output::outln;
 
 /// Exit code for unusable configuration (sysexits' EX_CONFIG).
 const EXIT_CONFIG: u8 = 78;
@@ -112,7 +114,7 @@ pub fn dev_init(config_path: &Path, dir: Option<PathBuf>, force: bool) -> anyhow
     let defs = registry::load_definitions(&config.files.partners)?;
     let written = server::ensure_dev_pki(&dir, &defs, force)?;
     for file in written {
-        println!("{}", file.display());
+        outln!("{}", file.display())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -149,6 +151,6 @@ pub fn dev_cert(
     }
     dev_pki::write_file(&cert, &issued.cert_pem, false)?;
     dev_pki::write_file(&key, &issued.key_pem, true)?;
-    println!("{}\n{}", cert.display(), key.display());
+    outln!("{}\n{}", cert.display(), key.display())?;
     Ok(ExitCode::SUCCESS)
 }

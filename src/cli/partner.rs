@@ -2,120 +2,24 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use std::path::Path;
-
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use ketenpoort::{
     api::{
-        client::{ClientTls, payload_from_json, payload_to_json},
+        client::{payload_from_json, payload_to_json},
         proto::{
             AckRequest, SendRequest, SubscribeRequest, signal_service_client::SignalServiceClient,
         },
     },
     catalogue::Catalogue,
-    ids::Oin,
     registry,
 };
-use ketenpoort::{
-    config::{Config, DEFAULT_CONFIG_FILE},
-    identity::person,
-};
 use tokio_stream::StreamExt;
-use tonic::Request;
 
-/// Who the client acts as, and where the gateway is.
-#[derive(clap::Args)]
-pub struct PartnerArgs {
-    /// Act as this partner (its id in the registry); picks its development certificate.
-    #[arg(long = "as")]
-    pub partner: String,
-    /// Gateway address.
-    #[arg(
-        long,
-        default_value = "https://localhost:8443",
-        env = "KETENPOORT_GATEWAY"
-    )]
-    pub gateway: String,
-    /// Directory with ca.pem, <partner>.pem and <partner>.key.
-    #[arg(long, default_value = "var/dev-pki")]
-    pub pki: PathBuf,
-    /// The partner registry, to resolve partner ids to OINs.
-    #[arg(long, default_value = "config/partners.toml")]
-    pub partners: PathBuf,
-}
-
-impl PartnerArgs {
-    /// A mutual-TLS channel to the gateway with this partner's development certificate.
-    pub async fn channel(&self) -> anyhow::Result<tonic::transport::Channel> {
-        Ok(ClientTls::dev(&self.pki, &self.partner)
-            .channel(&self.gateway)
-            .await?)
-    }
-}
-
-/// A person acting for a partner (an officer or operator): the partner's certificate, and
-/// the JWT naming the person.
-#[derive(clap::Args)]
-pub struct PersonArgs {
-    #[command(flatten)]
-    pub partner: PartnerArgs,
-    /// The JWT naming you. Without it, a development token is minted with
-    /// <pki>/<partner>-jwt.key when that file exists.
-    #[arg(long, env = "KETENPOORT_TOKEN")]
-    pub token: Option<String>,
-    /// The person named in a minted development token.
-    #[arg(long, default_value = "dev-person@example.invalid")]
-    pub person: String,
-}
-
-impl PersonArgs {
-    /// A request carrying the person's token (minted from the dev PKI when not given).
-    pub fn request<T>(&self, message: T) -> anyhow::Result<Request<T>> {
-        let token = match &self.token {
-            Some(token) => token.clone(),
-            None => {
-                let key = self
-                    .partner
-                    .pki
-                    .join(format!("{}-jwt.key", self.partner.partner));
-                if !key.exists() {
-                    bail!(
-                        "no token: pass --token (or KETENPOORT_TOKEN); {} does not exist to mint a development one",
-                        key.display()
-                    );
-                }
-                let config = Config::load(Path::new(DEFAULT_CONFIG_FILE), false)?;
-                person::mint(
-                    &key,
-                    &self.person,
-                    &config.audit.jwt_audience,
-                    super::audit::DEV_TOKEN_MINUTES,
-                )?
-            }
-        };
-        let mut request = Request::new(message);
-        request
-            .metadata_mut()
-            .insert("authorization", format!("Bearer {token}").parse()?);
-        Ok(request)
-    }
-}
-
-/// A gRPC status as an error for the command line.
-pub fn status(s: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{:?}: {}", s.code(), s.message())
-}
-
-/// A partner id from the registry, or an OIN, as an OIN.
-pub fn resolve_recipient(defs: &[registry::PartnerDef], given: &str) -> anyhow::Result<String> {
-    if given.parse::<Oin>().is_ok() {
-        return Ok(given.to_string());
-    }
-    defs.iter()
-        .find(|d| d.id == given)
-        .map(|d| d.oin.to_string())
-        .with_context(|| format!("{given} is neither an OIN nor a partner id in the registry"))
-}
+use super::{
+    args::{PartnerArgs, resolve_recipient, status},
+    output::outln,
+    times,
+};
 
 /// Arguments of `ketenpoort send`.
 #[derive(clap::Args)]
@@ -187,8 +91,8 @@ pub async fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     };
     let response = match client.send(request).await {
         Ok(response) => response.into_inner(),
-        Err(status) => {
-            eprintln!("refused: {:?}: {}", status.code(), status.message());
+        Err(refusal) => {
+            eprintln!("refused: {}", status(refusal));
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -215,7 +119,7 @@ pub async fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
         "signature": hex::encode(&receipt.signature),
         "signing_key_id": receipt.signing_key_id,
     });
-    println!("{out}");
+    outln!("{out}")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -227,10 +131,10 @@ pub async fn receive(args: ReceiveArgs) -> anyhow::Result<ExitCode> {
     let mut stream = client
         .subscribe(SubscribeRequest {})
         .await
-        .map_err(|s| anyhow::anyhow!("{:?}: {}", s.code(), s.message()))?
+        .map_err(status)?
         .into_inner();
     while let Some(message) = stream.next().await {
-        let message = message.map_err(|s| anyhow::anyhow!("{:?}: {}", s.code(), s.message()))?;
+        let message = message.map_err(status)?;
         let Some(delivery) = message.delivery else {
             if message.caught_up && !follow {
                 break;
@@ -247,10 +151,7 @@ pub async fn receive(args: ReceiveArgs) -> anyhow::Result<ExitCode> {
             .and_then(|any| any.type_url.rsplit('.').next())
             .unwrap_or_default()
             .to_string();
-        let sent_at = delivery
-            .sent_at
-            .as_ref()
-            .map(|t| ketenpoort::clock::rfc3339(ketenpoort::api::unix_ms(t)));
+        let sent_at = times::rfc3339_of(delivery.sent_at.as_ref());
         let line = serde_json::json!({
             "delivery_id": delivery.delivery_id,
             "signal_id": delivery.signal_id,
@@ -262,14 +163,15 @@ pub async fn receive(args: ReceiveArgs) -> anyhow::Result<ExitCode> {
             "type": signal_type,
             "payload": payload,
         });
-        println!("{line}");
+        outln!("{line}")?;
         if ack {
             client
                 .ack(AckRequest {
                     delivery_ids: vec![delivery.delivery_id],
                 })
                 .await
-                .map_err(|s| anyhow::anyhow!("ack: {:?}: {}", s.code(), s.message()))?;
+                .map_err(status)
+                .context("ack")?;
         }
     }
     Ok(ExitCode::SUCCESS)

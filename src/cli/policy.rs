@@ -12,6 +12,8 @@ use ketenpoort::{
     registry,
 };
 
+use super::output::outln;
+
 #[derive(Subcommand)]
 pub enum PolicyCommand {
     /// Validate a policy file; prints every problem with rule and field.
@@ -80,13 +82,13 @@ fn check(file: &Path, partners: &Path) -> anyhow::Result<ExitCode> {
         eprintln!("{}", problems.join("\n"));
         return Ok(ExitCode::FAILURE);
     }
-    println!(
+    outln!(
         "{}: valid ({} purposes, {} rules, version {})",
         file.display(),
         policy.purposes().count(),
         policy.rules().len(),
         policy.version()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -138,18 +140,21 @@ fn explain(
             "policy_version": policy.version(),
             "purposes": purposes,
         });
-        println!("{out:#}");
+        outln!("{out:#}")?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "rule {}: a {} sends {} for {}",
-        rule.name, rule.sender_role, rule.signal, rule.purpose
-    );
-    println!("legal instrument: {}", rule.legal_instrument);
+        rule.name,
+        rule.sender_role,
+        rule.signal,
+        rule.purpose
+    )?;
+    outln!("legal instrument: {}", rule.legal_instrument)?;
     if let Some(decision) = &rule.provision_decision {
-        println!("provision decision: {decision}");
+        outln!("provision decision: {decision}")?;
     }
-    println!("policy version: {}", policy.version());
+    outln!("policy version: {}", policy.version())?;
     for view in &explanation.purposes {
         let p = &view.purpose;
         let covers: Vec<String> = p
@@ -157,17 +162,17 @@ fn explain(
             .iter()
             .map(ToString::to_string)
             .collect();
-        println!();
-        println!("{} ({})", p.code, p.name);
-        println!("  legal basis: {}", p.legal_basis);
-        println!(
+        outln!()?;
+        outln!("{} ({})", p.code, p.name)?;
+        outln!("  legal basis: {}", p.legal_basis)?;
+        outln!(
             "  special categories covered: {}",
             if covers.is_empty() {
                 "none".to_string()
             } else {
                 covers.join(", ")
             }
-        );
+        )?;
         let width = view
             .passes
             .iter()
@@ -177,10 +182,10 @@ fn explain(
             .unwrap_or(0);
         for (path, classes) in &view.passes {
             let classes: Vec<String> = classes.iter().map(ToString::to_string).collect();
-            println!("  passes    {path:width$}  {}", classes.join(", "));
+            outln!("  passes    {path:width$}  {}", classes.join(", "))?;
         }
         for (path, why) in &view.withheld {
-            println!("  withheld  {path:width$}  {}", reason(*why, &p.code));
+            outln!("  withheld  {path:width$}  {}", reason(*why, &p.code))?;
         }
     }
     Ok(ExitCode::SUCCESS)

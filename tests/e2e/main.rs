@@ -4,6 +4,7 @@
 
 mod audit;
 mod cli;
+mod cli_pipe;
 mod exchange;
 mod gateway_services;
 mod operators;

@@ -40,7 +40,7 @@ fn new_dtv_cert(
     let ca = ketenpoort::identity::dev_pki::DevCa::load(&h.pki()).unwrap();
     let path = write_cert(&ca, &h.pki(), name, DTV_OIN, not_before, validity);
     let pem = std::fs::read_to_string(&path).unwrap();
-    let fp = ketenpoort::lifecycle::inspect(&pem)
+    let fp = ketenpoort::exchange::lifecycle::inspect(&pem)
         .unwrap()
         .info
         .fingerprint
@@ -50,7 +50,7 @@ fn new_dtv_cert(
 
 fn fingerprint_of(h: &Harness, file: &str) -> String {
     let pem = std::fs::read_to_string(h.pki().join(file)).unwrap();
-    ketenpoort::lifecycle::inspect(&pem)
+    ketenpoort::exchange::lifecycle::inspect(&pem)
         .unwrap()
         .info
         .fingerprint

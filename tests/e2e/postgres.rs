@@ -234,7 +234,7 @@ async fn a_revocation_through_one_replica_closes_a_stream_on_another_within_5s()
     let (h, a, b, mut stream) = two_replicas(&db).await;
 
     let pem = std::fs::read_to_string(h.pki().join("dtv.pem")).unwrap();
-    let fingerprint = ketenpoort::lifecycle::inspect(&pem)
+    let fingerprint = ketenpoort::exchange::lifecycle::inspect(&pem)
         .unwrap()
         .info
         .fingerprint

@@ -1,0 +1,93 @@
+//! How partners and their certificates print: a line per partner with a line per
+//! certificate below it, or one JSON object per partner (or expiring certificate) with
+//! `--json`.
+
+use std::io;
+
+use ketenpoort::api::proto::{CertificateInfo, ExpiringCertificate, PartnerInfo};
+
+use crate::cli::{
+    output::{Row, print_rows},
+    times::{rfc3339_of, when},
+};
+
+/// Prints partners with their certificates.
+pub fn print_partners(partners: &[PartnerInfo], json: bool) -> io::Result<()> {
+    print_rows(partners, json, None, |_| None)
+}
+
+impl Row for PartnerInfo {
+    fn json(&self) -> serde_json::Value {
+        let p = self;
+        let certs: Vec<serde_json::Value> = p.certificates.iter().map(cert_json).collect();
+        serde_json::json!({
+            "id": p.id, "oin": p.oin, "name": p.name, "role": p.role, "purposes": p.purposes,
+            "status": p.status, "certificates": certs, "changed_by": p.changed_by,
+            "changed_at": when(p.changed_at.as_ref()),
+        })
+    }
+
+    fn text(&self) -> String {
+        let p = self;
+        let mut lines = vec![format!(
+            "{:<24} {:<20} {:<16} {:<9} {:<28} {}",
+            p.id,
+            p.oin,
+            p.role,
+            p.status,
+            p.purposes.join(","),
+            p.name
+        )];
+        for c in &p.certificates {
+            let retire = rfc3339_of(c.retire_at.as_ref())
+                .map(|t| format!(" until {t}"))
+                .unwrap_or_default();
+            lines.push(format!(
+                "    {:<9}{} {}  valid to {}  {}",
+                c.state,
+                retire,
+                c.fingerprint,
+                when(c.not_after.as_ref()),
+                c.subject
+            ));
+        }
+        lines.join("\n")
+    }
+}
+
+fn cert_json(c: &CertificateInfo) -> serde_json::Value {
+    serde_json::json!({
+        "fingerprint": c.fingerprint, "state": c.state, "subject": c.subject, "issuer": c.issuer,
+        "serial": c.serial, "not_before": when(c.not_before.as_ref()), "not_after": when(c.not_after.as_ref()),
+        "retire_at": rfc3339_of(c.retire_at.as_ref()), "changed_by": c.changed_by,
+        "changed_at": when(c.changed_at.as_ref()),
+    })
+}
+
+impl Row for ExpiringCertificate {
+    fn json(&self) -> serde_json::Value {
+        let (e, cert) = (self, self.certificate.clone().unwrap_or_default());
+        serde_json::json!({
+            "partner": e.partner_id, "oin": e.partner_oin,
+            "fingerprint": cert.fingerprint, "not_after": when(cert.not_after.as_ref()),
+            "days_left": e.seconds_left / 86_400, "only_certificate": e.only_certificate,
+        })
+    }
+
+    fn text(&self) -> String {
+        let (e, cert) = (self, self.certificate.clone().unwrap_or_default());
+        format!(
+            "{:<24} {:<20} {}  expires {} ({} days){}",
+            e.partner_id,
+            e.partner_oin,
+            &cert.fingerprint[..16.min(cert.fingerprint.len())],
+            when(cert.not_after.as_ref()),
+            e.seconds_left / 86_400,
+            if e.only_certificate {
+                "  ONLY CERTIFICATE: rotate now"
+            } else {
+                ""
+            }
+        )
+    }
+}
