@@ -47,11 +47,11 @@ use ketenpoort::{
     },
     audit::{AuditEvent, EventKind, Outcome, Subject, Trace},
     catalogue::Catalogue,
+    clock::now_ms,
     config::Config,
     ids::Oin,
     registry,
     server::{self, Gateway},
-    clock::now_ms,
     store::{NewDelivery, NewSignal, SendOutcome},
 };
 use sha2::{Digest, Sha256};

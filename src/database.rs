@@ -36,8 +36,14 @@ mod tests {
 
     #[test]
     fn a_url_names_its_database() {
-        assert_eq!(Backend::of_url("sqlite://var/k.db").ok(), Some(Backend::Sqlite));
-        assert_eq!(Backend::of_url("postgresql://h/db").ok(), Some(Backend::Postgres));
+        assert_eq!(
+            Backend::of_url("sqlite://var/k.db").ok(),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::of_url("postgresql://h/db").ok(),
+            Some(Backend::Postgres)
+        );
         assert!(Backend::of_url("mysql://h/db").is_err());
     }
 }

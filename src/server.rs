@@ -244,9 +244,9 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
         },
     );
     let metrics_addr = match config.metrics.listen {
-        Some(listen) => Some(
-            telemetry::serve(listen, store.clone(), registry, shutdown.clone()).await?,
-        ),
+        Some(listen) => {
+            Some(telemetry::serve(listen, store.clone(), registry, shutdown.clone()).await?)
+        }
         None => None,
     };
     let (health, health_service) = tonic_health::server::health_reporter();

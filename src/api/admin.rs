@@ -72,7 +72,11 @@ impl AdminService for AdminApi {
             .await?;
         let registry = self.exchange.registry();
         Ok(Response::new(ListPartnersResponse {
-            partners: registry.partners().iter().map(|p| partner_info(p)).collect(),
+            partners: registry
+                .partners()
+                .iter()
+                .map(|p| partner_info(p))
+                .collect(),
         }))
     }
 

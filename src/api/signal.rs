@@ -100,7 +100,7 @@ impl SignalService for SignalApi {
         let api = self.clone();
         let stream = ReceiverStream::new(streamed).map(move |item| match item {
             Ok(Streamed::Delivery(delivery)) => Ok(SubscribeResponse {
-                delivery: Some(api.to_delivery(delivery)),
+                delivery: Some(api.to_delivery(*delivery)),
                 caught_up: false,
             }),
             Ok(Streamed::CaughtUp) => Ok(SubscribeResponse {

@@ -179,7 +179,10 @@ mod tests {
             span_name("ketenpoort.v1.SignalService", "GetReceipt"),
             "get_receipt"
         );
-        assert_eq!(span_name("ketenpoort.v1.AuditService", "Query"), "audit.query");
+        assert_eq!(
+            span_name("ketenpoort.v1.AuditService", "Query"),
+            "audit.query"
+        );
         assert_eq!(
             span_name("ketenpoort.v1.AdminService", "AddPartner"),
             "admin.add_partner"

@@ -98,7 +98,12 @@ impl Exchange {
         method: &str,
     ) -> Result<Officer, ExchangeError> {
         let (partner, actor) = self
-            .person_in_role(credentials, Role::PrivacyOfficer, EventKind::AuditRefused, method)
+            .person_in_role(
+                credentials,
+                Role::PrivacyOfficer,
+                EventKind::AuditRefused,
+                method,
+            )
             .await?;
         let scope = match &partner.audit_scope {
             AuditScope::All => None,
@@ -205,8 +210,7 @@ impl Exchange {
             ..AuditFilter::default()
         };
         let records = self.walk(filter).await?;
-        let entries: Vec<TimelineEntry> =
-            records.iter().map(|r| self.timeline_entry(r)).collect();
+        let entries: Vec<TimelineEntry> = records.iter().map(|r| self.timeline_entry(r)).collect();
         let detail = json!({ "by": kind, "entries": entries.len() });
         self.audit_read(officer, "SubjectReport", subject, detail)
             .await?;

@@ -29,7 +29,7 @@ const STREAM_BUFFER: usize = 16;
 /// What a subscription yields.
 pub enum Streamed {
     /// A delivery, counted and audited as streamed.
-    Delivery(PendingDelivery),
+    Delivery(Box<PendingDelivery>),
     /// Everything pending at the start was sent; what follows is new.
     CaughtUp,
 }
@@ -106,7 +106,11 @@ impl Exchange {
             tracing::debug!(deliveries = batch.len(), "streaming deliveries");
             for delivery in batch {
                 after = delivery.seq;
-                if tx.send(Ok(Streamed::Delivery(delivery))).await.is_err() {
+                if tx
+                    .send(Ok(Streamed::Delivery(Box::new(delivery))))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }

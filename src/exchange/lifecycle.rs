@@ -14,8 +14,8 @@ use rustls::{
 };
 
 use crate::{
-    clock::{rfc3339, unix_ms},
     certificate::CertInfo,
+    clock::{rfc3339, unix_ms},
     ids::Oin,
     registry::{CertState, Certificate, Partner, PartnerRecord, PartnerStatus, Registry, Role},
 };

@@ -16,12 +16,12 @@
 pub mod audit_reading;
 pub mod callers;
 pub mod deliveries;
+pub mod envelope;
 mod error;
 pub mod jobs;
 pub mod lifecycle;
 pub mod registry_changes;
 pub mod retention;
-pub mod envelope;
 pub mod send;
 pub mod timeline;
 

@@ -97,7 +97,14 @@ impl Exchange {
         let now = self.clock.now_ms();
         let change = lifecycle::inspect(pem).and_then(|inspected| {
             let registry = self.registry.load();
-            lifecycle::add_certificate(&registry, partner_id, &inspected, &trust, &operator.by(), now)
+            lifecycle::add_certificate(
+                &registry,
+                partner_id,
+                &inspected,
+                &trust,
+                &operator.by(),
+                now,
+            )
         });
         self.apply(operator, "AddCertificate", change, None).await
     }
@@ -178,7 +185,9 @@ impl Exchange {
     /// records who asked.
     pub async fn reload_trust_anchors(&self, operator: &Operator) -> Result<(), ExchangeError> {
         self.reload_tls()?;
-        let mut event = operator.actor.event(EventKind::RegistryChanged, Outcome::Ok);
+        let mut event = operator
+            .actor
+            .event(EventKind::RegistryChanged, Outcome::Ok);
         event.detail = json!({ "action": "trust_anchors_reloaded" });
         self.store.audit(vec![event]).await?;
         Ok(())
@@ -196,14 +205,18 @@ impl Exchange {
         let change = match change {
             Ok(change) => change,
             Err(refusal) => {
-                let mut event = operator.actor.event(EventKind::AdminRefused, Outcome::Refused);
+                let mut event = operator
+                    .actor
+                    .event(EventKind::AdminRefused, Outcome::Refused);
                 event.detail = json!({ "method": method, "reason": refusal.to_string() });
                 self.store.audit(vec![event]).await?;
                 tracing::info!(method, reason = %refusal, "registry change refused");
                 return Err(refusal.into());
             }
         };
-        let mut event = operator.actor.event(EventKind::RegistryChanged, Outcome::Ok);
+        let mut event = operator
+            .actor
+            .event(EventKind::RegistryChanged, Outcome::Ok);
         event.counterparty = Some(change.record.oin.clone());
         event.detail = json!({
             "action": change.action,

@@ -71,7 +71,10 @@ fn entry(registry: &Registry, stored: &StoredRecord) -> TimelineEntry {
     let summary = match e.event {
         EventKind::SignalAccepted => format!("{actor} sent {signal} for {purpose} ({basis})"),
         EventKind::SignalRefused => {
-            format!("{actor} tried to send {signal}; refused: {}", text("reason"))
+            format!(
+                "{actor} tried to send {signal}; refused: {}",
+                text("reason")
+            )
         }
         EventKind::SignalResent => {
             format!("{actor} resent {signal}; answered with the original receipt")

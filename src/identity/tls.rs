@@ -202,4 +202,3 @@ impl ClientCertVerifier for RegisteredPartnerVerifier {
         self.chain.supported_verify_schemes()
     }
 }
-

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{FieldTree, Denied, Policy, Purpose, Rule};
+use super::{Denied, FieldTree, Policy, Purpose, Rule};
 use crate::{
     catalogue::{Catalogue, LeafField, Sensitivity},
     registry::Role,

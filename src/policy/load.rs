@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 use super::{FieldTree, Policy, Purpose, ReceiveGrant, Rule, SpecialCategory};
 use crate::{
     catalogue::{Catalogue, Sensitivity, message_kind},
-    toml_file::{FileError, read_toml},
     registry::{Registry, Role},
+    toml_file::{FileError, read_toml},
 };
 
 /// Deepest nesting a field path or wildcard may reach; the catalogue is far shallower.

@@ -40,7 +40,6 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
-
 impl Store {
     /// Records matching `filter`, in chain order.
     pub async fn audit_records(

@@ -7,8 +7,8 @@ use std::{sync::Arc, time::Duration};
 
 use sqlx::postgres::PgListener;
 
-use super::{StoreError, db::DELIVERY_CHANNEL};
 use super::wakeups::Notifier;
+use super::{StoreError, db::DELIVERY_CHANNEL};
 use crate::ids::Oin;
 
 /// Wait before listening again after the connection failed.

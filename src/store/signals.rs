@@ -6,10 +6,7 @@ use std::fmt;
 
 use sqlx::{AnyConnection, Row};
 
-use super::{
-    StoreError,
-    columns::from_json,
-};
+use super::{StoreError, columns::from_json};
 use crate::{
     audit::{AuditEvent, Subject, keys::Signer, receipt_message},
     ids::Oin,
@@ -135,7 +132,6 @@ pub enum SendOutcome {
     Conflict,
 }
 
-
 // Hand-written `Debug` for the values that carry a payload or a case reference: ids and
 // counts only, so that no log line or panic message can hold personal data.
 
@@ -216,7 +212,6 @@ impl ReceiptFacts {
     }
 }
 
-
 /// Reads the receipt of a committed signal, to be signed; `None` when there is no such signal.
 pub(super) async fn load_receipt(
     conn: &mut AnyConnection,
@@ -257,4 +252,3 @@ pub(super) async fn load_receipt(
         duplicate,
     }))
 }
-

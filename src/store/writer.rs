@@ -16,13 +16,11 @@
 //! Receipts leave the writer as facts ([`Sent`]); `Store::send` signs them in the caller's
 //! task, so the Ed25519 signing of a batch runs on every core instead of in the writer.
 
+mod answer;
 mod jobs;
 mod rows;
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::Arc,
-};
+use std::{collections::HashSet, sync::Arc};
 
 use sqlx::{AnyConnection, Connection, Row, any::AnyRow};
 use tokio::{
@@ -30,6 +28,8 @@ use tokio::{
     time::Instant,
 };
 
+use answer::Answer;
+use jobs::Batch;
 use rows::{Known, Rows};
 
 use super::{
@@ -98,21 +98,6 @@ pub(super) enum Sent {
     Duplicate(ReceiptFacts),
     /// The idempotency key was known with different content.
     Conflict,
-}
-
-/// The answer of one job, held until its batch commits.
-enum Answer {
-    Send(oneshot::Sender<Result<Sent, StoreError>>, Sent),
-    Unit(oneshot::Sender<Result<(), StoreError>>),
-    Ack(
-        oneshot::Sender<Result<u32, StoreError>>,
-        Result<u32, StoreError>,
-    ),
-    Expired(oneshot::Sender<Result<Vec<Oin>, StoreError>>, Vec<Oin>),
-    Pruned(
-        oneshot::Sender<Result<Option<Pruned>, StoreError>>,
-        Option<Pruned>,
-    ),
 }
 
 struct Writer {
@@ -270,10 +255,7 @@ impl Writer {
                 return Err((e, unanswered(jobs)));
             }
         };
-        let mut batch = Batch {
-            known,
-            ..Batch::default()
-        };
+        let mut batch = Batch::new(known);
         let mut answers = Vec::with_capacity(jobs.len());
         let mut pending = jobs.into_iter();
         for job in pending.by_ref() {
@@ -388,99 +370,6 @@ impl Writer {
         let seq = record.seq;
         rows.audit.push((record, hash));
         seq
-    }
-}
-
-/// What the jobs of one batch have done so far, for the jobs after them.
-#[derive(Default)]
-struct Batch {
-    /// The database before the batch.
-    known: Known,
-    /// Rows to write.
-    rows: Rows,
-    /// Signals accepted earlier in the batch, per sender and idempotency key: content hash and
-    /// receipt.
-    accepted: HashMap<Oin, HashMap<String, ([u8; 32], ReceiptFacts)>>,
-    /// Deliveries acknowledged earlier in the batch.
-    acked: HashSet<String>,
-    /// Deliveries expired earlier in the batch.
-    expired: HashSet<String>,
-}
-
-// === impl Batch ===
-
-impl Batch {
-    /// A signal already sent with this idempotency key, earlier in the batch (with its receipt)
-    /// or before it: its id and content hash.
-    fn earlier(&self, sender: &Oin, key: &str) -> Option<(String, Vec<u8>, Option<ReceiptFacts>)> {
-        if let Some((hash, receipt)) = self.accepted.get(sender).and_then(|keys| keys.get(key)) {
-            return Some((
-                receipt.signal_id.clone(),
-                hash.to_vec(),
-                Some(receipt.clone()),
-            ));
-        }
-        let (id, hash) = self.known.signals.get(sender)?.get(key)?;
-        Some((id.clone(), hash.clone(), None))
-    }
-}
-
-// === impl Answer ===
-
-impl Answer {
-    /// A job that never ran because its batch failed; its answer is the batch's error.
-    fn unanswered(job: Job) -> Option<Answer> {
-        match job {
-            Job::Send(_, reply) => Some(Answer::Send(reply, Sent::Conflict)),
-            Job::Audit(_, reply) | Job::Streamed { reply, .. } | Job::SaveRecords { reply, .. } => {
-                Some(Answer::Unit(reply))
-            }
-            Job::Ack { reply, .. } => Some(Answer::Ack(reply, Ok(0))),
-            Job::Expire { reply, .. } => Some(Answer::Expired(reply, Vec::new())),
-            Job::Prune { reply, .. } => Some(Answer::Pruned(reply, None)),
-            Job::Shutdown => None,
-        }
-    }
-
-    fn send(self) {
-        match self {
-            Answer::Send(reply, outcome) => {
-                let _ = reply.send(Ok(outcome));
-            }
-            Answer::Unit(reply) => {
-                let _ = reply.send(Ok(()));
-            }
-            Answer::Ack(reply, result) => {
-                let _ = reply.send(result);
-            }
-            Answer::Expired(reply, expired) => {
-                let _ = reply.send(Ok(expired));
-            }
-            Answer::Pruned(reply, pruned) => {
-                let _ = reply.send(Ok(pruned));
-            }
-        }
-    }
-
-    fn fail(self, e: &StoreError) {
-        let error = || StoreError::Corrupt(format!("batch not committed: {e}"));
-        match self {
-            Answer::Send(reply, _) => {
-                let _ = reply.send(Err(error()));
-            }
-            Answer::Unit(reply) => {
-                let _ = reply.send(Err(error()));
-            }
-            Answer::Ack(reply, _) => {
-                let _ = reply.send(Err(error()));
-            }
-            Answer::Expired(reply, _) => {
-                let _ = reply.send(Err(error()));
-            }
-            Answer::Pruned(reply, _) => {
-                let _ = reply.send(Err(error()));
-            }
-        }
     }
 }
 

@@ -3,13 +3,13 @@
 //! changes, and the pruning of audit records past their retention. Each job reads what it needs
 //! from the batch so far, adds its rows to the batch, and is refused before it writes anything.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 
 use super::{
-    Batch, Sent, Writer,
-    rows::{DeliveryRow, Rows, SignalRow},
+    Sent, Writer,
+    rows::{DeliveryRow, Known, Rows, SignalRow},
 };
 use crate::{
     audit::{AuditEvent, Checkpoint, Outcome},
@@ -17,7 +17,8 @@ use crate::{
     ids::{InvalidOin, Oin},
     registry::PartnerRecord,
     store::{
-        EXPIRE_BATCH, NewSignal, PRUNE_CHUNK, PendingDelivery, Pruned, RecipientReceipt, StoreError,
+        EXPIRE_BATCH, NewSignal, PRUNE_CHUNK, PendingDelivery, Pruned, RecipientReceipt,
+        StoreError,
         columns::{from_json, signal_subject, subject_of, to_json},
         signals::{ReceiptFacts, load_receipt},
     },
@@ -244,7 +245,6 @@ impl Writer {
         Ok(())
     }
 
-
     /// Removes audit records past their retention, at most [`PRUNE_CHUNK`] per job. The first
     /// job (`through` is `None`) finds the last record accepted before `cutoff` and signs a
     /// checkpoint over it, so that the first record kept links to a signed anchor; later jobs
@@ -301,5 +301,51 @@ impl Writer {
         .execute(&mut self.conn)
         .await?;
         Ok(())
+    }
+}
+
+/// What the jobs of one batch have done so far, for the jobs after them.
+#[derive(Default)]
+pub(super) struct Batch {
+    /// The database before the batch.
+    pub(super) known: Known,
+    /// Rows to write.
+    pub(super) rows: Rows,
+    /// Signals accepted earlier in the batch, per sender and idempotency key: content hash and
+    /// receipt.
+    accepted: HashMap<Oin, HashMap<String, ([u8; 32], ReceiptFacts)>>,
+    /// Deliveries acknowledged earlier in the batch.
+    acked: HashSet<String>,
+    /// Deliveries expired earlier in the batch.
+    expired: HashSet<String>,
+}
+
+// === impl Batch ===
+
+impl Batch {
+    /// A batch over what the database held before it.
+    pub(super) fn new(known: Known) -> Self {
+        Self {
+            known,
+            ..Self::default()
+        }
+    }
+
+    /// A signal already sent with this idempotency key, earlier in the batch (with its receipt)
+    /// or before it: its id and content hash.
+    pub(super) fn earlier(
+        &self,
+        sender: &Oin,
+        key: &str,
+    ) -> Option<(String, Vec<u8>, Option<ReceiptFacts>)> {
+        if let Some((hash, receipt)) = self.accepted.get(sender).and_then(|keys| keys.get(key)) {
+            return Some((
+                receipt.signal_id.clone(),
+                hash.to_vec(),
+                Some(receipt.clone()),
+            ));
+        }
+        let (id, hash) = self.known.signals.get(sender)?.get(key)?;
+        Some((id.clone(), hash.clone(), None))
     }
 }

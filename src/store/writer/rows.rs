@@ -15,8 +15,8 @@ use sqlx::{AnyConnection, Row, any::AnyRow};
 use super::Job;
 use crate::{
     audit::{AuditRecord, Subject},
-    ids::Oin,
     database::Backend,
+    ids::Oin,
     store::{
         StoreError,
         columns::{audit_columns, enum_text, from_json, signal_subject, subject_of},

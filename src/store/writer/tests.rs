@@ -8,14 +8,14 @@ use tokio::sync::oneshot;
 
 use super::{Job, Sent, Writer};
 use crate::{
-    clock::now_ms,
     audit::{
         AuditEvent, EventKind, Outcome, Subject,
         keys::{self, Signer},
         verify::Verifier,
     },
-    store::wakeups::Notifier,
+    clock::now_ms,
     ids::Oin,
+    store::wakeups::Notifier,
     store::{
         AuditFilter, AuditSettings, NewDelivery, NewSignal, PendingDelivery, Receipt, Store,
         StoreError, Table,

@@ -14,10 +14,15 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
+mod certificates;
+mod definitions;
+
+pub use certificates::{CertState, Certificate};
+pub use definitions::{PartnerDef, load_definitions, records_from_definitions};
+
 use crate::{
-    certificate::{CertInfo, read_certificates},
     ids::{CertFingerprint, Oin},
-    toml_file::{FileError, read_toml},
+    toml_file::FileError,
 };
 
 /// What a partner is in the LVV chain; policy rules name the sender role.
@@ -51,85 +56,6 @@ pub enum PartnerStatus {
     Active,
     /// Registered, but its signals and subscriptions are refused; its queue is kept.
     Suspended,
-}
-
-/// One `[[partner]]` entry of `partners.toml`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PartnerDef {
-    /// Short, stable id (lower case, digits and dashes), e.g. `gemeente-utrecht`. The
-    /// development PKI names the partner's files after it.
-    pub id: String,
-    /// The endpoint's OIN.
-    pub oin: Oin,
-    /// Human-readable name of the organisation and system.
-    pub name: String,
-    /// The partner's role.
-    pub role: Role,
-    /// Codes of the purposes this endpoint receives for (see `policy.toml`).
-    #[serde(default)]
-    pub purposes: Vec<String>,
-    /// Active or suspended; active by default.
-    #[serde(default)]
-    pub status: PartnerStatus,
-    /// PEM files of the partner's certificates; their fingerprints are registered.
-    #[serde(default)]
-    pub certificates: Vec<PathBuf>,
-    /// SHA-256 fingerprints (hex) of further certificates registered for the partner.
-    #[serde(default)]
-    pub fingerprints: Vec<String>,
-    /// Ed25519 public keys (PEM files) that verify the JWTs naming the natural person behind
-    /// this partner's requests (officers, operators, case workers).
-    #[serde(default)]
-    pub jwt_keys: Vec<PathBuf>,
-    /// For a privacy officer: ids of the partners whose audit records it may read, or `["*"]`
-    /// for the programme's officer, who reads all.
-    #[serde(default)]
-    pub audit_scope: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PartnersFile {
-    #[serde(default)]
-    partner: Vec<PartnerDef>,
-}
-
-/// The state of a registered certificate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CertState {
-    /// Accepted.
-    Active,
-    /// Accepted until its retirement time, then refused: the old half of a rotation.
-    Retiring,
-    /// Refused from the next handshake; open connections using it are closed.
-    Revoked,
-}
-
-/// A certificate registered for a partner.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Certificate {
-    /// SHA-256 of the DER encoding.
-    pub fingerprint: String,
-    /// State.
-    pub state: CertState,
-    /// For a retiring certificate: when it stops being accepted (Unix ms).
-    pub retire_at: Option<i64>,
-    /// Subject, when the certificate itself was registered (not only its fingerprint).
-    pub subject: Option<String>,
-    /// Issuer.
-    pub issuer: Option<String>,
-    /// Serial number (hex).
-    pub serial: Option<String>,
-    /// Start of validity (Unix ms).
-    pub not_before: Option<i64>,
-    /// End of validity (Unix ms).
-    pub not_after: Option<i64>,
-    /// Who made the last change (operator, or `partners.toml` for the seed).
-    pub changed_by: String,
-    /// When (Unix ms).
-    pub changed_at: i64,
 }
 
 /// A partner as stored: the form shared by `partners.toml` seeding and the database.
@@ -220,71 +146,6 @@ pub enum RegistryError {
         /// One line per problem.
         problems: Vec<String>,
     },
-}
-
-/// Reads the partner definitions from `partners.toml` without touching certificates.
-pub fn load_definitions(path: &Path) -> Result<Vec<PartnerDef>, RegistryError> {
-    let (_, file): (_, PartnersFile) = read_toml(path)?;
-    Ok(file.partner)
-}
-
-/// Turns definitions into records, reading each partner's certificate and key files.
-pub fn records_from_definitions(
-    path: &Path,
-    defs: Vec<PartnerDef>,
-    now: i64,
-) -> Result<Vec<PartnerRecord>, RegistryError> {
-    let mut problems = Vec::new();
-    let records = defs
-        .into_iter()
-        .map(|def| {
-            let mut certificates = Vec::new();
-            for file in &def.certificates {
-                match certificate_from_file(file, &def.oin, now) {
-                    Ok(cert) => certificates.push(cert),
-                    Err(problem) => problems.push(format!("partner {}: {problem}", def.id)),
-                }
-            }
-            for hex in &def.fingerprints {
-                match hex.parse::<CertFingerprint>() {
-                    Ok(fp) => certificates.push(Certificate::fingerprint_only(fp, now)),
-                    Err(e) => problems.push(format!("partner {}: {e}", def.id)),
-                }
-            }
-            let mut jwt_keys = Vec::new();
-            for file in &def.jwt_keys {
-                match std::fs::read_to_string(file) {
-                    Ok(pem) => jwt_keys.push(pem),
-                    Err(e) => problems.push(format!(
-                        "partner {}: JWT key {}: {e}",
-                        def.id,
-                        file.display()
-                    )),
-                }
-            }
-            PartnerRecord {
-                id: def.id,
-                oin: def.oin,
-                name: def.name,
-                role: def.role,
-                purposes: def.purposes,
-                status: def.status,
-                jwt_keys,
-                audit_scope: def.audit_scope,
-                certificates,
-                changed_by: "partners.toml".into(),
-                changed_at: now,
-            }
-        })
-        .collect();
-    if problems.is_empty() {
-        Ok(records)
-    } else {
-        Err(RegistryError::Invalid {
-            path: path.into(),
-            problems,
-        })
-    }
 }
 
 // === impl Registry ===
@@ -425,74 +286,11 @@ impl Registry {
     }
 }
 
-// === impl Certificate ===
-
-impl Certificate {
-    /// A registration of a certificate's facts, active.
-    pub fn from_info(info: &CertInfo, changed_by: &str, now: i64) -> Self {
-        Self {
-            fingerprint: info.fingerprint.to_string(),
-            state: CertState::Active,
-            retire_at: None,
-            subject: Some(info.subject.clone()),
-            issuer: Some(info.issuer.clone()),
-            serial: Some(info.serial.clone()),
-            not_before: Some(crate::clock::unix_ms(info.not_before)),
-            not_after: Some(crate::clock::unix_ms(info.not_after)),
-            changed_by: changed_by.to_string(),
-            changed_at: now,
-        }
-    }
-
-    /// A registration by fingerprint only, active.
-    pub fn fingerprint_only(fp: CertFingerprint, now: i64) -> Self {
-        Self {
-            fingerprint: fp.to_string(),
-            state: CertState::Active,
-            retire_at: None,
-            subject: None,
-            issuer: None,
-            serial: None,
-            not_before: None,
-            not_after: None,
-            changed_by: "partners.toml".into(),
-            changed_at: now,
-        }
-    }
-
-    /// True when the registration lets the certificate in at `now` (Unix ms).
-    pub fn accepted_at(&self, now: i64) -> bool {
-        match self.state {
-            CertState::Active => true,
-            CertState::Retiring => self.retire_at.is_none_or(|at| now < at),
-            CertState::Revoked => false,
-        }
-    }
-}
-
 fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
-fn certificate_from_file(file: &Path, oin: &Oin, now: i64) -> Result<Certificate, String> {
-    let certs = read_certificates(file).map_err(|e| e.to_string())?;
-    let info = CertInfo::from_der(&certs[0]).map_err(|e| format!("{}: {e}", file.display()))?;
-    match &info.oin {
-        Some(cert_oin) if cert_oin == oin => {
-            Ok(Certificate::from_info(&info, "partners.toml", now))
-        }
-        Some(cert_oin) => Err(format!(
-            "{} carries OIN {cert_oin} in its subject serialNumber, not {oin}",
-            file.display()
-        )),
-        None => Err(format!(
-            "{} has no OIN in its subject serialNumber",
-            file.display()
-        )),
-    }
 }
 
 // === impl Partner ===
@@ -521,56 +319,4 @@ impl fmt::Display for Role {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn def(id: &str, oin: &str) -> PartnerDef {
-        PartnerDef {
-            id: id.into(),
-            oin: oin.parse().unwrap(),
-            name: id.into(),
-            role: Role::Municipality,
-            purposes: vec![],
-            status: PartnerStatus::Active,
-            certificates: vec![],
-            fingerprints: vec!["ab".repeat(32)],
-            jwt_keys: vec![],
-            audit_scope: vec![],
-        }
-    }
-
-    #[test]
-    fn duplicates_are_all_reported() {
-        let err = Registry::build(
-            Path::new("partners.toml"),
-            vec![
-                def("a", "00000099000000010000"),
-                def("a", "00000099000000010000"),
-            ],
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains("partner id a appears twice"), "{err}");
-        assert!(
-            err.contains("OIN 00000099000000010000 is used by both"),
-            "{err}"
-        );
-        assert!(err.contains("is registered for both a and a"), "{err}");
-    }
-
-    #[test]
-    fn lookups_by_oin_fingerprint_and_id() {
-        let registry = Registry::build(
-            Path::new("partners.toml"),
-            vec![def("gemeente-x", "00000099000000010000")],
-        )
-        .unwrap();
-        let fp: CertFingerprint = "ab".repeat(32).parse().unwrap();
-        let (partner, cert) = registry.certificate(&fp).unwrap();
-        assert_eq!(partner.id, "gemeente-x");
-        assert!(cert.accepted_at(0));
-        let oin: Oin = "00000099000000010000".parse().unwrap();
-        assert_eq!(registry.by_oin(&oin).unwrap().id, "gemeente-x");
-        assert!(registry.by_id("gemeente-x").unwrap().is_active());
-    }
-}
+mod tests;

@@ -1,0 +1,84 @@
+//! The answer of each job, held until its batch commits: then sent, or replaced by the
+//! batch's error for every job in it.
+
+use tokio::sync::oneshot;
+
+use super::{Job, Sent};
+use crate::{
+    ids::Oin,
+    store::{Pruned, StoreError},
+};
+
+/// The answer of one job, held until its batch commits.
+pub(super) enum Answer {
+    Send(oneshot::Sender<Result<Sent, StoreError>>, Sent),
+    Unit(oneshot::Sender<Result<(), StoreError>>),
+    Ack(
+        oneshot::Sender<Result<u32, StoreError>>,
+        Result<u32, StoreError>,
+    ),
+    Expired(oneshot::Sender<Result<Vec<Oin>, StoreError>>, Vec<Oin>),
+    Pruned(
+        oneshot::Sender<Result<Option<Pruned>, StoreError>>,
+        Option<Pruned>,
+    ),
+}
+
+// === impl Answer ===
+
+impl Answer {
+    /// A job that never ran because its batch failed; its answer is the batch's error.
+    pub(super) fn unanswered(job: Job) -> Option<Answer> {
+        match job {
+            Job::Send(_, reply) => Some(Answer::Send(reply, Sent::Conflict)),
+            Job::Audit(_, reply) | Job::Streamed { reply, .. } | Job::SaveRecords { reply, .. } => {
+                Some(Answer::Unit(reply))
+            }
+            Job::Ack { reply, .. } => Some(Answer::Ack(reply, Ok(0))),
+            Job::Expire { reply, .. } => Some(Answer::Expired(reply, Vec::new())),
+            Job::Prune { reply, .. } => Some(Answer::Pruned(reply, None)),
+            Job::Shutdown => None,
+        }
+    }
+
+    pub(super) fn send(self) {
+        match self {
+            Answer::Send(reply, outcome) => {
+                let _ = reply.send(Ok(outcome));
+            }
+            Answer::Unit(reply) => {
+                let _ = reply.send(Ok(()));
+            }
+            Answer::Ack(reply, result) => {
+                let _ = reply.send(result);
+            }
+            Answer::Expired(reply, expired) => {
+                let _ = reply.send(Ok(expired));
+            }
+            Answer::Pruned(reply, pruned) => {
+                let _ = reply.send(Ok(pruned));
+            }
+        }
+    }
+
+    pub(super) fn fail(self, e: &StoreError) {
+        let error = || StoreError::Corrupt(format!("batch not committed: {e}"));
+        match self {
+            Answer::Send(reply, _) => {
+                let _ = reply.send(Err(error()));
+            }
+            Answer::Unit(reply) => {
+                let _ = reply.send(Err(error()));
+            }
+            Answer::Ack(reply, _) => {
+                let _ = reply.send(Err(error()));
+            }
+            Answer::Expired(reply, _) => {
+                let _ = reply.send(Err(error()));
+            }
+            Answer::Pruned(reply, _) => {
+                let _ = reply.send(Err(error()));
+            }
+        }
+    }
+}
