@@ -230,14 +230,8 @@ pub fn retire_certificate(
         now,
         "certificate_retired",
         |cert| {
-            if cert.state == CertState::Revoked {
-                return Err(Refusal::Pointless(
-                    "the certificate is revoked already".into(),
-                ));
-            }
             cert.state = CertState::Retiring;
             cert.retire_at = Some(at);
-            Ok(())
         },
     )
 }
@@ -255,15 +249,7 @@ pub fn revoke_certificate(
         by,
         now,
         "certificate_revoked",
-        |cert| {
-            if cert.state == CertState::Revoked {
-                return Err(Refusal::Pointless(
-                    "the certificate is revoked already".into(),
-                ));
-            }
-            cert.state = CertState::Revoked;
-            Ok(())
-        },
+        |cert| cert.state = CertState::Revoked,
     )
 }
 
@@ -333,7 +319,7 @@ fn change_certificate(
     by: &str,
     now: i64,
     action: &'static str,
-    change: impl FnOnce(&mut Certificate) -> Result<(), Refusal>,
+    change: impl FnOnce(&mut Certificate),
 ) -> Result<Change, Refusal> {
     let fp = fingerprint
         .parse()
@@ -347,7 +333,13 @@ fn change_certificate(
         .iter_mut()
         .find(|c| c.fingerprint == fp.to_string())
         .ok_or_else(|| Refusal::UnknownCertificate(fp.to_string()))?;
-    change(cert)?;
+    // A revoked certificate stays revoked: retiring or revoking it again changes nothing.
+    if cert.state == CertState::Revoked {
+        return Err(Refusal::Pointless(
+            "the certificate is revoked already".into(),
+        ));
+    }
+    change(cert);
     cert.changed_by = by.to_string();
     cert.changed_at = now;
     Ok(Change {
