@@ -11,6 +11,9 @@
 //! benchmark slow to set up without changing what it measures. Run with
 //! `cargo bench --bench audit_query`; it prints a table and appends to target/bench-results.csv.
 
+// Test code: a failed unwrap is a failed test or benchmark, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{
     io::Write as _,
     path::Path,

@@ -32,6 +32,9 @@
 //! prints), every scenario runs on a fresh PostgreSQL database on that server instead of
 //! SQLite, dropped afterwards; the scenario names then end in `_postgres`.
 
+// Test code: a failed unwrap is a failed test or benchmark, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{
     io::Write as _,
     path::{Path, PathBuf},

@@ -27,11 +27,22 @@ pub fn rfc3339(ms: i64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-/// Where the use cases read the time: the system clock, or a manual one that a test moves.
-/// Cheap to clone; clones of a manual clock share its time.
+/// Where the use cases read the time: the system clock, or one a test moves instead of
+/// sleeping. Cheap to clone; clones share their time.
 #[derive(Debug, Clone, Default)]
 pub struct Clock {
-    manual: Option<Arc<AtomicI64>>,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, Default)]
+enum Kind {
+    /// The system clock.
+    #[default]
+    System,
+    /// Stands at the time it holds (Unix ms) until moved.
+    Manual(Arc<AtomicI64>),
+    /// The system clock plus an offset (ms) that only grows.
+    Shifted(Arc<AtomicI64>),
 }
 
 // === impl Clock ===
@@ -45,24 +56,36 @@ impl Clock {
     /// A clock that stands at `ms` (Unix milliseconds) until [`Clock::advance`] moves it.
     pub fn manual(ms: i64) -> Self {
         Self {
-            manual: Some(Arc::new(AtomicI64::new(ms))),
+            kind: Kind::Manual(Arc::new(AtomicI64::new(ms))),
+        }
+    }
+
+    /// A clock that runs with the system clock and jumps ahead when [`Clock::advance`] is
+    /// called: for end-to-end tests, where everything else keeps real time.
+    pub fn shifted() -> Self {
+        Self {
+            kind: Kind::Shifted(Arc::new(AtomicI64::new(0))),
         }
     }
 
     /// The time now, as Unix milliseconds.
     pub fn now_ms(&self) -> i64 {
-        match &self.manual {
-            Some(ms) => ms.load(Ordering::Relaxed),
-            None => now_ms(),
+        match &self.kind {
+            Kind::System => now_ms(),
+            Kind::Manual(ms) => ms.load(Ordering::Relaxed),
+            Kind::Shifted(offset) => now_ms().saturating_add(offset.load(Ordering::Relaxed)),
         }
     }
 
-    /// Moves a manual clock forward by `by`; the system clock cannot be moved, and is left as
-    /// it is.
+    /// Moves a manual or shifted clock forward by `by`; the system clock cannot be moved, and
+    /// is left as it is.
     pub fn advance(&self, by: Duration) {
-        if let Some(ms) = &self.manual {
-            let by = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
-            ms.fetch_add(by, Ordering::Relaxed);
+        let by = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        match &self.kind {
+            Kind::System => {}
+            Kind::Manual(ms) | Kind::Shifted(ms) => {
+                ms.fetch_add(by, Ordering::Relaxed);
+            }
         }
     }
 
@@ -93,6 +116,10 @@ mod tests {
         assert_eq!(shared.now_ms(), 3_000);
         assert_eq!(shared.before(Duration::from_millis(500)), 2_500);
         let system = Clock::system();
+        system.advance(Duration::from_secs(3600));
         assert!((system.now_ms() - now_ms()).abs() < 1_000);
+        let shifted = Clock::shifted();
+        shifted.advance(Duration::from_secs(3600));
+        assert!((shifted.now_ms() - now_ms() - 3_600_000).abs() < 1_000);
     }
 }

@@ -14,7 +14,7 @@ use prost_reflect::{DynamicMessage, ReflectMessage, Value};
 use crate::policy::{FieldTree, Permit};
 
 /// One recipient's filtered copy.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FilteredCopy {
     /// The filtered payload, encoded.
     pub payload: Vec<u8>,
@@ -22,6 +22,17 @@ pub struct FilteredCopy {
     pub delivered: Vec<String>,
     /// Paths of fields the sender set that were withheld, sorted, without duplicates.
     pub withheld: Vec<String>,
+}
+
+impl std::fmt::Debug for FilteredCopy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Field paths are names, never values; the payload is shown by its size only.
+        f.debug_struct("FilteredCopy")
+            .field("payload_bytes", &self.payload.len())
+            .field("delivered", &self.delivered)
+            .field("withheld", &self.withheld)
+            .finish()
+    }
 }
 
 /// Field paths collected while filtering.

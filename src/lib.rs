@@ -39,6 +39,8 @@ pub mod exchange;
 pub mod filter;
 pub mod identity;
 pub mod ids;
+#[cfg(test)]
+mod layering;
 pub mod policy;
 pub mod registry;
 pub mod server;

@@ -32,7 +32,7 @@ use crate::{
     clock::Clock,
     config::Config,
     exchange::{
-        Exchange, ExchangeError, Parts,
+        Exchange, Parts,
         jobs::{self, Schedule},
     },
     identity::{
@@ -43,7 +43,7 @@ use crate::{
     },
     policy::{Policy, PolicyError},
     registry::{self, Registry, RegistryError, Role},
-    store::{AuditSettings, Pruned, Store, StoreError, wakeups::Notifier},
+    store::{AuditSettings, Store, StoreError, wakeups::Notifier},
     telemetry,
 };
 
@@ -160,6 +160,17 @@ pub const DEV_SUBJECT_KEY: &str = "audit-subject-dev-1.key";
 
 /// Starts a gateway with `config`; returns once it listens.
 pub async fn start(config: &Config) -> Result<Gateway, StartError> {
+    start_with_clock(config, Clock::system()).await
+}
+
+/// Starts a gateway whose use cases read the time from `clock`, for tests that move time
+/// instead of sleeping.
+#[cfg(any(test, feature = "test-util"))]
+pub async fn start_with(config: &Config, clock: Clock) -> Result<Gateway, StartError> {
+    start_with_clock(config, clock).await
+}
+
+async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, StartError> {
     identity::install_crypto_provider();
     let catalogue = Arc::new(Catalogue::load()?);
     let defs = registry::load_definitions(&config.files.partners)?;
@@ -232,7 +243,7 @@ pub async fn start(config: &Config) -> Result<Gateway, StartError> {
         tls: tls_files,
         tls_config,
         shutdown: shutdown.clone(),
-        clock: Clock::system(),
+        clock,
         max_message_bytes: config.server.max_message_bytes,
     }));
     let days = |n: u64| (n > 0).then(|| Duration::from_secs(n * 86_400));
@@ -325,18 +336,27 @@ impl Gateway {
     }
 
     /// The gateway's store (for inspection in tests and tools).
+    #[cfg(any(test, feature = "test-util"))]
     pub fn store(&self) -> &Store {
         self.exchange.store()
     }
 
     /// Expires deliveries unacknowledged for longer than `max_age` now (as the job started
     /// by `[delivery] expire_after_days` does each minute); returns how many.
-    pub async fn expire_deliveries(&self, max_age: Duration) -> Result<u64, ExchangeError> {
+    #[cfg(any(test, feature = "test-util"))]
+    pub async fn expire_deliveries(
+        &self,
+        max_age: Duration,
+    ) -> Result<u64, crate::exchange::ExchangeError> {
         self.exchange.expire_deliveries(max_age).await
     }
 
     /// Removes audit records older than `retention` now (as the hourly job does).
-    pub async fn prune_audit(&self, retention: Duration) -> Result<Option<Pruned>, ExchangeError> {
+    #[cfg(any(test, feature = "test-util"))]
+    pub async fn prune_audit(
+        &self,
+        retention: Duration,
+    ) -> Result<Option<crate::store::Pruned>, crate::exchange::ExchangeError> {
         self.exchange.prune_audit(retention).await
     }
 

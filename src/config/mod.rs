@@ -6,10 +6,7 @@
 //! partners and policy from `config/`, and creates a development PKI in `var/dev-pki/`.
 //! Relative paths are taken from the working directory.
 
-use std::{
-    net::SocketAddr,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -165,10 +162,11 @@ impl Config {
     /// chosen by the system (gRPC and metrics), the database in `dir`, the development PKI
     /// (certificates, audit keys) already in `pki`, partners from `partners`, and the policy
     /// from `config/policy.toml`.
+    #[cfg(any(test, feature = "test-util"))]
     pub fn local(dir: &Path, pki: &Path, partners: PathBuf) -> Self {
         let mut config = Config::default();
-        config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.metrics.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        config.server.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        config.metrics.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
         config.tls = TlsConfig {
             trust_anchors: pki.join("ca.pem"),
             certificate: pki.join("gateway.pem"),

@@ -3,7 +3,7 @@
 //! officer sees only the records of the partners in its scope; every read and every refusal
 //! is itself an audit record.
 
-use std::sync::Arc;
+use std::{fmt, sync::Arc};
 
 use serde_json::json;
 
@@ -34,7 +34,7 @@ pub struct Officer {
 }
 
 /// A query of the audit log; empty fields do not filter.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Query {
     /// At or after (Unix ms).
     pub from: Option<i64>,
@@ -68,7 +68,7 @@ pub struct Page {
 }
 
 /// Whom a subject report is about: exactly one of these is given.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct SubjectQuery<'q> {
     /// The case reference.
     pub case_ref: &'q str,
@@ -76,6 +76,24 @@ pub struct SubjectQuery<'q> {
     pub v_nummer: &'q str,
     /// A BSN.
     pub bsn: &'q str,
+}
+
+impl fmt::Debug for Query {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The case reference is personal data: only whether one was given.
+        f.debug_struct("Query")
+            .field("partner_oin", &self.partner_oin)
+            .field("signal_type", &self.signal_type)
+            .field("event", &self.event)
+            .field("by_case", &!self.case_ref.is_empty())
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for SubjectQuery<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubjectQuery").finish_non_exhaustive()
+    }
 }
 
 /// The formats an export can take.

@@ -269,7 +269,8 @@ impl Store {
         self.signer.public()
     }
 
-    /// Number of rows in a table, for tests and diagnostics.
+    /// Number of rows in a table, for tests.
+    #[cfg(any(test, feature = "test-util"))]
     pub async fn count(&self, table: Table) -> Result<i64, StoreError> {
         let sql = match table {
             Table::Signals => "SELECT COUNT(*) FROM signals",
@@ -293,7 +294,8 @@ impl Store {
     }
 }
 
-/// Tables that [`Store::count`] can count.
+/// Tables that `Store::count` can count.
+#[cfg(any(test, feature = "test-util"))]
 #[derive(Debug, Clone, Copy)]
 pub enum Table {
     /// Signals.

@@ -272,7 +272,7 @@ async fn an_unacknowledged_delivery_expires_its_copy_is_erased_and_the_log_says_
     // DT&V acknowledges its copy; the NGO never does.
     let mut dtv = h.client("dtv").await;
     dtv.ack(ack_request(dtv_copy.clone())).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    h.clock.advance(Duration::from_millis(20));
 
     let max_age = Duration::from_millis(10);
     assert_eq!(h.gateway().expire_deliveries(max_age).await.unwrap(), 1);

@@ -2,6 +2,9 @@
 //! at test time, a real SQLite (and, in `postgres`, PostgreSQL) database, and the LVV default
 //! policy from `config/`.
 
+// Test code: a failed unwrap is a failed test or benchmark, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod audit;
 mod cli;
 mod cli_pipe;

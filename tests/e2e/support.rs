@@ -18,6 +18,7 @@ use ketenpoort::{
         },
     },
     catalogue::Catalogue,
+    clock::Clock,
     config::Config,
     identity::dev_pki::DevCa,
     registry::{self, PartnerDef},
@@ -43,6 +44,8 @@ pub struct Harness {
     gateway: Option<Gateway>,
     /// Further gateways on the same database and files.
     replicas: Vec<Gateway>,
+    /// The gateway's clock: real time, moved ahead when a test says so.
+    pub clock: Clock,
 }
 
 /// Extra certificates registered for a partner, beside its own.
@@ -103,8 +106,10 @@ impl Harness {
         config.audit.checkpoint_every_records = 4;
         config.files.policy = dir.path().join("policy.toml");
         std::fs::copy("config/policy.toml", &config.files.policy).unwrap();
-        let gateway = server::start(&config).await.unwrap();
+        let clock = Clock::shifted();
+        let gateway = server::start_with(&config, clock.clone()).await.unwrap();
         Harness {
+            clock,
             dir,
             partners,
             catalogue: Catalogue::load().unwrap(),
@@ -200,7 +205,11 @@ impl Harness {
         let port = self.port();
         self.gateway.take().unwrap().shutdown().await;
         self.config.server.listen = format!("127.0.0.1:{port}").parse().unwrap();
-        self.gateway = Some(server::start(&self.config).await.unwrap());
+        self.gateway = Some(
+            server::start_with(&self.config, self.clock.clone())
+                .await
+                .unwrap(),
+        );
     }
 
     /// Sends [`INTAKE`] for purpose INTAKE and returns the receipt.
