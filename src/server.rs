@@ -34,6 +34,7 @@ use crate::{
     exchange::{
         Exchange, Parts,
         jobs::{self, Schedule},
+        retention::Forgetting,
     },
     identity::{
         self,
@@ -43,7 +44,7 @@ use crate::{
     },
     policy::{Policy, PolicyError},
     registry::{self, Registry, RegistryError, Role},
-    store::{AuditSettings, Store, StoreError, wakeups::Notifier},
+    store::{Store, StoreError, WriterSettings, wakeups::Notifier},
     telemetry,
 };
 
@@ -191,7 +192,8 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
         .collect();
     let subject_keys = SubjectKeys::load(&subject_files, &config.audit.active_subject_key)?;
     let notifier = Arc::new(Notifier::default());
-    let settings = AuditSettings {
+    let settings = WriterSettings {
+        erase_on_ack: config.delivery.erase_after_ack_secs == 0,
         signer,
         checkpoint_every_records: config.audit.checkpoint_every_records,
         checkpoint_every: Duration::from_secs(config.audit.checkpoint_every_secs),
@@ -245,6 +247,13 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
         shutdown: shutdown.clone(),
         clock,
         max_message_bytes: config.server.max_message_bytes,
+        forgetting: Forgetting {
+            erase_after_ack: (config.delivery.erase_after_ack_secs > 0)
+                .then(|| Duration::from_secs(config.delivery.erase_after_ack_secs)),
+            idempotency_window: Duration::from_secs(
+                config.delivery.idempotency_window_days * 86_400,
+            ),
+        },
     }));
     let days = |n: u64| (n > 0).then(|| Duration::from_secs(n * 86_400));
     jobs::spawn(
@@ -349,6 +358,14 @@ impl Gateway {
         max_age: Duration,
     ) -> Result<u64, crate::exchange::ExchangeError> {
         self.exchange.expire_deliveries(max_age).await
+    }
+
+    /// Forgets settled signals and acknowledged copies now (as the job does each minute).
+    #[cfg(any(test, feature = "test-util"))]
+    pub async fn forget_now(
+        &self,
+    ) -> Result<crate::store::Forgotten, crate::exchange::ExchangeError> {
+        self.exchange.forget().await
     }
 
     /// Removes audit records older than `retention` now (as the hourly job does).

@@ -77,6 +77,13 @@ pub fn signal_outcome(signal_type: &str, outcome: &'static str, reason: &'static
     .increment(1);
 }
 
+/// Counts the acknowledged copies erased after their grace period and the settled signals
+/// removed.
+pub fn forgotten(copies_erased: u64, signals_removed: u64) {
+    metrics::counter!("ketenpoort_payloads_erased_total").increment(copies_erased);
+    metrics::counter!("ketenpoort_signals_forgotten_total").increment(signals_removed);
+}
+
 /// Counts a delivery that expired unacknowledged, by receiver (partner id).
 pub fn delivery_expired(receiver: String) {
     metrics::counter!("ketenpoort_deliveries_expired_total", "receiver" => receiver).increment(1);

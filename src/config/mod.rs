@@ -99,6 +99,12 @@ impl Config {
                 self.server.max_message_bytes
             ));
         }
+        if self.delivery.idempotency_window_days == 0 {
+            problems.push(
+                "delivery.idempotency_window_days must be at least 1: a resend must still be recognised"
+                    .to_string(),
+            );
+        }
         if self.server.handshake_timeout_secs == 0 {
             problems.push("server.handshake_timeout_secs must be at least 1".to_string());
         }

@@ -132,12 +132,25 @@ pub struct DeliveryConfig {
     /// filtered copy is erased, and a `delivery_expired` audit record says so. `0` keeps
     /// deliveries until they are acknowledged. By default 30.
     pub expire_after_days: u64,
+    /// Seconds a recipient's copy is kept after it was acknowledged. By default 0: the copy
+    /// is erased in the same transaction as the acknowledgement (the audit record keeps which
+    /// fields were delivered, never their values). A grace period lets a recipient that lost
+    /// a delivery after acknowledging it ask an operator for it again.
+    pub erase_after_ack_secs: u64,
+    /// Days a signal row (with its clear case reference) is kept once every copy of it is
+    /// acknowledged or expired. Within this window a resend with the same idempotency key is
+    /// answered with the original receipt; after it the signal is forgotten: `GetReceipt`
+    /// answers NOT_FOUND, and the key may be used again. The audit log and the signed receipt
+    /// keep the history. By default 7; at least 1.
+    pub idempotency_window_days: u64,
 }
 
 impl Default for DeliveryConfig {
     fn default() -> Self {
         Self {
             expire_after_days: 30,
+            erase_after_ack_secs: 0,
+            idempotency_window_days: 7,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The gateway's background jobs, each running until shutdown: the registry watch, delivery
-//! expiry, audit retention, and reloads on SIGHUP.
+//! expiry, forgetting settled signals and acknowledged copies, audit retention, and reloads
+//! on SIGHUP.
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -7,11 +8,13 @@ use super::Exchange;
 
 /// How often deliveries are checked for expiry.
 const EXPIRE_EVERY: Duration = Duration::from_secs(60);
+/// How often settled signals and acknowledged copies are forgotten.
+const FORGET_EVERY: Duration = Duration::from_secs(60);
 /// How often audit records past their retention are removed.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Which jobs run, and with which ages.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Schedule {
     /// Expire deliveries unacknowledged for longer than this; `None` keeps them.
     pub expire_after: Option<Duration>,
@@ -29,6 +32,11 @@ pub fn spawn(exchange: &Arc<Exchange>, schedule: Schedule) {
             }
         });
     }
+    every(exchange, FORGET_EVERY, |x| async move {
+        if let Err(e) = x.forget().await {
+            tracing::error!(error = %e, "forgetting settled signals failed; will try again");
+        }
+    });
     if let Some(retention) = schedule.retention {
         every(exchange, PRUNE_EVERY, move |x| async move {
             if let Err(e) = x.prune_audit(retention).await {

@@ -32,6 +32,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::ExchangeError;
 
+use retention::Forgetting;
+
 use crate::{
     audit::{Subject, keys::SubjectKeys},
     catalogue::Catalogue,
@@ -61,6 +63,7 @@ pub struct Exchange {
     shutdown: CancellationToken,
     clock: Clock,
     max_message_bytes: usize,
+    forgetting: Forgetting,
 }
 
 /// What an [`Exchange`] is made of; `server` assembles it at start-up.
@@ -93,6 +96,8 @@ pub struct Parts {
     pub clock: Clock,
     /// Largest accepted `Send` request, in bytes.
     pub max_message_bytes: usize,
+    /// How long acknowledged copies and settled signals are kept.
+    pub forgetting: Forgetting,
 }
 
 // === impl Exchange ===
@@ -115,6 +120,7 @@ impl Exchange {
             shutdown: parts.shutdown,
             clock: parts.clock,
             max_message_bytes: parts.max_message_bytes,
+            forgetting: parts.forgetting,
         }
     }
 

@@ -78,6 +78,9 @@ impl Backend {
                         source,
                     })?;
                 }
+                if file != Path::new(":memory:") {
+                    create_private(file)?;
+                }
                 let create = options.create_if_missing(true);
                 Ok(AnyConnectOptions::from_str(create.to_url_lossy().as_str())?)
             }
@@ -90,9 +93,12 @@ impl Backend {
     /// locks instead of an error. PostgreSQL's defaults (synchronous commit) are already so.
     async fn set_up(self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
         if self == Backend::Sqlite {
+            // secure_delete: erased copies and removed rows are overwritten with zeros in the
+            // file, not only unlinked from the b-tree; `Store::forget` truncates the WAL.
             conn.execute(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                 PRAGMA secure_delete = ON;",
             )
             .await?;
         }
@@ -268,5 +274,25 @@ impl Values<'_> {
         self.first = false;
         self.sql.bind(value);
         self
+    }
+}
+
+/// Creates the SQLite database file readable and writable by its owner only (0600), when it
+/// does not exist yet; SQLite gives its WAL and shared-memory files the same mode.
+fn create_private(file: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(file) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::CreateDir {
+            path: file.display().to_string(),
+            source,
+        }),
     }
 }

@@ -47,6 +47,17 @@ const READ_CONNECTIONS: u32 = 4;
 pub const EXPIRE_BATCH: i64 = 1000;
 /// Most audit records one pruning job removes, so the writer never holds long.
 const PRUNE_CHUNK: i64 = 10_000;
+/// Most copies erased and signals removed by one forgetting job.
+const FORGET_BATCH: i64 = 1000;
+
+/// What one [`Store::forget`] erased and removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Forgotten {
+    /// Acknowledged copies whose payload was erased after their grace period.
+    pub erased: u64,
+    /// Settled signals removed, with their deliveries and clear case reference.
+    pub signals: u64,
+}
 
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
@@ -65,9 +76,12 @@ struct Tasks {
     listener: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// How the writer seals the audit log.
+/// How the writer seals the audit log and forgets what it no longer needs.
 #[derive(Debug, Clone)]
-pub struct AuditSettings {
+pub struct WriterSettings {
+    /// Erase a delivery's copy in the transaction that acknowledges it (otherwise
+    /// [`Store::forget`] erases it after a grace period).
+    pub erase_on_ack: bool,
     /// Signs checkpoints and receipts.
     pub signer: Arc<Signer>,
     /// A checkpoint after this many records.
@@ -117,7 +131,7 @@ impl Store {
     pub async fn open(
         url: &str,
         notifier: Arc<Notifier>,
-        settings: AuditSettings,
+        settings: WriterSettings,
     ) -> Result<Self, StoreError> {
         let backend = Backend::of_url(url)?;
         let pool = backend.open_pool(url, READ_CONNECTIONS).await?;
@@ -250,6 +264,40 @@ impl Store {
             pruned.records += last;
         }
         Ok(Some(pruned))
+    }
+
+    /// Forgets what the gateway no longer needs: erases the copies acknowledged before
+    /// `erase_acked_before` (when a grace period is set; otherwise they were erased with
+    /// their ack), and removes every signal accepted before `settled_before` none of whose
+    /// deliveries is pending, with its deliveries. Then, on SQLite, truncates the WAL, so
+    /// that erased bytes do not linger in it. Runs in writer transactions of at most
+    /// [`FORGET_BATCH`] each until nothing is left.
+    pub async fn forget(
+        &self,
+        erase_acked_before: Option<i64>,
+        settled_before: i64,
+    ) -> Result<Forgotten, StoreError> {
+        let mut total = Forgotten::default();
+        loop {
+            let done: Forgotten = self
+                .submit(|reply| Job::Forget {
+                    erase_acked_before,
+                    settled_before,
+                    reply,
+                })
+                .await??;
+            total.erased += done.erased;
+            total.signals += done.signals;
+            if done.erased < FORGET_BATCH as u64 && done.signals < FORGET_BATCH as u64 {
+                break;
+            }
+        }
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(total)
     }
 
     async fn submit<T>(

@@ -33,8 +33,8 @@ use jobs::Batch;
 use rows::{Known, Rows};
 
 use super::{
-    AuditSettings, NewSignal, PendingDelivery, Pruned, StoreError, signals::ReceiptFacts,
-    wakeups::Notifier,
+    Forgotten, NewSignal, PendingDelivery, Pruned, StoreError, WriterSettings,
+    signals::ReceiptFacts, wakeups::Notifier,
 };
 use crate::{
     audit::{AuditEvent, ChainHead},
@@ -79,6 +79,12 @@ pub(super) enum Job {
         audit: Vec<AuditEvent>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Erases acknowledged copies and removes settled signals (see `Writer::forget`).
+    Forget {
+        erase_acked_before: Option<i64>,
+        settled_before: i64,
+        reply: oneshot::Sender<Result<Forgotten, StoreError>>,
+    },
     /// Removes audit records accepted before `cutoff`, up to the cut `through` found by the
     /// first such job.
     Prune {
@@ -110,7 +116,7 @@ struct Writer {
     /// When this writer last wrote a checkpoint.
     checkpointed_at: Instant,
     notifier: Arc<Notifier>,
-    settings: AuditSettings,
+    settings: WriterSettings,
 }
 
 /// Starts the writer task on its own connection.
@@ -118,7 +124,7 @@ pub(super) fn spawn(
     backend: Backend,
     conn: AnyConnection,
     notifier: Arc<Notifier>,
-    settings: AuditSettings,
+    settings: WriterSettings,
 ) -> (mpsc::Sender<Job>, tokio::task::JoinHandle<()>) {
     let writer = Writer::new(backend, conn, notifier, settings);
     let (tx, rx) = mpsc::channel(QUEUE);
@@ -130,7 +136,7 @@ impl Writer {
         backend: Backend,
         conn: AnyConnection,
         notifier: Arc<Notifier>,
-        settings: AuditSettings,
+        settings: WriterSettings,
     ) -> Self {
         Writer {
             conn,
@@ -359,6 +365,14 @@ impl Writer {
             } => match self.prune(cutoff, through).await {
                 Ok(pruned) => Ok(Some(Answer::Pruned(reply, pruned))),
                 Err(e) => Err((e, Some(Answer::Pruned(reply, None)))),
+            },
+            Job::Forget {
+                erase_acked_before,
+                settled_before,
+                reply,
+            } => match self.forget(erase_acked_before, settled_before).await {
+                Ok(forgotten) => Ok(Some(Answer::Forgotten(reply, forgotten))),
+                Err(e) => Err((e, Some(Answer::Forgotten(reply, Forgotten::default())))),
             },
             Job::Shutdown => Ok(None),
         }

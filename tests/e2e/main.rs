@@ -9,6 +9,7 @@ mod audit;
 mod cli;
 mod cli_pipe;
 mod exchange;
+mod forgetting;
 mod gateway_services;
 mod operators;
 mod otel;

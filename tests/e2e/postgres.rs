@@ -267,3 +267,36 @@ async fn a_revocation_through_one_replica_closes_a_stream_on_another_within_5s()
     drop(h);
     db.drop().await;
 }
+
+#[tokio::test]
+async fn on_postgres_an_ack_erases_the_copy_and_a_settled_signal_is_forgotten() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let h = Harness::start_on(&db.url()).await;
+    let mut utrecht = h.client("gemeente-utrecht").await;
+    let receipt = h.send_intake(&mut utrecht, "forget", &["dtv"]).await;
+    let mut dtv = h.client("dtv").await;
+    let id = receipt.recipients[0].delivery_id.clone();
+    dtv.ack(AckRequest {
+        delivery_ids: vec![id.clone()],
+    })
+    .await
+    .unwrap();
+    let mut conn = PgConnection::connect(&db.url()).await.unwrap();
+    let length: i32 = sqlx::query_scalar("SELECT length(payload) FROM deliveries WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(length, 0, "the acknowledged copy was not erased");
+
+    h.clock.advance(Duration::from_secs(8 * 86_400));
+    assert_eq!(h.gateway().forget_now().await.unwrap().signals, 1);
+    assert_eq!(h.store().count(Table::Signals).await.unwrap(), 0);
+    assert_eq!(h.store().count(Table::Deliveries).await.unwrap(), 0);
+    assert!(verify(&h, h.port()).await.intact);
+    conn.close().await.unwrap();
+    drop(h);
+    db.drop().await;
+}

@@ -6,7 +6,7 @@ use tokio::sync::oneshot;
 use super::{Job, Sent};
 use crate::{
     ids::Oin,
-    store::{Pruned, StoreError},
+    store::{Forgotten, Pruned, StoreError},
 };
 
 /// The answer of one job, held until its batch commits.
@@ -22,6 +22,7 @@ pub(super) enum Answer {
         oneshot::Sender<Result<Option<Pruned>, StoreError>>,
         Option<Pruned>,
     ),
+    Forgotten(oneshot::Sender<Result<Forgotten, StoreError>>, Forgotten),
 }
 
 // === impl Answer ===
@@ -37,6 +38,7 @@ impl Answer {
             Job::Ack { reply, .. } => Some(Answer::Ack(reply, Ok(0))),
             Job::Expire { reply, .. } => Some(Answer::Expired(reply, Vec::new())),
             Job::Prune { reply, .. } => Some(Answer::Pruned(reply, None)),
+            Job::Forget { reply, .. } => Some(Answer::Forgotten(reply, Forgotten::default())),
             Job::Shutdown => None,
         }
     }
@@ -58,6 +60,9 @@ impl Answer {
             Answer::Pruned(reply, pruned) => {
                 let _ = reply.send(Ok(pruned));
             }
+            Answer::Forgotten(reply, forgotten) => {
+                let _ = reply.send(Ok(forgotten));
+            }
         }
     }
 
@@ -77,6 +82,9 @@ impl Answer {
                 let _ = reply.send(Err(error()));
             }
             Answer::Pruned(reply, _) => {
+                let _ = reply.send(Err(error()));
+            }
+            Answer::Forgotten(reply, _) => {
                 let _ = reply.send(Err(error()));
             }
         }

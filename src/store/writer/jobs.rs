@@ -17,9 +17,10 @@ use crate::{
     ids::{InvalidOin, Oin},
     registry::PartnerRecord,
     store::{
-        EXPIRE_BATCH, NewSignal, PRUNE_CHUNK, PendingDelivery, Pruned, RecipientReceipt,
-        StoreError,
+        EXPIRE_BATCH, FORGET_BATCH, Forgotten, NewSignal, PRUNE_CHUNK, PendingDelivery, Pruned,
+        RecipientReceipt, StoreError,
         columns::{from_json, signal_subject, subject_of, to_json},
+        db::Sql,
         signals::{ReceiptFacts, load_receipt},
     },
 };
@@ -144,6 +145,9 @@ impl Writer {
             }
             acknowledged += 1;
             batch.rows.acked.push((id.clone(), now));
+            if self.settings.erase_on_ack {
+                batch.rows.erased.push(id.clone());
+            }
             let mut event = template.clone();
             event.subject = delivery.subject;
             event.counterparty = delivery.sender.parse().ok();
@@ -281,6 +285,54 @@ impl Writer {
             through_seq,
             records: done.rows_affected(),
         }))
+    }
+
+    /// Forgets what the gateway no longer needs, at most [`FORGET_BATCH`] of each per job:
+    /// erases the copies acknowledged before `erase_acked_before` (when a grace period is set),
+    /// and removes the signals accepted before `settled_before` none of whose deliveries is
+    /// still pending, with their deliveries (and so their clear case reference).
+    pub(super) async fn forget(
+        &mut self,
+        erase_acked_before: Option<i64>,
+        settled_before: i64,
+    ) -> Result<Forgotten, StoreError> {
+        let mut forgotten = Forgotten::default();
+        if let Some(cutoff) = erase_acked_before {
+            let erased = sqlx::query(
+                "UPDATE deliveries SET payload = substr(payload, 1, 0) WHERE id IN (
+                     SELECT id FROM deliveries
+                     WHERE acked_at IS NOT NULL AND acked_at < $1 AND length(payload) > 0
+                     LIMIT $2)",
+            )
+            .bind(cutoff)
+            .bind(FORGET_BATCH)
+            .execute(&mut self.conn)
+            .await?;
+            forgotten.erased = erased.rows_affected();
+        }
+        let settled: Vec<String> = sqlx::query_scalar(
+            "SELECT s.id FROM signals s WHERE s.accepted_at < $1 AND NOT EXISTS (
+                 SELECT 1 FROM deliveries d
+                 WHERE d.signal_id = s.id AND d.acked_at IS NULL AND d.expired_at IS NULL)
+             ORDER BY s.accepted_at LIMIT $2",
+        )
+        .bind(settled_before)
+        .bind(FORGET_BATCH)
+        .fetch_all(&mut self.conn)
+        .await?;
+        if !settled.is_empty() {
+            let ids = || settled.iter().map(String::as_str);
+            Sql::new(self.backend, "DELETE FROM deliveries WHERE signal_id IN ")
+                .bind_list(ids())
+                .execute(&mut self.conn)
+                .await?;
+            Sql::new(self.backend, "DELETE FROM signals WHERE id IN ")
+                .bind_list(ids())
+                .execute(&mut self.conn)
+                .await?;
+            forgotten.signals = settled.len() as u64;
+        }
+        Ok(forgotten)
     }
 
     /// Writes a signed checkpoint over record `seq` with hash `hash`, unless one is there

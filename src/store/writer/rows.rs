@@ -66,6 +66,8 @@ pub(super) struct Rows {
     pub expired: Vec<(String, i64)>,
     /// Times each delivery was streamed in this batch.
     pub streamed: HashMap<String, i64>,
+    /// Deliveries whose copy is erased in this batch (acknowledged, with no grace period).
+    pub erased: Vec<String>,
 }
 
 /// What the database held, before the batch, about the signals and deliveries its jobs name.
@@ -124,6 +126,7 @@ impl Known {
                 | Job::Expire { .. }
                 | Job::SaveRecords { .. }
                 | Job::Prune { .. }
+                | Job::Forget { .. }
                 | Job::Shutdown => {}
             }
         }
@@ -299,6 +302,20 @@ impl Rows {
             self.expired,
             |b, (id, at)| {
                 b.bind(id).bind(at);
+            },
+        )
+        .await?;
+        // An acknowledged copy is erased the same way, in the transaction of its ack.
+        let erased = "UPDATE deliveries SET payload = substr(payload, 1, 0) FROM (";
+        execute_values(
+            conn,
+            backend,
+            erased,
+            ") AS v WHERE deliveries.id = v.column1",
+            1,
+            self.erased,
+            |b, id| {
+                b.bind(id);
             },
         )
         .await?;

@@ -17,8 +17,8 @@ use crate::{
     ids::Oin,
     store::wakeups::Notifier,
     store::{
-        AuditFilter, AuditSettings, NewDelivery, NewSignal, PendingDelivery, Receipt, Store,
-        StoreError, Table,
+        AuditFilter, NewDelivery, NewSignal, PendingDelivery, Receipt, Store, StoreError, Table,
+        WriterSettings,
     },
 };
 
@@ -40,7 +40,8 @@ impl Fixture {
         let key = dir.path().join("signing.key");
         std::fs::write(&key, keys::generate_signing_key().unwrap()).unwrap();
         let signer = Arc::new(Signer::load(&key).unwrap());
-        let settings = AuditSettings {
+        let settings = WriterSettings {
+            erase_on_ack: true,
             signer: signer.clone(),
             checkpoint_every_records: 1000,
             checkpoint_every: Duration::from_secs(3600),

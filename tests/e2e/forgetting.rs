@@ -1,0 +1,160 @@
+//! The gateway forgets what it no longer needs: a recipient's copy is erased from the database
+//! file and its WAL once acknowledged, and a settled signal with its clear case reference is
+//! removed after its idempotency window, while the audit log keeps the history and the signed
+//! receipt still verifies.
+
+use std::time::{Duration, SystemTime};
+
+use ketenpoort::{
+    api::proto::{
+        GetReceiptRequest, QueryRequest, SendReceipt, audit_service_client::AuditServiceClient,
+    },
+    audit::receipt_message,
+    store::Table,
+};
+use tonic::Code;
+
+use crate::support::{Harness, ack_request, next_delivery, subscribe};
+
+/// An intake whose surname is `marker`: a value that appears nowhere else.
+fn intake_with(marker: &str) -> String {
+    format!(
+        r#"{{"person": {{"vNummer": "1234567890", "names": [{{"givenNames": "Testa", "surname": "{marker}"}}]}},
+            "intakeDate": "2026-11-20", "intakeLocation": "GM0344 LVV Utrecht"}}"#
+    )
+}
+
+/// Whether `marker` stands anywhere in the database file or its WAL.
+fn on_disk(h: &Harness, marker: &str) -> bool {
+    let wal = h.database().with_extension("db-wal");
+    [h.database(), wal].iter().any(|file| {
+        let bytes = std::fs::read(file).unwrap_or_default();
+        bytes.windows(marker.len()).any(|w| w == marker.as_bytes())
+    })
+}
+
+#[tokio::test]
+async fn an_acknowledged_copy_is_erased_from_the_database_file_and_its_wal() {
+    let h = Harness::start().await;
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let marker = format!("Markeer{nanos}");
+    let mut utrecht = h.client("gemeente-utrecht").await;
+    let request = h.request("erase", "INTAKE", &["dtv"], "Intake", &intake_with(&marker));
+    utrecht.send(request).await.unwrap();
+    assert!(on_disk(&h, &marker), "the copy was never written");
+
+    let mut dtv = h.client("dtv").await;
+    let mut stream = subscribe(&mut dtv).await;
+    let delivery = next_delivery(&mut stream, Duration::from_secs(5))
+        .await
+        .unwrap();
+    dtv.ack(ack_request(delivery.delivery_id)).await.unwrap();
+    h.gateway().forget_now().await.unwrap();
+
+    assert!(
+        !on_disk(&h, &marker),
+        "the acknowledged copy is still in the database file or its WAL"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(h.database())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the database is readable by others");
+    }
+}
+
+#[tokio::test]
+async fn a_settled_signal_is_forgotten_after_its_idempotency_window_and_its_history_stays() {
+    let h = Harness::start().await;
+    let mut utrecht = h.client("gemeente-utrecht").await;
+    let receipt = h
+        .send_intake(&mut utrecht, "window", &["dtv", "ngo-begeleiding"])
+        .await;
+    let mut dtv = h.client("dtv").await;
+    dtv.ack(ack_request(receipt.recipients[0].delivery_id.clone()))
+        .await
+        .unwrap();
+
+    // Past the window, but the NGO has not acknowledged: the signal stays.
+    h.clock.advance(Duration::from_secs(8 * 86_400));
+    assert_eq!(h.gateway().forget_now().await.unwrap().signals, 0);
+    assert_eq!(h.store().count(Table::Signals).await.unwrap(), 1);
+
+    let mut ngo = h.client("ngo-begeleiding").await;
+    ngo.ack(ack_request(receipt.recipients[1].delivery_id.clone()))
+        .await
+        .unwrap();
+    assert_eq!(h.gateway().forget_now().await.unwrap().signals, 1);
+    assert_eq!(h.store().count(Table::Signals).await.unwrap(), 0);
+    assert_eq!(h.store().count(Table::Deliveries).await.unwrap(), 0);
+    assert!(
+        !on_disk(&h, "LVV-TEST-0001"),
+        "the clear case reference is still in the database file or its WAL"
+    );
+
+    let gone = utrecht
+        .get_receipt(GetReceiptRequest {
+            signal_id: receipt.signal_id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound);
+
+    // The history stays in the audit log, found by the clear case reference.
+    let mut fg = AuditServiceClient::new(h.channel("programma-fg").await);
+    let records = fg
+        .query(h.with_token(
+            "programma-fg",
+            "fg@programma.example",
+            QueryRequest {
+                case_ref: "LVV-TEST-0001".into(),
+                ..QueryRequest::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .records;
+    let events: Vec<&str> = records.iter().map(|r| r.event.as_str()).collect();
+    for event in [
+        "signal_accepted",
+        "delivery_created",
+        "delivery_acknowledged",
+    ] {
+        assert!(events.contains(&event), "{event} missing from {events:?}");
+    }
+    // The receipt the sender kept still verifies with the gateway's public key.
+    assert!(verifies(&h, &receipt));
+
+    // After the window the key may be used again: a new signal, not a duplicate.
+    let again = h
+        .send_intake(&mut utrecht, "window", &["dtv", "ngo-begeleiding"])
+        .await;
+    assert!(!again.duplicate);
+    assert_ne!(again.signal_id, receipt.signal_id);
+}
+
+fn verifies(h: &Harness, receipt: &SendReceipt) -> bool {
+    let oins: Vec<&str> = receipt
+        .recipients
+        .iter()
+        .map(|r| r.recipient.as_str())
+        .collect();
+    let at = ketenpoort::api::unix_ms(receipt.accepted_at.as_ref().unwrap());
+    let message = receipt_message(
+        &receipt.signal_id,
+        &receipt.content_sha256,
+        &oins,
+        at,
+        receipt.audit_sequence as i64,
+    );
+    h.store()
+        .signature_key()
+        .verify(&message, &receipt.signature)
+}
