@@ -15,6 +15,7 @@ use cli::{
     operator::PartnerCommand,
     partner::{ReceiveArgs, SendArgs},
     policy::PolicyCommand,
+    status::StatusArgs,
     token::DevTokenArgs,
 };
 
@@ -82,6 +83,9 @@ enum Command {
     /// Receive deliveries as a partner: prints each as a JSON line and acknowledges it; stops
     /// when the waiting deliveries are done, unless --follow.
     Receive(ReceiveArgs),
+    /// What became of a signal you sent: per recipient pending, streamed, acknowledged or
+    /// expired.
+    Status(StatusArgs),
     /// Read, report on, verify and export the audit log (privacy officers).
     Audit {
         #[command(subcommand)]
@@ -140,6 +144,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Policy { command } => cli::policy::run(command),
         Command::Send(args) => cli::partner::send(args).await,
         Command::Receive(args) => cli::partner::receive(args).await,
+        Command::Status(args) => cli::status::run(args).await,
         Command::Audit { command } => cli::audit::run(command).await,
         Command::Partner { command } => cli::operator::run(command).await,
         Command::DevToken(args) => cli::token::dev_token(&args),

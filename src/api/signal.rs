@@ -11,9 +11,9 @@ use tonic::{Request, Response, Status};
 use super::{
     credentials, credentials_of,
     proto::{
-        AckRequest, AckResponse, Delivery, GetReceiptRequest, GetReceiptResponse, RecipientReceipt,
-        SendReceipt, SendRequest, SendResponse, SubscribeRequest, SubscribeResponse,
-        signal_service_server::SignalService,
+        self, AckRequest, AckResponse, Delivery, GetReceiptRequest, GetReceiptResponse,
+        RecipientReceipt, SendReceipt, SendRequest, SendResponse, SubscribeRequest,
+        SubscribeResponse, signal_service_server::SignalService,
     },
     span::Outcome,
     timestamp,
@@ -25,8 +25,19 @@ use crate::{
         deliveries::Streamed,
         envelope::{Envelope, Payload},
     },
-    store::{PendingDelivery, Receipt},
+    store::{DeliveryState, PendingDelivery, Receipt},
 };
+
+impl From<DeliveryState> for proto::DeliveryState {
+    fn from(state: DeliveryState) -> Self {
+        match state {
+            DeliveryState::Pending => proto::DeliveryState::Pending,
+            DeliveryState::Streamed => proto::DeliveryState::Streamed,
+            DeliveryState::Acknowledged => proto::DeliveryState::Acknowledged,
+            DeliveryState::Expired => proto::DeliveryState::Expired,
+        }
+    }
+}
 
 /// The `SignalService` implementation.
 #[derive(Clone)]
@@ -161,6 +172,10 @@ fn to_receipt(r: Receipt) -> SendReceipt {
                 delivery_id: x.delivery_id,
                 purposes: x.purposes,
                 withheld_fields: x.withheld,
+                state: proto::DeliveryState::from(x.status.state).into(),
+                attempts: u32::try_from(x.status.attempts).unwrap_or(u32::MAX),
+                acknowledged_at: x.status.acked_at.map(timestamp),
+                expired_at: x.status.expired_at.map(timestamp),
             })
             .collect(),
         accepted_at: Some(timestamp(r.accepted_at)),

@@ -10,5 +10,6 @@ pub mod operator;
 pub mod output;
 pub mod partner;
 pub mod policy;
+pub mod status;
 pub mod times;
 pub mod token;

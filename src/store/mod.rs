@@ -20,7 +20,8 @@ mod writer;
 
 pub use audit_log::{AuditFilter, Pruned};
 pub use signals::{
-    NewDelivery, NewSignal, PendingDelivery, Receipt, RecipientReceipt, SendOutcome,
+    DeliveryState, DeliveryStatus, NewDelivery, NewSignal, PendingDelivery, Receipt,
+    RecipientReceipt, SendOutcome,
 };
 
 use std::{sync::Arc, time::Duration};

@@ -90,6 +90,55 @@ pub struct RecipientReceipt {
     pub purposes: Vec<String>,
     /// Withheld field paths.
     pub withheld: Vec<String>,
+    /// What became of the copy, when the receipt was read.
+    pub status: DeliveryStatus,
+}
+
+/// What became of a recipient's copy. Not signed: it changes after acceptance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryStatus {
+    /// Where the copy is in its life.
+    pub state: DeliveryState,
+    /// Times it was streamed.
+    pub attempts: i64,
+    /// When it was acknowledged (Unix ms).
+    pub acked_at: Option<i64>,
+    /// When it expired (Unix ms).
+    pub expired_at: Option<i64>,
+}
+
+/// Where a recipient's copy is in its life.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Committed, not streamed yet.
+    #[default]
+    Pending,
+    /// Streamed at least once, not acknowledged.
+    Streamed,
+    /// Acknowledged; its copy is erased.
+    Acknowledged,
+    /// Not acknowledged in time; its copy is erased.
+    Expired,
+}
+
+// === impl DeliveryStatus ===
+
+impl DeliveryStatus {
+    /// The status of a delivery row's columns.
+    fn of(attempts: i64, acked_at: Option<i64>, expired_at: Option<i64>) -> Self {
+        let state = match (acked_at, expired_at) {
+            (Some(_), _) => DeliveryState::Acknowledged,
+            (None, Some(_)) => DeliveryState::Expired,
+            (None, None) if attempts > 0 => DeliveryState::Streamed,
+            (None, None) => DeliveryState::Pending,
+        };
+        Self {
+            state,
+            attempts,
+            acked_at,
+            expired_at,
+        }
+    }
 }
 
 /// A delivery waiting for its recipient.
@@ -227,7 +276,8 @@ pub(super) async fn load_receipt(
         return Ok(None);
     };
     let rows = sqlx::query(
-        "SELECT id, recipient_oin, purposes, withheld FROM deliveries WHERE signal_id = $1 ORDER BY position",
+        "SELECT id, recipient_oin, purposes, withheld, attempts, acked_at, expired_at
+         FROM deliveries WHERE signal_id = $1 ORDER BY position",
     )
     .bind(signal_id)
     .fetch_all(&mut *conn)
@@ -240,6 +290,11 @@ pub(super) async fn load_receipt(
                 delivery_id: row.try_get("id")?,
                 purposes: from_json(row.try_get("purposes")?)?,
                 withheld: from_json(row.try_get("withheld")?)?,
+                status: DeliveryStatus::of(
+                    row.try_get("attempts")?,
+                    row.try_get("acked_at")?,
+                    row.try_get("expired_at")?,
+                ),
             })
         })
         .collect::<Result<_, StoreError>>()?;

@@ -17,8 +17,8 @@ use crate::{
     ids::{InvalidOin, Oin},
     registry::PartnerRecord,
     store::{
-        EXPIRE_BATCH, FORGET_BATCH, Forgotten, NewSignal, PRUNE_CHUNK, PendingDelivery, Pruned,
-        RecipientReceipt, StoreError,
+        DeliveryStatus, EXPIRE_BATCH, FORGET_BATCH, Forgotten, NewSignal, PRUNE_CHUNK,
+        PendingDelivery, Pruned, RecipientReceipt, StoreError,
         columns::{from_json, signal_subject, subject_of, to_json},
         db::Sql,
         signals::{ReceiptFacts, load_receipt},
@@ -71,6 +71,7 @@ impl Writer {
                 delivery_id: d.id.clone(),
                 purposes: d.purposes.clone(),
                 withheld: d.withheld.clone(),
+                status: DeliveryStatus::default(),
             });
             batch.rows.deliveries.push(DeliveryRow {
                 id: d.id,

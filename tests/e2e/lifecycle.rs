@@ -1,13 +1,15 @@
-//! The gateway forgets what it no longer needs: a recipient's copy is erased from the database
-//! file and its WAL once acknowledged, and a settled signal with its clear case reference is
-//! removed after its idempotency window, while the audit log keeps the history and the signed
-//! receipt still verifies.
+//! The life of a delivery as its sender sees it (pending, streamed, acknowledged, expired),
+//! and the gateway forgetting what it no longer needs: a recipient's copy is erased from the
+//! database file and its WAL once acknowledged, and a settled signal with its clear case
+//! reference is removed after its idempotency window, while the audit log keeps the history
+//! and the signed receipt still verifies.
 
 use std::time::{Duration, SystemTime};
 
 use ketenpoort::{
     api::proto::{
-        GetReceiptRequest, QueryRequest, SendReceipt, audit_service_client::AuditServiceClient,
+        DeliveryState, GetReceiptRequest, QueryRequest, RecipientReceipt, SendReceipt,
+        audit_service_client::AuditServiceClient, signal_service_client::SignalServiceClient,
     },
     audit::receipt_message,
     store::Table,
@@ -157,4 +159,85 @@ fn verifies(h: &Harness, receipt: &SendReceipt) -> bool {
     h.store()
         .signature_key()
         .verify(&message, &receipt.signature)
+}
+
+/// The receipt of `signal_id` as its sender reads it now.
+async fn states(
+    client: &mut SignalServiceClient<tonic::transport::Channel>,
+    signal_id: &str,
+) -> Vec<RecipientReceipt> {
+    client
+        .get_receipt(GetReceiptRequest {
+            signal_id: signal_id.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .receipt
+        .unwrap()
+        .recipients
+}
+
+#[tokio::test]
+async fn the_sender_sees_each_copy_pending_streamed_acknowledged_or_expired() {
+    let h = Harness::start().await;
+    let mut utrecht = h.client("gemeente-utrecht").await;
+    let receipt = h
+        .send_intake(&mut utrecht, "states", &["dtv", "ngo-begeleiding"])
+        .await;
+    let id = receipt.signal_id.as_str();
+    let now = states(&mut utrecht, id).await;
+    assert_eq!(now[0].state(), DeliveryState::Pending);
+    assert_eq!(
+        (now[1].state(), now[1].attempts),
+        (DeliveryState::Pending, 0)
+    );
+
+    // The NGO fetches its copy but never acknowledges it; DT&V acknowledges.
+    let mut ngo = h.client("ngo-begeleiding").await;
+    let mut stream = subscribe(&mut ngo).await;
+    next_delivery(&mut stream, Duration::from_secs(5))
+        .await
+        .unwrap();
+    drop(stream);
+    let mut dtv = h.client("dtv").await;
+    dtv.ack(ack_request(receipt.recipients[0].delivery_id.clone()))
+        .await
+        .unwrap();
+    let now = states(&mut utrecht, id).await;
+    assert_eq!(now[0].state(), DeliveryState::Acknowledged);
+    assert!(now[0].acknowledged_at.is_some() && now[0].expired_at.is_none());
+    assert_eq!(
+        (now[1].state(), now[1].attempts),
+        (DeliveryState::Streamed, 1)
+    );
+
+    h.clock.advance(Duration::from_secs(31 * 86_400));
+    let max_age = Duration::from_secs(30 * 86_400);
+    assert_eq!(h.gateway().expire_deliveries(max_age).await.unwrap(), 1);
+    let now = states(&mut utrecht, id).await;
+    assert_eq!(now[0].state(), DeliveryState::Acknowledged);
+    assert_eq!(now[1].state(), DeliveryState::Expired);
+    assert!(now[1].expired_at.is_some() && now[1].acknowledged_at.is_none());
+
+    // The same, as the sender's operator reads it on the command line.
+    // Off the test's runtime thread, which also serves the gateway.
+    let mut status = std::process::Command::new(env!("CARGO_BIN_EXE_ketenpoort"));
+    status
+        .args(["status", id, "--as", "gemeente-utrecht", "--json"])
+        .args(["--gateway", &h.endpoint()])
+        .arg("--pki")
+        .arg(h.pki());
+    let out = tokio::task::spawn_blocking(move || status.output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let states: Vec<&str> = lines.iter().map(|l| l["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["acknowledged", "expired"]);
+    assert_eq!(lines[1]["attempts"], 1);
 }
