@@ -43,7 +43,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let pki = dir.path().join("pki");
     let defs = registry::load_definitions(Path::new("config/partners.toml")).unwrap();
-    server::ensure_dev_pki(&pki, &defs, false).unwrap();
+    ketenpoort::identity::dev_pki::ensure(&pki, &defs, false).unwrap();
     let partners = dir.path().join("partners.toml");
     let text = std::fs::read_to_string("config/partners.toml").unwrap();
     std::fs::write(
@@ -56,7 +56,10 @@ async fn main() {
     // Create the schema (and seed the registry), then fill the log directly.
     server::start(&config).await.unwrap().shutdown().await;
     let keys = SubjectKeys::load(
-        &[("dev-1".into(), pki.join(server::DEV_SUBJECT_KEY))],
+        &[(
+            "dev-1".into(),
+            pki.join(ketenpoort::identity::dev_pki::DEV_SUBJECT_KEY),
+        )],
         "dev-1",
     )
     .unwrap();

@@ -218,7 +218,7 @@ impl Bench {
         let pki = dir.path().join("pki");
         let defs = registry::load_definitions(Path::new("config/partners.toml"))
             .expect("config/partners.toml");
-        server::ensure_dev_pki(&pki, &defs, false).expect("development PKI");
+        ketenpoort::identity::dev_pki::ensure(&pki, &defs, false).expect("development PKI");
         // The default registry with its certificate and key paths pointing at this PKI.
         let partners = std::fs::read_to_string("config/partners.toml")
             .expect("config/partners.toml")

@@ -39,11 +39,125 @@ pub mod exchange;
 pub mod filter;
 pub mod identity;
 pub mod ids;
-#[cfg(test)]
-mod layering;
 pub mod policy;
 pub mod registry;
 pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod toml_file;
+
+/// The floors of `src/lib.rs`'s layout, checked: the vocabulary imports nothing of the project
+/// but itself, and the domain (config, registry, policy, filter, audit) knows no transport
+/// (tonic, prost-generated types), no database (sqlx), no runtime (tokio), and nothing above
+/// it. A module that breaks a floor fails this test with the file and line.
+#[cfg(test)]
+mod layering {
+    use std::path::{Path, PathBuf};
+
+    /// The vocabulary floor.
+    const VOCABULARY: &[&str] = &[
+        "ids.rs",
+        "clock.rs",
+        "catalogue.rs",
+        "certificate.rs",
+        "database.rs",
+        "toml_file.rs",
+    ];
+    /// The domain floor: files, or directories with every file below them.
+    const DOMAIN: &[&str] = &[
+        "config",
+        "registry",
+        "policy",
+        "filter.rs",
+        "filter",
+        "audit",
+    ];
+    /// What no domain or vocabulary file may name.
+    const ABOVE_THE_DOMAIN: &[&str] = &[
+        "tonic",
+        "sqlx",
+        "tokio",
+        "crate::api",
+        "crate::store",
+        "crate::identity",
+        "crate::exchange",
+        "crate::server",
+        "crate::telemetry",
+    ];
+
+    fn files(entries: &[&str]) -> Vec<PathBuf> {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut found = Vec::new();
+        let mut todo: Vec<PathBuf> = entries.iter().map(|e| src.join(e)).collect();
+        while let Some(path) = todo.pop() {
+            if path.is_dir() {
+                for entry in std::fs::read_dir(&path).unwrap() {
+                    todo.push(entry.unwrap().path());
+                }
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                found.push(path);
+            }
+        }
+        found
+    }
+
+    /// Lines of `path` outside comments that contain one of `words`, as `file:line: text`.
+    fn offences(path: &Path, words: &[&str], allowed: &[&str]) -> Vec<String> {
+        let text = std::fs::read_to_string(path).unwrap();
+        text.lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim_start().starts_with("//"))
+            .filter(|(_, line)| {
+                words
+                    .iter()
+                    .any(|w| line.contains(w) && !allowed.iter().any(|a| line.contains(a)))
+            })
+            .map(|(i, line)| format!("{}:{}: {}", path.display(), i + 1, line.trim()))
+            .collect()
+    }
+
+    #[test]
+    fn the_domain_knows_no_transport_database_or_runtime() {
+        let found: Vec<String> = files(DOMAIN)
+            .iter()
+            .chain(files(VOCABULARY).iter())
+            .flat_map(|file| offences(file, ABOVE_THE_DOMAIN, &[]))
+            .collect();
+        assert!(
+            found.is_empty(),
+            "a domain module reaches up:\n{}",
+            found.join("\n")
+        );
+    }
+
+    #[test]
+    fn the_vocabulary_imports_only_the_vocabulary() {
+        let own: Vec<String> = VOCABULARY
+            .iter()
+            .map(|f| format!("crate::{}", f.trim_end_matches(".rs")))
+            .collect();
+        let own: Vec<&str> = own.iter().map(String::as_str).collect();
+        let found: Vec<String> = files(VOCABULARY)
+            .iter()
+            .flat_map(|file| offences(file, &["crate::"], &own))
+            .collect();
+        assert!(
+            found.is_empty(),
+            "a vocabulary module imports the project:\n{}",
+            found.join("\n")
+        );
+        assert_eq!(
+            files(VOCABULARY).len(),
+            VOCABULARY.len(),
+            "a vocabulary file is missing"
+        );
+    }
+
+    #[test]
+    fn a_forbidden_import_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.rs");
+        std::fs::write(&file, "// tonic in a comment is fine\nuse tonic::Status;\n").unwrap();
+        assert_eq!(offences(&file, ABOVE_THE_DOMAIN, &[]).len(), 1);
+    }
+}

@@ -39,11 +39,11 @@ use crate::{
     identity::{
         self,
         connections::{self, Connections},
-        dev_pki::{self, DevPartner, DevPkiError},
+        dev_pki::{self, DevPkiError},
         tls::{self, TlsFiles, TlsSetupError},
     },
     policy::{Policy, PolicyError},
-    registry::{self, Registry, RegistryError, Role},
+    registry::{self, Registry, RegistryError},
     store::{Store, StoreError, WriterSettings, wakeups::Notifier},
     telemetry,
 };
@@ -100,65 +100,6 @@ pub enum StartError {
     Reflection(#[from] tonic_reflection::server::Error),
 }
 
-/// Creates the development PKI for the registered partners if `dir` has none yet: the
-/// certificates, the audit log's signing and subject keys, and a JWT key pair for every
-/// officer and operator (`<id>-jwt.key`, `<id>-jwt.pub.pem`). Returns the files written
-/// (none when it existed).
-pub fn ensure_dev_pki(
-    dir: &Path,
-    defs: &[registry::PartnerDef],
-    force: bool,
-) -> Result<Vec<PathBuf>, DevPkiError> {
-    if dir.join(dev_pki::CA_CERT_FILE).exists() && !force {
-        return Ok(Vec::new());
-    }
-    let partners: Vec<DevPartner<'_>> = defs
-        .iter()
-        .map(|d| DevPartner {
-            id: &d.id,
-            oin: &d.oin,
-            name: &d.name,
-        })
-        .collect();
-    let mut written = dev_pki::create(dir, &partners, force)?;
-    let signing = keys::generate_signing_key().map_err(DevPkiError::Key)?;
-    let people = defs
-        .iter()
-        .filter(|d| matches!(d.role, Role::PrivacyOfficer | Role::Operator));
-    let mut files = vec![
-        (DEV_SIGNING_KEY.to_string(), signing.clone(), true),
-        (
-            DEV_SIGNING_PUBLIC_KEY.to_string(),
-            keys::public_pem(&signing).map_err(DevPkiError::Key)?,
-            false,
-        ),
-        (
-            DEV_SUBJECT_KEY.to_string(),
-            keys::generate_subject_key().map_err(DevPkiError::Key)?,
-            true,
-        ),
-    ];
-    for person in people {
-        let private = keys::generate_signing_key().map_err(DevPkiError::Key)?;
-        let public = keys::public_pem(&private).map_err(DevPkiError::Key)?;
-        files.push((format!("{}-jwt.key", person.id), private, true));
-        files.push((format!("{}-jwt.pub.pem", person.id), public, false));
-    }
-    for (name, contents, secret) in files {
-        let path = dir.join(name);
-        dev_pki::write_file(&path, &contents, secret)?;
-        written.push(path);
-    }
-    Ok(written)
-}
-
-/// File name of the development audit signing key (see `AuditConfig::signing_key`).
-pub const DEV_SIGNING_KEY: &str = "audit-signing.key";
-/// File name of its public half.
-pub const DEV_SIGNING_PUBLIC_KEY: &str = "audit-signing.pub.pem";
-/// File name of the development subject HMAC key `dev-1`.
-pub const DEV_SUBJECT_KEY: &str = "audit-subject-dev-1.key";
-
 /// Starts a gateway with `config`; returns once it listens.
 pub async fn start(config: &Config) -> Result<Gateway, StartError> {
     start_with_clock(config, Clock::system()).await
@@ -176,7 +117,7 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
     let catalogue = Arc::new(Catalogue::load()?);
     let defs = registry::load_definitions(&config.files.partners)?;
     if let Some(dir) = config.dev_pki_dir() {
-        let written = ensure_dev_pki(dir, &defs, false)?;
+        let written = dev_pki::ensure(dir, &defs, false)?;
         if !written.is_empty() {
             tracing::info!(dir = %dir.display(), files = written.len(), "created development PKI");
         }

@@ -112,7 +112,7 @@ pub fn dev_init(config_path: &Path, dir: Option<PathBuf>, force: bool) -> anyhow
         );
     }
     let defs = registry::load_definitions(&config.files.partners)?;
-    let written = server::ensure_dev_pki(&dir, &defs, force)?;
+    let written = dev_pki::ensure(&dir, &defs, force)?;
     for file in written {
         outln!("{}", file.display())?;
     }

@@ -19,7 +19,11 @@ use rcgen::{
 };
 use time::OffsetDateTime;
 
-use super::Oin;
+use crate::{
+    audit::keys,
+    ids::Oin,
+    registry::{PartnerDef, Role},
+};
 
 /// File name of the CA certificate, the trust anchor for partner certificates.
 pub const CA_CERT_FILE: &str = "ca.pem";
@@ -90,6 +94,61 @@ pub enum DevPkiError {
         oin: Oin,
     },
 }
+
+/// Creates the development PKI for the registered partners if `dir` has none yet: the
+/// certificates, the audit log's signing and subject keys, and a JWT key pair for every
+/// officer and operator (`<id>-jwt.key`, `<id>-jwt.pub.pem`). Returns the files written
+/// (none when it existed).
+pub fn ensure(dir: &Path, defs: &[PartnerDef], force: bool) -> Result<Vec<PathBuf>, DevPkiError> {
+    if dir.join(CA_CERT_FILE).exists() && !force {
+        return Ok(Vec::new());
+    }
+    let partners: Vec<DevPartner<'_>> = defs
+        .iter()
+        .map(|d| DevPartner {
+            id: &d.id,
+            oin: &d.oin,
+            name: &d.name,
+        })
+        .collect();
+    let mut written = create(dir, &partners, force)?;
+    let signing = keys::generate_signing_key().map_err(DevPkiError::Key)?;
+    let people = defs
+        .iter()
+        .filter(|d| matches!(d.role, Role::PrivacyOfficer | Role::Operator));
+    let mut files = vec![
+        (DEV_SIGNING_KEY.to_string(), signing.clone(), true),
+        (
+            DEV_SIGNING_PUBLIC_KEY.to_string(),
+            keys::public_pem(&signing).map_err(DevPkiError::Key)?,
+            false,
+        ),
+        (
+            DEV_SUBJECT_KEY.to_string(),
+            keys::generate_subject_key().map_err(DevPkiError::Key)?,
+            true,
+        ),
+    ];
+    for person in people {
+        let private = keys::generate_signing_key().map_err(DevPkiError::Key)?;
+        let public = keys::public_pem(&private).map_err(DevPkiError::Key)?;
+        files.push((format!("{}-jwt.key", person.id), private, true));
+        files.push((format!("{}-jwt.pub.pem", person.id), public, false));
+    }
+    for (name, contents, secret) in files {
+        let path = dir.join(name);
+        write_file(&path, &contents, secret)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// File name of the development audit signing key (see `AuditConfig::signing_key`).
+pub const DEV_SIGNING_KEY: &str = "audit-signing.key";
+/// File name of its public half.
+pub const DEV_SIGNING_PUBLIC_KEY: &str = "audit-signing.pub.pem";
+/// File name of the development subject HMAC key `dev-1`.
+pub const DEV_SUBJECT_KEY: &str = "audit-subject-dev-1.key";
 
 /// Creates a development PKI in `dir` for `partners`. Refuses to replace an existing one
 /// unless `force` is set. Returns the files written.

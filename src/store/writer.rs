@@ -18,6 +18,7 @@
 
 mod answer;
 mod jobs;
+mod removal;
 mod rows;
 
 use std::{collections::HashSet, sync::Arc};

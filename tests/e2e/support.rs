@@ -93,7 +93,7 @@ impl Harness {
         let pki = dir.path().join("pki");
         let mut partners = registry::load_definitions(Path::new("config/partners.toml")).unwrap();
         partners.extend(extra);
-        server::ensure_dev_pki(&pki, &partners, false).unwrap();
+        ketenpoort::identity::dev_pki::ensure(&pki, &partners, false).unwrap();
         let ca = DevCa::load(&pki).unwrap();
         let options = prepare(&ca, &pki);
         let partners_file = dir.path().join("partners.toml");
