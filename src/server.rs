@@ -188,6 +188,7 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
         shutdown: shutdown.clone(),
         clock,
         max_message_bytes: config.server.max_message_bytes,
+        lease: Duration::from_secs(config.delivery.lease_secs),
         forgetting: Forgetting {
             erase_after_ack: (config.delivery.erase_after_ack_secs > 0)
                 .then(|| Duration::from_secs(config.delivery.erase_after_ack_secs)),
@@ -333,6 +334,10 @@ impl Gateway {
     /// [`SHUTDOWN_GRACE`]), and closes the store after its last commit.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
+        // Other replicas may take this gateway's streamed, unacknowledged deliveries at once.
+        if let Err(e) = self.exchange.release_leases().await {
+            tracing::warn!(error = %e, "stream leases not released; they end by themselves");
+        }
         let mut task = self.task;
         match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
             Ok(Ok(Ok(()))) => {}

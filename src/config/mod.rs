@@ -99,6 +99,9 @@ impl Config {
                 self.server.max_message_bytes
             ));
         }
+        if self.delivery.lease_secs == 0 {
+            problems.push("delivery.lease_secs must be at least 1".to_string());
+        }
         if self.delivery.idempotency_window_days == 0 {
             problems.push(
                 "delivery.idempotency_window_days must be at least 1: a resend must still be recognised"

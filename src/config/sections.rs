@@ -143,6 +143,10 @@ pub struct DeliveryConfig {
     /// answers NOT_FOUND, and the key may be used again. The audit log and the signed receipt
     /// keep the history. By default 7; at least 1.
     pub idempotency_window_days: u64,
+    /// Seconds a streamed delivery is leased to the stream it went out on: meanwhile no other
+    /// stream of the same endpoint (on any replica) gets it. When the lease ends unacknowledged,
+    /// or the stream closes, it is offered again. By default 60; at least 1.
+    pub lease_secs: u64,
 }
 
 impl Default for DeliveryConfig {
@@ -151,6 +155,7 @@ impl Default for DeliveryConfig {
             expire_after_days: 30,
             erase_after_ack_secs: 0,
             idempotency_window_days: 7,
+            lease_secs: 60,
         }
     }
 }

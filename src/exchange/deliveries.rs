@@ -12,7 +12,7 @@ use crate::{
     audit::{Actor, AuditEvent, EventKind, Outcome},
     ids::Oin,
     registry::Partner,
-    store::{EXPIRE_BATCH, PendingDelivery},
+    store::{EXPIRE_BATCH, Lease, PendingDelivery},
     telemetry,
 };
 
@@ -23,6 +23,11 @@ const POLL_INTERVAL: Duration = Duration::from_secs(2);
 const STREAM_BATCH: i64 = 64;
 /// Most delivery ids in one `Ack`.
 const MAX_ACK_IDS: usize = 1000;
+/// A duration as whole milliseconds.
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// Items a subscription holds for a slow client before it waits.
 const STREAM_BUFFER: usize = 16;
 
@@ -70,51 +75,71 @@ impl Exchange {
         tx: mpsc::Sender<Result<Streamed, ExchangeError>>,
     ) {
         tracing::info!("subscription opened");
-        let notify = self.notifier.handle(&recipient);
-        let mut after = 0;
+        let holder = format!("{}/{}", self.instance, uuid::Uuid::new_v4().simple());
+        if let Err(e) = self.stream_leased(&recipient, &holder, streamed, &tx).await {
+            let _ = tx.send(Err(e)).await;
+        }
+        // Whatever this stream leased and was not acknowledged is offered again at once.
+        if let Err(e) = self.store.release(&holder).await {
+            tracing::warn!(error = %e, "stream leases not released; they end by themselves");
+        }
+    }
+
+    /// Leases the recipient's waiting deliveries to this stream and sends them, then waits
+    /// for new ones, until the receiver is dropped or the gateway shuts down.
+    async fn stream_leased(
+        &self,
+        recipient: &Oin,
+        holder: &str,
+        streamed: AuditEvent,
+        tx: &mpsc::Sender<Result<Streamed, ExchangeError>>,
+    ) -> Result<(), ExchangeError> {
+        let notify = self.notifier.handle(recipient);
         let mut caught_up = false;
         loop {
             let notified = notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let batch = match self.store.pending(&recipient, after, STREAM_BATCH).await {
-                Ok(batch) => batch,
-                Err(e) => {
-                    let _ = tx.send(Err(e.into())).await;
-                    return;
-                }
+            let now = self.clock.now_ms();
+            let waiting = self.store.pending(recipient, now, STREAM_BATCH).await?;
+            let lease = Lease {
+                holder: holder.to_string(),
+                now,
+                until: now.saturating_add(millis(self.lease)),
+            };
+            let batch = match waiting.is_empty() {
+                true => waiting,
+                false => self.store.lease(waiting, lease, streamed.clone()).await?,
             };
             if batch.is_empty() {
                 if !caught_up {
                     caught_up = true;
                     if tx.send(Ok(Streamed::CaughtUp)).await.is_err() {
-                        return;
+                        return Ok(());
                     }
                 }
                 tokio::select! {
                     _ = &mut notified => {}
                     _ = tokio::time::sleep(POLL_INTERVAL) => {}
-                    _ = tx.closed() => return,
-                    _ = self.shutdown.cancelled() => return,
+                    _ = tx.closed() => return Ok(()),
+                    _ = self.shutdown.cancelled() => return Ok(()),
                 }
                 continue;
             }
-            if let Err(e) = self.store.mark_streamed(&batch, streamed.clone()).await {
-                let _ = tx.send(Err(e.into())).await;
-                return;
-            }
             tracing::debug!(deliveries = batch.len(), "streaming deliveries");
             for delivery in batch {
-                after = delivery.seq;
-                if tx
-                    .send(Ok(Streamed::Delivery(Box::new(delivery))))
-                    .await
-                    .is_err()
-                {
-                    return;
+                let sent = tx.send(Ok(Streamed::Delivery(Box::new(delivery))));
+                if sent.await.is_err() {
+                    return Ok(());
                 }
             }
         }
+    }
+
+    /// Ends every lease this gateway's streams hold, so that other replicas offer those
+    /// deliveries at once; for a graceful stop.
+    pub async fn release_leases(&self) -> Result<(), ExchangeError> {
+        Ok(self.store.release(&format!("{}/", self.instance)).await?)
     }
 
     /// Acknowledges deliveries addressed to the actor's partner; returns how many were newly

@@ -64,6 +64,8 @@ pub struct Exchange {
     clock: Clock,
     max_message_bytes: usize,
     forgetting: Forgetting,
+    lease: std::time::Duration,
+    instance: String,
 }
 
 /// What an [`Exchange`] is made of; `server` assembles it at start-up.
@@ -98,6 +100,8 @@ pub struct Parts {
     pub max_message_bytes: usize,
     /// How long acknowledged copies and settled signals are kept.
     pub forgetting: Forgetting,
+    /// How long a streamed delivery is leased to its stream.
+    pub lease: std::time::Duration,
 }
 
 // === impl Exchange ===
@@ -121,6 +125,9 @@ impl Exchange {
             clock: parts.clock,
             max_message_bytes: parts.max_message_bytes,
             forgetting: parts.forgetting,
+            lease: parts.lease,
+            // Names this gateway's streams in their leases, so that a graceful stop ends them.
+            instance: uuid::Uuid::new_v4().simple().to_string(),
         }
     }
 

@@ -13,11 +13,12 @@ use crate::ids::Oin;
 // === impl Store ===
 
 impl Store {
-    /// Unacknowledged deliveries of `recipient` after stream position `after`, oldest first.
+    /// Unacknowledged deliveries of `recipient` that no stream holds a lease on at `now`
+    /// (Unix ms), oldest first.
     pub async fn pending(
         &self,
         recipient: &Oin,
-        after: i64,
+        now: i64,
         limit: i64,
     ) -> Result<Vec<PendingDelivery>, StoreError> {
         let rows = sqlx::query(concat!(
@@ -26,11 +27,11 @@ impl Store {
             signal_subject!(),
             " FROM deliveries d JOIN signals s ON s.id = d.signal_id
              WHERE d.recipient_oin = $1 AND d.acked_at IS NULL AND d.expired_at IS NULL
-               AND d.seq > $2
+               AND (d.leased_until IS NULL OR d.leased_until <= $2)
              ORDER BY d.seq LIMIT $3"
         ))
         .bind(recipient.as_str())
-        .bind(after)
+        .bind(now)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;

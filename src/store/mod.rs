@@ -51,6 +51,18 @@ const PRUNE_CHUNK: i64 = 10_000;
 /// Most copies erased and signals removed by one forgetting job.
 const FORGET_BATCH: i64 = 1000;
 
+/// A lease of streamed deliveries to one stream: no other stream gets them until `until`
+/// (Unix ms), unless the holder releases them first.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    /// The stream: a gateway instance id, then the stream's own (see [`Store::release`]).
+    pub holder: String,
+    /// The time the lease is taken (Unix ms).
+    pub now: i64,
+    /// The end of the lease (Unix ms).
+    pub until: i64,
+}
+
 /// What one [`Store::forget`] erased and removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Forgotten {
@@ -213,20 +225,35 @@ impl Store {
         .await?
     }
 
-    /// Counts a streaming of each delivery and records it in the audit log with `audit`,
-    /// completed per delivery.
-    pub async fn mark_streamed(
+    /// Leases `deliveries` to one stream, counts a streaming of each and records it in the
+    /// audit log with `audit`, completed per delivery. Returns the deliveries leased: those
+    /// another stream holds (on any replica), or that were settled meanwhile, are left out.
+    pub async fn lease(
         &self,
-        deliveries: &[PendingDelivery],
+        deliveries: Vec<PendingDelivery>,
+        lease: Lease,
         audit: AuditEvent,
-    ) -> Result<(), StoreError> {
-        let deliveries = deliveries.to_vec();
-        self.submit(|reply| Job::Streamed {
-            deliveries,
-            audit,
-            reply,
-        })
-        .await?
+    ) -> Result<Vec<PendingDelivery>, StoreError> {
+        let offered = deliveries.clone();
+        let leased = self
+            .submit(|reply| Job::Streamed {
+                deliveries,
+                lease,
+                audit,
+                reply,
+            })
+            .await??;
+        Ok(offered
+            .into_iter()
+            .filter(|d| leased.contains(&d.id))
+            .collect())
+    }
+
+    /// Ends the leases of every stream whose holder id starts with `holder`: one stream's, or
+    /// with a gateway instance id, all of that gateway's. Their deliveries are offered again.
+    pub async fn release(&self, holder: &str) -> Result<(), StoreError> {
+        let holder = holder.to_string();
+        self.submit(|reply| Job::Release { holder, reply }).await?
     }
 
     /// Expires the unacknowledged deliveries of signals accepted before `cutoff` (Unix ms), at

@@ -34,7 +34,7 @@ use jobs::Batch;
 use rows::{Known, Rows};
 
 use super::{
-    Forgotten, NewSignal, PendingDelivery, Pruned, StoreError, WriterSettings,
+    Forgotten, Lease, NewSignal, PendingDelivery, Pruned, StoreError, WriterSettings,
     signals::ReceiptFacts, wakeups::Notifier,
 };
 use crate::{
@@ -61,10 +61,18 @@ pub(super) enum Job {
         audit: AuditEvent,
         reply: oneshot::Sender<Result<u32, StoreError>>,
     },
+    /// Leases deliveries to one stream and records their streaming; answers with the ids
+    /// it could lease (not those another stream holds, or acknowledged meanwhile).
     Streamed {
         deliveries: Vec<PendingDelivery>,
+        lease: Lease,
         /// The record written per streamed delivery, completed per delivery.
         audit: AuditEvent,
+        reply: oneshot::Sender<Result<Vec<String>, StoreError>>,
+    },
+    /// Ends the leases whose holder starts with `holder` and wakes their recipients.
+    Release {
+        holder: String,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
     /// Expires unacknowledged deliveries of signals accepted before `cutoff`.
@@ -337,12 +345,20 @@ impl Writer {
             }
             Job::Streamed {
                 deliveries,
+                lease,
                 audit,
                 reply,
-            } => {
-                self.streamed(deliveries, audit, &mut batch.rows);
-                Ok(Some(Answer::Unit(reply)))
-            }
+            } => match self
+                .streamed(deliveries, &lease, audit, &mut batch.rows)
+                .await
+            {
+                Ok(leased) => Ok(Some(Answer::Leased(reply, leased))),
+                Err(e) => Err((e, Some(Answer::Leased(reply, Vec::new())))),
+            },
+            Job::Release { holder, reply } => match self.release(&holder, woken).await {
+                Ok(()) => Ok(Some(Answer::Unit(reply))),
+                Err(e) => Err((e, Some(Answer::Unit(reply)))),
+            },
             Job::Expire {
                 cutoff,
                 audit,

@@ -10,6 +10,7 @@ mod cli;
 mod cli_pipe;
 mod exchange;
 mod gateway_services;
+mod leases;
 mod lifecycle;
 mod operators;
 mod otel;

@@ -23,7 +23,10 @@ use sqlx::{Connection, Executor, PgConnection};
 use tokio_stream::StreamExt;
 use tonic::Streaming;
 
-use crate::support::{Harness, INTAKE, handshake_on, next_delivery, subscribe};
+use crate::{
+    leases::{drain, ids},
+    support::{Harness, INTAKE, handshake_on, next_delivery, subscribe},
+};
 
 const DEFAULT_URL: &str = "postgres://ketenpoort:ketenpoort@127.0.0.1:5432/postgres";
 const WAIT: Duration = Duration::from_secs(5);
@@ -297,6 +300,38 @@ async fn on_postgres_an_ack_erases_the_copy_and_a_settled_signal_is_forgotten() 
     assert_eq!(h.store().count(Table::Deliveries).await.unwrap(), 0);
     assert!(verify(&h, h.port()).await.intact);
     conn.close().await.unwrap();
+    drop(h);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn streams_of_one_endpoint_on_two_replicas_never_share_a_delivery() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let mut h = Harness::start_on(&db.url()).await;
+    let b = h.start_replica().await;
+    let mut dtv_a = h.client("dtv").await;
+    let mut dtv_b = SignalServiceClient::new(h.channel_on(b, "dtv").await);
+    let mut on_a = subscribe(&mut dtv_a).await;
+    let mut on_b = subscribe(&mut dtv_b).await;
+    let mut utrecht = h.client("gemeente-utrecht").await;
+    let mut sent = std::collections::HashSet::new();
+    for i in 0..12 {
+        let receipt = h
+            .send_intake(&mut utrecht, &format!("replica-lease-{i}"), &["dtv"])
+            .await;
+        sent.insert(receipt.recipients[0].delivery_id.clone());
+    }
+    let settle = Duration::from_millis(1500);
+    let (got_a, got_b) = tokio::join!(drain(&mut on_a, settle), drain(&mut on_b, settle));
+    let (ids_a, ids_b) = (ids(&got_a), ids(&got_b));
+    assert!(
+        ids_a.is_disjoint(&ids_b),
+        "both replicas streamed one delivery"
+    );
+    assert_eq!(&ids_a | &ids_b, sent);
+    drop((on_a, on_b));
     drop(h);
     db.drop().await;
 }

@@ -23,6 +23,10 @@ pub(super) enum Answer {
         Option<Pruned>,
     ),
     Forgotten(oneshot::Sender<Result<Forgotten, StoreError>>, Forgotten),
+    Leased(
+        oneshot::Sender<Result<Vec<String>, StoreError>>,
+        Vec<String>,
+    ),
 }
 
 // === impl Answer ===
@@ -32,7 +36,8 @@ impl Answer {
     pub(super) fn unanswered(job: Job) -> Option<Answer> {
         match job {
             Job::Send(_, reply) => Some(Answer::Send(reply, Sent::Conflict)),
-            Job::Audit(_, reply) | Job::Streamed { reply, .. } | Job::SaveRecords { reply, .. } => {
+            Job::Streamed { reply, .. } => Some(Answer::Leased(reply, Vec::new())),
+            Job::Audit(_, reply) | Job::Release { reply, .. } | Job::SaveRecords { reply, .. } => {
                 Some(Answer::Unit(reply))
             }
             Job::Ack { reply, .. } => Some(Answer::Ack(reply, Ok(0))),
@@ -63,6 +68,9 @@ impl Answer {
             Answer::Forgotten(reply, forgotten) => {
                 let _ = reply.send(Ok(forgotten));
             }
+            Answer::Leased(reply, leased) => {
+                let _ = reply.send(Ok(leased));
+            }
         }
     }
 
@@ -85,6 +93,9 @@ impl Answer {
                 let _ = reply.send(Err(error()));
             }
             Answer::Forgotten(reply, _) => {
+                let _ = reply.send(Err(error()));
+            }
+            Answer::Leased(reply, _) => {
                 let _ = reply.send(Err(error()));
             }
         }

@@ -17,8 +17,10 @@ use crate::{
     ids::{InvalidOin, Oin},
     registry::PartnerRecord,
     store::{
-        DeliveryStatus, EXPIRE_BATCH, NewSignal, PendingDelivery, RecipientReceipt, StoreError,
+        DeliveryStatus, EXPIRE_BATCH, Lease, NewSignal, PendingDelivery, RecipientReceipt,
+        StoreError,
         columns::{from_json, signal_subject, subject_of, to_json},
+        db::Sql,
         signals::{ReceiptFacts, load_receipt},
     },
 };
@@ -159,15 +161,42 @@ impl Writer {
         Ok(acknowledged)
     }
 
-    pub(super) fn streamed(
+    /// Leases `deliveries` to `lease.holder` unless another stream holds them, or they were
+    /// acknowledged or expired meanwhile; counts an attempt and writes an audit record from
+    /// `template` for each one leased; returns their ids.
+    pub(super) async fn streamed(
         &mut self,
         deliveries: Vec<PendingDelivery>,
+        lease: &Lease,
         template: AuditEvent,
         rows: &mut Rows,
-    ) {
+    ) -> Result<Vec<String>, StoreError> {
+        let ids = deliveries.iter().map(|d| d.id.as_str());
+        let leased: Vec<String> = Sql::new(
+            self.backend,
+            "UPDATE deliveries SET attempts = attempts + 1, leased_by = ",
+        )
+        .bind(lease.holder.clone())
+        .push(", leased_until = ")
+        .bind(lease.until)
+        .push(" WHERE acked_at IS NULL AND expired_at IS NULL AND (leased_until IS NULL OR leased_until <= ")
+        .bind(lease.now)
+        .push(" OR leased_by = ")
+        .bind(lease.holder.clone())
+        .push(") AND id IN ")
+        .bind_list(ids)
+        .push(" RETURNING id")
+        .build()?
+        .fetch_all(&mut self.conn)
+        .await?
+        .iter()
+        .map(|row| row.try_get("id"))
+        .collect::<Result<_, _>>()?;
         let now = now_ms();
         for d in deliveries {
-            *rows.streamed.entry(d.id.clone()).or_default() += 1;
+            if !leased.contains(&d.id) {
+                continue; // another stream holds it, or it was settled meanwhile
+            }
             let mut event = template.clone();
             event.subject = d.subject;
             event.counterparty = d.sender.parse().ok();
@@ -178,6 +207,31 @@ impl Writer {
             event.detail = serde_json::json!({ "attempt": d.attempts + 1 });
             self.append_audit(event, now, rows);
         }
+        Ok(leased)
+    }
+
+    /// Ends the leases held by streams whose holder id starts with `holder` (one stream, or
+    /// every stream of a gateway that stops) and wakes the recipients, whose other streams
+    /// may now take those deliveries.
+    pub(super) async fn release(
+        &mut self,
+        holder: &str,
+        woken: &mut HashSet<Oin>,
+    ) -> Result<(), StoreError> {
+        let released: Vec<String> = sqlx::query_scalar(
+            "UPDATE deliveries SET leased_by = NULL, leased_until = NULL
+             WHERE leased_by LIKE $1 AND acked_at IS NULL AND expired_at IS NULL
+             RETURNING recipient_oin",
+        )
+        .bind(format!("{holder}%"))
+        .fetch_all(&mut self.conn)
+        .await?;
+        for recipient in released {
+            if let Ok(oin) = recipient.parse() {
+                woken.insert(oin);
+            }
+        }
+        Ok(())
     }
 
     /// Expires up to [`EXPIRE_BATCH`] unacknowledged deliveries of signals accepted before

@@ -64,8 +64,6 @@ pub(super) struct Rows {
     pub acked: Vec<(String, i64)>,
     /// Newly expired deliveries and when (Unix ms).
     pub expired: Vec<(String, i64)>,
-    /// Times each delivery was streamed in this batch.
-    pub streamed: HashMap<String, i64>,
     /// Deliveries whose copy is erased in this batch (acknowledged, with no grace period).
     pub erased: Vec<String>,
 }
@@ -126,6 +124,7 @@ impl Known {
                 | Job::Expire { .. }
                 | Job::SaveRecords { .. }
                 | Job::Prune { .. }
+                | Job::Release { .. }
                 | Job::Forget { .. }
                 | Job::Shutdown => {}
             }
@@ -319,20 +318,7 @@ impl Rows {
             },
         )
         .await?;
-        let streamed = "UPDATE deliveries SET attempts = attempts + v.column2 FROM (";
-        let by_id = ") AS v WHERE deliveries.id = v.column1";
-        execute_values(
-            conn,
-            backend,
-            streamed,
-            by_id,
-            2,
-            self.streamed,
-            |b, (id, times)| {
-                b.bind(id).bind(times);
-            },
-        )
-        .await
+        Ok(())
     }
 }
 

@@ -17,8 +17,8 @@ use crate::{
     ids::Oin,
     store::wakeups::Notifier,
     store::{
-        AuditFilter, NewDelivery, NewSignal, PendingDelivery, Receipt, Store, StoreError, Table,
-        WriterSettings,
+        AuditFilter, Lease, NewDelivery, NewSignal, PendingDelivery, Receipt, Store, StoreError,
+        Table, WriterSettings,
     },
 };
 
@@ -167,10 +167,17 @@ fn ack(recipient: &str, ids: &[&str]) -> (Job, Reply<u32>) {
     (job, rx)
 }
 
-fn streamed(deliveries: Vec<PendingDelivery>) -> (Job, Reply<()>) {
+/// Streams `deliveries` on the stream `holder`, leased for a minute.
+fn streamed(deliveries: Vec<PendingDelivery>, holder: &str) -> (Job, Reply<Vec<String>>) {
     let (reply, rx) = oneshot::channel();
+    let now = now_ms();
     let job = Job::Streamed {
         deliveries,
+        lease: Lease {
+            holder: holder.into(),
+            now,
+            until: now + 60_000,
+        },
         audit: AuditEvent::new(EventKind::DeliveryStreamed, Outcome::Ok),
         reply,
     };
@@ -288,15 +295,47 @@ async fn streaming_twice_in_one_batch_counts_two_attempts() {
     let pending = f.store.pending(&oin(DTV), 0, 10).await.unwrap();
     assert_eq!(pending[0].attempts, 0);
 
-    let (first, first_rx) = streamed(pending.clone());
-    let (second, second_rx) = streamed(pending);
+    let (first, first_rx) = streamed(pending.clone(), "stream-1");
+    let (second, second_rx) = streamed(pending, "stream-1");
     f.commit(vec![first, second]).await;
-    first_rx.await.unwrap().unwrap();
-    second_rx.await.unwrap().unwrap();
+    assert_eq!(first_rx.await.unwrap().unwrap().len(), 1);
+    assert_eq!(second_rx.await.unwrap().unwrap().len(), 1);
+    // Leased now; as anyone sees it once the lease has ended:
     assert_eq!(
-        f.store.pending(&oin(DTV), 0, 10).await.unwrap()[0].attempts,
+        f.store.pending(&oin(DTV), i64::MAX, 10).await.unwrap()[0].attempts,
         2
     );
+}
+
+#[tokio::test]
+async fn a_delivery_leased_to_one_stream_is_not_leased_to_another() {
+    let mut f = Fixture::new().await;
+    let (job, rx) = send(signal("key-1", "content a"));
+    f.commit(vec![job]).await;
+    f.accepted(rx.await.unwrap().unwrap());
+    let pending = f.store.pending(&oin(DTV), now_ms(), 10).await.unwrap();
+
+    let (first, first_rx) = streamed(pending.clone(), "gateway-a/stream-1");
+    let (second, second_rx) = streamed(pending.clone(), "gateway-b/stream-2");
+    f.commit(vec![first, second]).await;
+    assert_eq!(first_rx.await.unwrap().unwrap(), [pending[0].id.clone()]);
+    assert!(second_rx.await.unwrap().unwrap().is_empty());
+    assert!(
+        f.store
+            .pending(&oin(DTV), now_ms(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Gateway A stops: its streams' leases end, and the delivery is offered again.
+    f.store.release("gateway-a/").await.unwrap();
+    let again = f.store.pending(&oin(DTV), now_ms(), 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 1);
+    let (third, third_rx) = streamed(again, "gateway-b/stream-2");
+    f.commit(vec![third]).await;
+    assert_eq!(third_rx.await.unwrap().unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -1,0 +1,84 @@
+//! Leases: a streamed delivery belongs to the stream it went out on until it is acknowledged,
+//! its lease ends, or the stream closes. Two streams of one endpoint never receive the same
+//! delivery while a lease holds; an unacknowledged one comes back after the lease.
+
+use std::{collections::HashSet, time::Duration};
+
+use ketenpoort::api::proto::{Delivery, SubscribeResponse};
+use tonic::Streaming;
+
+use crate::support::{Harness, next_delivery, subscribe};
+
+const WAIT: Duration = Duration::from_secs(5);
+/// Long enough for every waiting delivery to reach one of the streams.
+const SETTLE: Duration = Duration::from_millis(1500);
+
+/// Every delivery `stream` receives until it is quiet for `quiet`.
+pub async fn drain(stream: &mut Streaming<SubscribeResponse>, quiet: Duration) -> Vec<Delivery> {
+    let mut got = Vec::new();
+    while let Some(delivery) = next_delivery(stream, quiet).await {
+        got.push(delivery);
+    }
+    got
+}
+
+/// The ids of `deliveries`, checking that none repeats.
+pub fn ids(deliveries: &[Delivery]) -> HashSet<String> {
+    let ids: HashSet<String> = deliveries.iter().map(|d| d.delivery_id.clone()).collect();
+    assert_eq!(ids.len(), deliveries.len(), "a stream got a delivery twice");
+    ids
+}
+
+#[tokio::test]
+async fn two_streams_of_one_endpoint_never_share_a_delivery_while_a_lease_holds() {
+    let h = Harness::start().await;
+    let mut utrecht = h.client("gemeente-utrecht").await;
+    let mut sent = HashSet::new();
+    for i in 0..12 {
+        let receipt = h
+            .send_intake(&mut utrecht, &format!("lease-{i}"), &["dtv"])
+            .await;
+        sent.insert(receipt.recipients[0].delivery_id.clone());
+    }
+    let mut first = h.client("dtv").await;
+    let mut second = h.client("dtv").await;
+    let mut a = subscribe(&mut first).await;
+    let mut b = subscribe(&mut second).await;
+    let (got_a, got_b) = tokio::join!(drain(&mut a, SETTLE), drain(&mut b, SETTLE));
+    let (ids_a, ids_b) = (ids(&got_a), ids(&got_b));
+    assert!(
+        ids_a.is_disjoint(&ids_b),
+        "both streams got {:?}",
+        ids_a.intersection(&ids_b).collect::<Vec<_>>()
+    );
+    assert_eq!(&ids_a | &ids_b, sent);
+
+    // The first stream closes without acknowledging: its deliveries go to the second, now.
+    drop(a);
+    let taken_over = drain(&mut b, SETTLE).await;
+    assert_eq!(ids(&taken_over), ids_a);
+    assert!(taken_over.iter().all(|d| d.previous_attempts == 1));
+}
+
+#[tokio::test]
+async fn an_unacknowledged_delivery_is_offered_again_when_its_lease_ends() {
+    let h = Harness::start().await;
+    let mut utrecht = h.client("gemeente-utrecht").await;
+    let receipt = h.send_intake(&mut utrecht, "lease-ends", &["dtv"]).await;
+    let mut first = h.client("dtv").await;
+    let mut second = h.client("dtv").await;
+    let mut a = subscribe(&mut first).await;
+    let got = next_delivery(&mut a, WAIT).await.expect("the delivery");
+    assert_eq!(got.delivery_id, receipt.recipients[0].delivery_id);
+
+    // A second stream of the endpoint does not get it while the first holds the lease ...
+    let mut b = subscribe(&mut second).await;
+    assert!(next_delivery(&mut b, SETTLE).await.is_none());
+    // ... and does once the lease (60 s by default) has ended unacknowledged.
+    h.clock.advance(Duration::from_secs(61));
+    let again = next_delivery(&mut b, WAIT)
+        .await
+        .expect("offered again after the lease");
+    assert_eq!(again.delivery_id, got.delivery_id);
+    assert_eq!(again.previous_attempts, 1);
+}
