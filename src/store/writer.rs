@@ -17,6 +17,7 @@
 //! task, so the Ed25519 signing of a batch runs on every core instead of in the writer.
 
 mod answer;
+mod job;
 mod jobs;
 mod removal;
 mod rows;
@@ -24,96 +25,25 @@ mod rows;
 use std::{collections::HashSet, sync::Arc};
 
 use sqlx::{AnyConnection, Connection, Row, any::AnyRow};
-use tokio::{
-    sync::{mpsc, oneshot},
-    time::Instant,
-};
+use tokio::{sync::mpsc, time::Instant};
 
 use answer::Answer;
+pub(super) use job::{Job, Sent};
 use jobs::Batch;
 use rows::{Known, Rows};
 
-use super::{
-    Forgotten, Lease, NewSignal, PendingDelivery, Pruned, StoreError, WriterSettings,
-    signals::ReceiptFacts, wakeups::Notifier,
-};
+use super::{Forgotten, StoreError, WriterSettings, wakeups::Notifier};
 use crate::{
     audit::{AuditEvent, ChainHead},
     clock::now_ms,
     database::Backend,
     ids::Oin,
-    registry::PartnerRecord,
 };
 
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 256;
 /// Queue length before `submit` waits: back-pressure for senders.
 const QUEUE: usize = 4096;
-
-/// A write to perform, with where to send its answer.
-pub(super) enum Job {
-    Send(Box<NewSignal>, oneshot::Sender<Result<Sent, StoreError>>),
-    Audit(Vec<AuditEvent>, oneshot::Sender<Result<(), StoreError>>),
-    Ack {
-        recipient: Oin,
-        ids: Vec<String>,
-        /// The record written per acknowledged delivery, completed per delivery.
-        audit: AuditEvent,
-        reply: oneshot::Sender<Result<u32, StoreError>>,
-    },
-    /// Leases deliveries to one stream and records their streaming; answers with the ids
-    /// it could lease (not those another stream holds, or acknowledged meanwhile).
-    Streamed {
-        deliveries: Vec<PendingDelivery>,
-        lease: Lease,
-        /// The record written per streamed delivery, completed per delivery.
-        audit: AuditEvent,
-        reply: oneshot::Sender<Result<Vec<String>, StoreError>>,
-    },
-    /// Ends the leases whose holder starts with `holder` and wakes their recipients.
-    Release {
-        holder: String,
-        reply: oneshot::Sender<Result<(), StoreError>>,
-    },
-    /// Expires unacknowledged deliveries of signals accepted before `cutoff`.
-    Expire {
-        cutoff: i64,
-        /// The record written per expired delivery, completed per delivery.
-        audit: AuditEvent,
-        reply: oneshot::Sender<Result<Vec<Oin>, StoreError>>,
-    },
-    /// Saves changed partner records with the audit records of the change.
-    SaveRecords {
-        records: Vec<PartnerRecord>,
-        audit: Vec<AuditEvent>,
-        reply: oneshot::Sender<Result<(), StoreError>>,
-    },
-    /// Erases acknowledged copies and removes settled signals (see `Writer::forget`).
-    Forget {
-        erase_acked_before: Option<i64>,
-        settled_before: i64,
-        reply: oneshot::Sender<Result<Forgotten, StoreError>>,
-    },
-    /// Removes audit records accepted before `cutoff`, up to the cut `through` found by the
-    /// first such job.
-    Prune {
-        cutoff: i64,
-        through: Option<i64>,
-        reply: oneshot::Sender<Result<Option<Pruned>, StoreError>>,
-    },
-    Shutdown,
-}
-
-/// How the writer answers a `Send`: like [`super::SendOutcome`], with the receipt's facts for
-/// the caller to sign.
-pub(super) enum Sent {
-    /// Newly committed.
-    Accepted(ReceiptFacts),
-    /// The idempotency key was known with the same content: the original receipt.
-    Duplicate(ReceiptFacts),
-    /// The idempotency key was known with different content.
-    Conflict,
-}
 
 struct Writer {
     conn: AnyConnection,
