@@ -16,6 +16,7 @@ use cli::{
     partner::{ReceiveArgs, SendArgs},
     policy::PolicyCommand,
     status::StatusArgs,
+    store::StoreCommand,
     token::DevTokenArgs,
 };
 
@@ -77,6 +78,11 @@ enum Command {
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+    /// What the gateway's database holds, and since when (privacy officers, operators).
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
     },
     /// Send one signal as a partner.
     Send(SendArgs),
@@ -142,6 +148,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             dir,
         } => cli::gateway::dev_cert(&dir, &oin, &name, &file_name, days),
         Command::Policy { command } => cli::policy::run(command),
+        Command::Store { command } => cli::store::run(command).await,
         Command::Send(args) => cli::partner::send(args).await,
         Command::Receive(args) => cli::partner::receive(args).await,
         Command::Status(args) => cli::status::run(args).await,

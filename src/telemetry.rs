@@ -19,7 +19,11 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{clock::now_ms, registry::SharedRegistry, store::Store};
+use crate::{
+    clock::now_ms,
+    registry::SharedRegistry,
+    store::{Store, stats::StoreStats},
+};
 
 /// A partner whose only accepted certificate expires within this period shows as a warning.
 pub const EXPIRY_WARNING: Duration = Duration::from_secs(14 * 24 * 3600);
@@ -156,6 +160,10 @@ async fn scrape(State(sources): State<Sources>) -> impl IntoResponse {
         }
         Err(e) => tracing::warn!(error = %e, "cannot read pending deliveries for metrics"),
     }
+    match sources.store.stats().await {
+        Ok(stats) => held_gauges(&stats, now),
+        Err(e) => tracing::warn!(error = %e, "cannot read what the store holds for metrics"),
+    }
     for partner in sources.registry.load().partners() {
         for cert in &partner.record.certificates {
             if let (true, Some(not_after)) = (cert.accepted_at(now), cert.not_after) {
@@ -172,6 +180,20 @@ async fn scrape(State(sources): State<Sources>) -> impl IntoResponse {
         [("content-type", "text/plain; version=0.0.4")],
         sources.handle.render(),
     )
+}
+
+/// What the store holds, by kind, and the age of the oldest of each.
+fn held_gauges(stats: &StoreStats, now: i64) {
+    for (kind, held) in [
+        ("signals", stats.signals),
+        ("copies_held", stats.copies_held),
+        ("copies_erased", stats.copies_erased),
+        ("audit_records", stats.audit_records),
+    ] {
+        metrics::gauge!("ketenpoort_store_rows", "kind" => kind).set(held.rows as f64);
+        let age = held.oldest.map_or(0, |oldest| (now - oldest).max(0) / 1000);
+        metrics::gauge!("ketenpoort_store_oldest_age_seconds", "kind" => kind).set(age as f64);
+    }
 }
 
 /// Warnings about certificates: partners whose only accepted certificate expires soon.

@@ -11,5 +11,6 @@ pub mod output;
 pub mod partner;
 pub mod policy;
 pub mod status;
+pub mod store;
 pub mod times;
 pub mod token;

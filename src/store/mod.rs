@@ -15,6 +15,7 @@ mod deliveries;
 mod listen;
 mod registry;
 mod signals;
+pub mod stats;
 pub mod wakeups;
 mod writer;
 

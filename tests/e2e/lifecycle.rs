@@ -241,3 +241,55 @@ async fn the_sender_sees_each_copy_pending_streamed_acknowledged_or_expired() {
     assert_eq!(states, ["acknowledged", "expired"]);
     assert_eq!(lines[1]["attempts"], 1);
 }
+
+#[tokio::test]
+async fn the_store_says_what_it_holds_and_since_when() {
+    let h = Harness::start().await;
+    let mut utrecht = h.client("gemeente-utrecht").await;
+    let receipt = h
+        .send_intake(&mut utrecht, "held", &["dtv", "ngo-begeleiding"])
+        .await;
+    let mut dtv = h.client("dtv").await;
+    dtv.ack(ack_request(receipt.recipients[0].delivery_id.clone()))
+        .await
+        .unwrap();
+
+    let stats = h.store().stats().await.unwrap();
+    assert_eq!(stats.signals.rows, 1);
+    assert_eq!(stats.copies_held.rows, 1, "the NGO's copy waits");
+    assert_eq!(stats.copies_erased.rows, 1, "DT&V's copy was erased on ack");
+    assert!(stats.audit_records.rows >= 4);
+    assert!(stats.signals.oldest.is_some() && stats.copies_erased.oldest.is_some());
+
+    // The metrics registry is the process's, shared by the tests' gateways: names only.
+    let (_, metrics) = crate::support::http_get(&h, "/metrics").await;
+    for kind in ["signals", "copies_held", "copies_erased", "audit_records"] {
+        for name in [
+            "ketenpoort_store_rows",
+            "ketenpoort_store_oldest_age_seconds",
+        ] {
+            let series = format!("{name}{{kind=\"{kind}\"}}");
+            assert!(
+                metrics.contains(&series),
+                "{series} missing from the metrics"
+            );
+        }
+    }
+
+    // The same on the command line, read beside the running gateway.
+    let config = h.dir.path().join("stats.toml");
+    let url = format!("sqlite://{}", h.database().display());
+    std::fs::write(&config, format!("[store]\nurl = {url:?}\n")).unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ketenpoort"));
+    command
+        .args(["store", "stats", "--json", "--config"])
+        .arg(&config);
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["signals"]["rows"], 1);
+    assert_eq!(printed["copies_held"]["rows"], 1);
+    assert_eq!(printed["copies_erased"]["rows"], 1);
+}
