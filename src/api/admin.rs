@@ -10,18 +10,19 @@ use super::{
     credentials,
     proto::{
         AddCertificateRequest, AddCertificateResponse, AddPartnerRequest, AddPartnerResponse,
-        CertificateInfo, ExpiringCertificate, GetPartnerRequest, GetPartnerResponse,
-        ListExpiringCertificatesRequest, ListExpiringCertificatesResponse, ListPartnersRequest,
-        ListPartnersResponse, PartnerInfo, ReloadTrustAnchorsRequest, ReloadTrustAnchorsResponse,
-        ResumePartnerRequest, ResumePartnerResponse, RetireCertificateRequest,
-        RetireCertificateResponse, RevokeCertificateRequest, RevokeCertificateResponse,
-        SuspendPartnerRequest, SuspendPartnerResponse, admin_service_server::AdminService,
+        CertificateInfo, DeadLetter, ExpiringCertificate, GetPartnerRequest, GetPartnerResponse,
+        ListDeadLettersRequest, ListDeadLettersResponse, ListExpiringCertificatesRequest,
+        ListExpiringCertificatesResponse, ListPartnersRequest, ListPartnersResponse, PartnerInfo,
+        ReloadTrustAnchorsRequest, ReloadTrustAnchorsResponse, ResumePartnerRequest,
+        ResumePartnerResponse, RetireCertificateRequest, RetireCertificateResponse,
+        RevokeCertificateRequest, RevokeCertificateResponse, SuspendPartnerRequest,
+        SuspendPartnerResponse, admin_service_server::AdminService,
     },
     timestamp, unix_ms,
 };
 use crate::{
     exchange::{
-        Exchange, ExchangeError,
+        Exchange, ExchangeError, deliveries,
         lifecycle::{NewPartner, Refusal},
         registry_changes::Operator,
     },
@@ -29,6 +30,9 @@ use crate::{
     registry::{Certificate, Partner, PartnerStatus, Role},
 };
 
+/// Dead letters listed by default, and at most.
+const DEFAULT_DEAD_LETTERS: u32 = 100;
+const MAX_DEAD_LETTERS: u32 = 1000;
 /// Default period of `ListExpiringCertificates`: 30 days.
 const DEFAULT_EXPIRING: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -219,6 +223,43 @@ impl AdminService for AdminApi {
             .await?;
         self.exchange.reload_trust_anchors(&operator).await?;
         Ok(Response::new(ReloadTrustAnchorsResponse {}))
+    }
+
+    async fn list_dead_letters(
+        &self,
+        request: Request<ListDeadLettersRequest>,
+    ) -> Result<Response<ListDeadLettersResponse>, Status> {
+        let operator = self
+            .exchange
+            .operator(&credentials(&request), "ListDeadLetters")
+            .await?;
+        let q = request.into_inner();
+        let limit = match q.limit {
+            0 => DEFAULT_DEAD_LETTERS,
+            n => n.min(MAX_DEAD_LETTERS),
+        };
+        let receiver = (!q.partner_id.is_empty()).then_some(q.partner_id.as_str());
+        let letters = self
+            .exchange
+            .dead_letters(&operator, receiver, limit as usize)
+            .await?;
+        Ok(Response::new(ListDeadLettersResponse {
+            dead_letters: letters.into_iter().map(dead_letter).collect(),
+        }))
+    }
+}
+
+fn dead_letter(d: deliveries::DeadLetter) -> DeadLetter {
+    DeadLetter {
+        delivery_id: d.delivery_id,
+        signal_id: d.signal_id,
+        signal_type: d.signal_type,
+        receiver_oin: d.receiver_oin,
+        receiver_id: d.receiver_id,
+        sender_oin: d.sender_oin,
+        accepted_at: Some(timestamp(d.accepted_at)),
+        expired_at: Some(timestamp(d.expired_at)),
+        attempts: u32::try_from(d.attempts).unwrap_or(u32::MAX),
     }
 }
 

@@ -187,7 +187,8 @@ impl Exchange {
             _ => String::new(),
         };
         let detail = json!({ "records": records.len() });
-        self.audit_read(officer, "Query", subject, detail).await?;
+        self.audit_read(&officer.actor, "Query", subject, detail)
+            .await?;
         tracing::info!(partner = %officer.partner.id, records = records.len(), "audit queried");
         Ok(Page {
             records,
@@ -230,7 +231,7 @@ impl Exchange {
         let records = self.walk(filter).await?;
         let entries: Vec<TimelineEntry> = records.iter().map(|r| self.timeline_entry(r)).collect();
         let detail = json!({ "by": kind, "entries": entries.len() });
-        self.audit_read(officer, "SubjectReport", subject, detail)
+        self.audit_read(&officer.actor, "SubjectReport", subject, detail)
             .await?;
         Ok(entries)
     }
@@ -259,7 +260,7 @@ impl Exchange {
         }
         let result = verifier.finish();
         let detail = json!({ "records": result.records, "intact": result.first_problem.is_none() });
-        self.audit_read(officer, "Verify", Subject::default(), detail)
+        self.audit_read(&officer.actor, "Verify", Subject::default(), detail)
             .await?;
         Ok(result)
     }
@@ -287,7 +288,7 @@ impl Exchange {
             ExportFormat::Ldv => "ldv",
         };
         let detail = json!({ "records": records.len(), "format": format_name });
-        self.audit_read(officer, "Export", Subject::default(), detail)
+        self.audit_read(&officer.actor, "Export", Subject::default(), detail)
             .await?;
         let key = self.store.signature_key();
         Ok(match format {
@@ -302,15 +303,15 @@ impl Exchange {
         })
     }
 
-    /// Records that `officer` read the log.
-    async fn audit_read(
+    /// Records that `actor` read the log.
+    pub(super) async fn audit_read(
         &self,
-        officer: &Officer,
+        actor: &Actor,
         method: &str,
         subject: Subject,
         detail: serde_json::Value,
     ) -> Result<(), ExchangeError> {
-        let mut event = officer.actor.event(EventKind::AuditRead, Outcome::Ok);
+        let mut event = actor.event(EventKind::AuditRead, Outcome::Ok);
         event.subject = subject;
         event.detail = json!({ "method": method, "result": detail });
         self.store.audit(vec![event]).await?;
@@ -318,7 +319,10 @@ impl Exchange {
     }
 
     /// Every record matching `filter`, walking page by page.
-    async fn walk(&self, mut filter: AuditFilter) -> Result<Vec<StoredRecord>, ExchangeError> {
+    pub(super) async fn walk(
+        &self,
+        mut filter: AuditFilter,
+    ) -> Result<Vec<StoredRecord>, ExchangeError> {
         filter.limit = WALK_PAGE;
         let mut all = Vec::new();
         loop {

@@ -7,12 +7,14 @@ use std::{fmt, sync::Arc, time::Duration};
 use tokio::sync::mpsc;
 use tracing::Instrument as _;
 
-use super::{Exchange, ExchangeError};
+use serde_json::json;
+
+use super::{Exchange, ExchangeError, lifecycle::Refusal, registry_changes::Operator};
 use crate::{
-    audit::{Actor, AuditEvent, EventKind, Outcome},
+    audit::{Actor, AuditEvent, EventKind, Outcome, StoredRecord, Subject},
     ids::Oin,
-    registry::Partner,
-    store::{EXPIRE_BATCH, Lease, PendingDelivery},
+    registry::{Partner, Registry},
+    store::{AuditFilter, EXPIRE_BATCH, Lease, PendingDelivery},
     telemetry,
 };
 
@@ -201,5 +203,96 @@ impl Exchange {
             );
         }
         Ok(total)
+    }
+
+    /// Dead letters: deliveries that expired unacknowledged, newest first, at most `limit`,
+    /// of one receiver or all; read from the audit log, so they outlive the forgotten signal.
+    /// The read is recorded as the operator's.
+    pub async fn dead_letters(
+        &self,
+        operator: &Operator,
+        receiver_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, ExchangeError> {
+        let registry = self.registry.load();
+        let receiver = match receiver_id {
+            Some(id) => Some(
+                registry
+                    .by_id(id)
+                    .map(|p| p.oin.clone())
+                    .ok_or_else(|| ExchangeError::Refused(Refusal::UnknownPartner(id.into())))?,
+            ),
+            None => None,
+        };
+        let filter = AuditFilter {
+            event: Some("delivery_expired".into()),
+            partner: receiver,
+            ..AuditFilter::default()
+        };
+        let records = self.walk(filter).await?;
+        let letters: Vec<DeadLetter> = records
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|stored| DeadLetter::of(stored, &registry))
+            .collect();
+        let detail = json!({ "dead_letters": letters.len() });
+        self.audit_read(
+            &operator.actor,
+            "ListDeadLetters",
+            Subject::default(),
+            detail,
+        )
+        .await?;
+        Ok(letters)
+    }
+}
+
+/// A delivery that expired before its recipient acknowledged it, as the audit log recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The delivery.
+    pub delivery_id: String,
+    /// The signal.
+    pub signal_id: String,
+    /// The signal type.
+    pub signal_type: String,
+    /// The receiver's OIN.
+    pub receiver_oin: String,
+    /// The receiver's partner id, when registered.
+    pub receiver_id: String,
+    /// The sender's OIN.
+    pub sender_oin: String,
+    /// When the signal was accepted (Unix ms).
+    pub accepted_at: i64,
+    /// When the delivery expired (Unix ms).
+    pub expired_at: i64,
+    /// Times it had been streamed.
+    pub attempts: i64,
+}
+
+// === impl DeadLetter ===
+
+impl DeadLetter {
+    fn of(stored: &StoredRecord, registry: &Registry) -> Self {
+        let e = &stored.record.event;
+        let detail = |key: &str| e.detail.get(key);
+        let receiver = e.counterparty.as_ref();
+        DeadLetter {
+            delivery_id: e.delivery_id.clone().unwrap_or_default(),
+            signal_id: e.signal_id.clone().unwrap_or_default(),
+            signal_type: e.signal_type.clone().unwrap_or_default(),
+            receiver_oin: receiver.map(Oin::to_string).unwrap_or_default(),
+            receiver_id: receiver
+                .and_then(|oin| registry.by_oin(oin))
+                .map_or_else(String::new, |p| p.id.clone()),
+            sender_oin: detail("sender")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string(),
+            accepted_at: detail("accepted_at").and_then(|v| v.as_i64()).unwrap_or(0),
+            expired_at: stored.record.at,
+            attempts: detail("attempts").and_then(|v| v.as_i64()).unwrap_or(0),
+        }
     }
 }

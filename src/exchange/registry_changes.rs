@@ -30,7 +30,7 @@ const EXPIRY_LOG_EVERY: Duration = Duration::from_secs(3600);
 #[derive(Debug)]
 pub struct Operator {
     partner: Arc<Partner>,
-    actor: Actor,
+    pub(super) actor: Actor,
 }
 
 /// An accepted certificate that expires soon.

@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use ketenpoort::{
     api::proto::{
-        DeliveryState, GetReceiptRequest, QueryRequest, RecipientReceipt, SendReceipt,
+        DeliveryState, GetReceiptRequest, ListDeadLettersRequest, QueryRequest, RecipientReceipt,
+        SendReceipt, admin_service_client::AdminServiceClient,
         audit_service_client::AuditServiceClient, signal_service_client::SignalServiceClient,
     },
     audit::receipt_message,
@@ -240,6 +241,47 @@ async fn the_sender_sees_each_copy_pending_streamed_acknowledged_or_expired() {
     let states: Vec<&str> = lines.iter().map(|l| l["state"].as_str().unwrap()).collect();
     assert_eq!(states, ["acknowledged", "expired"]);
     assert_eq!(lines[1]["attempts"], 1);
+
+    // Operators see the dead letter, also once the gateway has forgotten the signal.
+    assert_eq!(h.gateway().forget_now().await.unwrap().signals, 1);
+    let mut admin = AdminServiceClient::new(h.channel("beheer").await);
+    let letters = admin
+        .list_dead_letters(h.with_token(
+            "beheer",
+            "ops@beheer.example",
+            ListDeadLettersRequest {
+                partner_id: "ngo-begeleiding".into(),
+                limit: 0,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .dead_letters;
+    assert_eq!(letters.len(), 1);
+    let letter = &letters[0];
+    assert_eq!(letter.delivery_id, receipt.recipients[1].delivery_id);
+    assert_eq!(letter.signal_id, receipt.signal_id);
+    assert_eq!(
+        (letter.receiver_id.as_str(), letter.signal_type.as_str()),
+        ("ngo-begeleiding", "Intake")
+    );
+    assert_eq!(letter.sender_oin, h.oin("gemeente-utrecht"));
+    assert_eq!(letter.attempts, 1);
+    let none_for_dtv = admin
+        .list_dead_letters(h.with_token(
+            "beheer",
+            "ops@beheer.example",
+            ListDeadLettersRequest {
+                partner_id: "dtv".into(),
+                limit: 0,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .dead_letters;
+    assert!(none_for_dtv.is_empty());
 }
 
 #[tokio::test]

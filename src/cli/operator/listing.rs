@@ -1,10 +1,10 @@
 //! How partners and their certificates print: a line per partner with a line per
 //! certificate below it, or one JSON object per partner (or expiring certificate) with
-//! `--json`.
+//! `--json`; and dead letters, a line (or JSON object) each.
 
 use std::io;
 
-use ketenpoort::api::proto::{CertificateInfo, ExpiringCertificate, PartnerInfo};
+use ketenpoort::api::proto::{CertificateInfo, DeadLetter, ExpiringCertificate, PartnerInfo};
 
 use crate::cli::{
     output::{Row, print_rows},
@@ -88,6 +88,31 @@ impl Row for ExpiringCertificate {
             } else {
                 ""
             }
+        )
+    }
+}
+
+impl Row for DeadLetter {
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "delivery_id": self.delivery_id, "signal_id": self.signal_id,
+            "signal_type": self.signal_type, "receiver": self.receiver_id,
+            "receiver_oin": self.receiver_oin, "sender_oin": self.sender_oin,
+            "accepted_at": when(self.accepted_at.as_ref()),
+            "expired_at": when(self.expired_at.as_ref()), "attempts": self.attempts,
+        })
+    }
+
+    fn text(&self) -> String {
+        format!(
+            "{:<24} {:<20} {:<22} expired {} (sent {}, streamed {}x)  delivery {}",
+            self.receiver_id,
+            self.receiver_oin,
+            self.signal_type,
+            when(self.expired_at.as_ref()),
+            when(self.accepted_at.as_ref()),
+            self.attempts,
+            self.delivery_id
         )
     }
 }

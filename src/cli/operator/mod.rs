@@ -12,11 +12,11 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use clap::Subcommand;
 use ketenpoort::api::proto::{
     AddCertificateRequest, AddCertificateResponse, AddPartnerRequest, GetPartnerRequest,
-    GetPartnerResponse, ListExpiringCertificatesRequest, ListPartnersRequest, PartnerInfo,
-    ReloadTrustAnchorsRequest, ResumePartnerRequest, ResumePartnerResponse,
-    RetireCertificateRequest, RetireCertificateResponse, RevokeCertificateRequest,
-    RevokeCertificateResponse, SuspendPartnerRequest, SuspendPartnerResponse,
-    admin_service_client::AdminServiceClient,
+    GetPartnerResponse, ListDeadLettersRequest, ListExpiringCertificatesRequest,
+    ListPartnersRequest, PartnerInfo, ReloadTrustAnchorsRequest, ResumePartnerRequest,
+    ResumePartnerResponse, RetireCertificateRequest, RetireCertificateResponse,
+    RevokeCertificateRequest, RevokeCertificateResponse, SuspendPartnerRequest,
+    SuspendPartnerResponse, admin_service_client::AdminServiceClient,
 };
 use tonic::{Request, Response, Status, transport::Channel};
 
@@ -148,6 +148,23 @@ pub enum PartnerCommand {
         /// The period, e.g. 30d or 12h.
         #[arg(long, default_value = "30d")]
         within: humantime::Duration,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Deliveries of receivers; with --expired the dead letters: deliveries that expired
+    /// unacknowledged, newest first.
+    Deliveries {
+        #[command(flatten)]
+        operator: PersonArgs,
+        /// List the dead letters (the only listing there is: waiting copies are not shown).
+        #[arg(long, required = true)]
+        expired: bool,
+        /// Only those of this receiving partner (its id).
+        #[arg(long = "of")]
+        receiver: Option<String>,
+        /// At most this many (at most 1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
         #[command(flatten)]
         output: Output,
     },
@@ -303,6 +320,27 @@ pub async fn run(command: PartnerCommand) -> anyhow::Result<ExitCode> {
                         humantime::format_duration(within)
                     )
                 })
+            })?;
+        }
+        PartnerCommand::Deliveries {
+            operator,
+            expired: _,
+            receiver,
+            limit,
+            output,
+        } => {
+            let request = ListDeadLettersRequest {
+                partner_id: receiver.unwrap_or_default(),
+                limit,
+            };
+            let letters = operator
+                .connect(Admin::new)
+                .await?
+                .call(request, Admin::list_dead_letters)
+                .await?
+                .dead_letters;
+            print_rows(&letters, output.json, None, |n| {
+                (n == 0).then(|| "no delivery expired unacknowledged".to_string())
             })?;
         }
         PartnerCommand::ReloadTrust { operator } => {
