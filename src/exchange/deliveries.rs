@@ -103,7 +103,10 @@ impl Exchange {
             tokio::pin!(notified);
             notified.as_mut().enable();
             let now = self.clock.now_ms();
-            let waiting = self.store.pending(recipient, now, STREAM_BATCH).await?;
+            let waiting = self
+                .store
+                .pending(recipient, holder, now, STREAM_BATCH)
+                .await?;
             let lease = Lease {
                 holder: holder.to_string(),
                 now,

@@ -14,10 +14,13 @@ use crate::ids::Oin;
 
 impl Store {
     /// Unacknowledged deliveries of `recipient` that no stream holds a lease on at `now`
-    /// (Unix ms), oldest first.
+    /// (Unix ms), oldest first, that the stream `holder` may take: not while an older delivery
+    /// of the same case to the same recipient is leased to another stream, so that per case
+    /// deliveries reach a recipient in the order they were accepted.
     pub async fn pending(
         &self,
         recipient: &Oin,
+        holder: &str,
         now: i64,
         limit: i64,
     ) -> Result<Vec<PendingDelivery>, StoreError> {
@@ -28,11 +31,16 @@ impl Store {
             " FROM deliveries d JOIN signals s ON s.id = d.signal_id
              WHERE d.recipient_oin = $1 AND d.acked_at IS NULL AND d.expired_at IS NULL
                AND (d.leased_until IS NULL OR d.leased_until <= $2)
+               AND NOT EXISTS (SELECT 1 FROM signals os JOIN deliveries o ON o.signal_id = os.id
+                   WHERE os.case_ref = s.case_ref AND o.recipient_oin = d.recipient_oin
+                     AND o.seq < d.seq AND o.acked_at IS NULL AND o.expired_at IS NULL
+                     AND o.leased_until > $2 AND o.leased_by <> $4)
              ORDER BY d.seq LIMIT $3"
         ))
         .bind(recipient.as_str())
         .bind(now)
         .bind(limit)
+        .bind(holder)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

@@ -91,3 +91,31 @@ async fn an_unacknowledged_delivery_is_offered_again_when_its_lease_ends() {
     assert_eq!(again.delivery_id, got.delivery_id);
     assert_eq!(again.previous_attempts, 1);
 }
+
+#[tokio::test]
+async fn per_case_a_newer_delivery_waits_for_the_stream_holding_the_older_one() {
+    let h = Harness::start().await;
+    let mut utrecht = h.client("gemeente-utrecht").await;
+    // Both intakes are about the harness's one case, LVV-TEST-0001.
+    let older = h.send_intake(&mut utrecht, "order-1", &["dtv"]).await;
+    let mut first = h.client("dtv").await;
+    let mut a = subscribe(&mut first).await;
+    let got = next_delivery(&mut a, WAIT)
+        .await
+        .expect("the older delivery");
+    assert_eq!(got.delivery_id, older.recipients[0].delivery_id);
+
+    // A second stream of DT&V is open when a newer signal of the same case arrives: it does
+    // not take it while the first stream holds the older one unacknowledged.
+    let mut second = h.client("dtv").await;
+    let mut b = subscribe(&mut second).await;
+    let newer = h.send_intake(&mut utrecht, "order-2", &["dtv"]).await;
+    assert!(
+        next_delivery(&mut b, SETTLE).await.is_none(),
+        "a newer delivery of the case overtook the older one on another stream"
+    );
+    let after = next_delivery(&mut a, WAIT)
+        .await
+        .expect("the newer delivery");
+    assert_eq!(after.delivery_id, newer.recipients[0].delivery_id);
+}

@@ -275,8 +275,20 @@ async fn acks_in_one_batch_count_each_delivery_once() {
         Err(StoreError::UnknownDelivery(id)) if id == "no-such-delivery"
     ));
     assert_eq!(ngo_rx.await.unwrap().unwrap(), 1);
-    assert!(f.store.pending(&oin(DTV), 0, 10).await.unwrap().is_empty());
-    assert!(f.store.pending(&oin(NGO), 0, 10).await.unwrap().is_empty());
+    assert!(
+        f.store
+            .pending(&oin(DTV), "reader", 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        f.store
+            .pending(&oin(NGO), "reader", 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let acks = f
         .audit_events()
         .await
@@ -292,7 +304,7 @@ async fn streaming_twice_in_one_batch_counts_two_attempts() {
     let (job, rx) = send(signal("key-1", "content a"));
     f.commit(vec![job]).await;
     f.accepted(rx.await.unwrap().unwrap());
-    let pending = f.store.pending(&oin(DTV), 0, 10).await.unwrap();
+    let pending = f.store.pending(&oin(DTV), "reader", 0, 10).await.unwrap();
     assert_eq!(pending[0].attempts, 0);
 
     let (first, first_rx) = streamed(pending.clone(), "stream-1");
@@ -302,7 +314,11 @@ async fn streaming_twice_in_one_batch_counts_two_attempts() {
     assert_eq!(second_rx.await.unwrap().unwrap().len(), 1);
     // Leased now; as anyone sees it once the lease has ended:
     assert_eq!(
-        f.store.pending(&oin(DTV), i64::MAX, 10).await.unwrap()[0].attempts,
+        f.store
+            .pending(&oin(DTV), "reader", i64::MAX, 10)
+            .await
+            .unwrap()[0]
+            .attempts,
         2
     );
 }
@@ -313,7 +329,11 @@ async fn a_delivery_leased_to_one_stream_is_not_leased_to_another() {
     let (job, rx) = send(signal("key-1", "content a"));
     f.commit(vec![job]).await;
     f.accepted(rx.await.unwrap().unwrap());
-    let pending = f.store.pending(&oin(DTV), now_ms(), 10).await.unwrap();
+    let pending = f
+        .store
+        .pending(&oin(DTV), "reader", now_ms(), 10)
+        .await
+        .unwrap();
 
     let (first, first_rx) = streamed(pending.clone(), "gateway-a/stream-1");
     let (second, second_rx) = streamed(pending.clone(), "gateway-b/stream-2");
@@ -322,7 +342,7 @@ async fn a_delivery_leased_to_one_stream_is_not_leased_to_another() {
     assert!(second_rx.await.unwrap().unwrap().is_empty());
     assert!(
         f.store
-            .pending(&oin(DTV), now_ms(), 10)
+            .pending(&oin(DTV), "reader", now_ms(), 10)
             .await
             .unwrap()
             .is_empty()
@@ -330,7 +350,11 @@ async fn a_delivery_leased_to_one_stream_is_not_leased_to_another() {
 
     // Gateway A stops: its streams' leases end, and the delivery is offered again.
     f.store.release("gateway-a/").await.unwrap();
-    let again = f.store.pending(&oin(DTV), now_ms(), 10).await.unwrap();
+    let again = f
+        .store
+        .pending(&oin(DTV), "reader", now_ms(), 10)
+        .await
+        .unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 1);
     let (third, third_rx) = streamed(again, "gateway-b/stream-2");
