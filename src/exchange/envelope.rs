@@ -17,6 +17,10 @@ use crate::{
 const MAX_IDEMPOTENCY_KEY: usize = 128;
 /// Longest accepted case reference.
 const MAX_CASE_REF: usize = 64;
+/// Longest accepted purpose code.
+const MAX_CODE: usize = 64;
+/// Longest accepted payload type URL.
+const MAX_TYPE_URL: usize = 256;
 
 /// A `Send` request before validation.
 #[derive(Clone, Default)]
@@ -107,6 +111,9 @@ impl Envelope {
                 "idempotency_key is longer than {MAX_IDEMPOTENCY_KEY} characters"
             ));
         }
+        if !printable(&self.idempotency_key) {
+            return invalid("idempotency_key holds control characters: use printable characters only (for example a UUID)".into());
+        }
         if self.case_ref.is_empty() {
             return invalid(
                 "case_ref is empty: set the chain's case reference (for example LVV-UTR-2026-0042)"
@@ -126,12 +133,22 @@ impl Envelope {
         if self.purpose.is_empty() {
             return invalid("purpose is empty: set the code of your sending purpose from the policy (for example INTAKE)".into());
         }
+        if !is_code(&self.purpose) {
+            return invalid(format!(
+                "purpose must be a purpose code from the policy: 1 to {MAX_CODE} capitals, digits and _ (for example INTAKE; PolicyService.WhatMayI lists yours)"
+            ));
+        }
         let recipients = self.check_recipients(sender)?;
         let Some(any) = &self.payload else {
             return invalid(format!(
                 "payload is missing: pack a catalogue message as google.protobuf.Any with type URL {TYPE_URL_PREFIX}ketenpoort.v1.<Message>"
             ));
         };
+        if any.type_url.len() > MAX_TYPE_URL || !printable(&any.type_url) {
+            return invalid(format!(
+                "payload type URL must be at most {MAX_TYPE_URL} printable characters, such as {TYPE_URL_PREFIX}ketenpoort.v1.Intake"
+            ));
+        }
         let signal = catalogue
             .signal_for_type_url(&any.type_url)
             .map_err(|e| ExchangeError::Invalid(e.to_string()))?
@@ -206,5 +223,32 @@ impl Envelope {
             .signal_for_type_url(&any.type_url)
             .ok()
             .map(|m| m.name())
+    }
+}
+
+/// Whether `text` is a code as the policy writes them: capitals, digits and `_`.
+pub(super) fn is_code(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= MAX_CODE
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Whether `text` holds no control characters (NUL, newlines, escapes).
+fn printable(text: &str) -> bool {
+    !text.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_printable_strings() {
+        assert!(is_code("INTAKE") && is_code("CASE_DIRECTION") && is_code("R2"));
+        assert!(!is_code("") && !is_code("intake") && !is_code("V-NUMMER 1234567890"));
+        assert!(!is_code(&"A".repeat(65)));
+        assert!(printable("0199-key: é") && !printable("key\0") && !printable("a\nb"));
     }
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{
     Exchange, ExchangeError,
     callers::Credentials,
-    envelope::{Checked, Envelope},
+    envelope::{Checked, Envelope, is_code},
 };
 use crate::{
     audit::{Actor, AuditEvent, EventKind, Outcome, Trace},
@@ -195,11 +195,9 @@ impl Exchange {
         if !envelope.case_ref.is_empty() {
             event.subject = self.case_subject(&envelope.case_ref);
         }
-        event.purpose = (!envelope.purpose.is_empty()).then(|| truncate(&envelope.purpose));
-        event.signal_type = envelope
-            .payload
-            .as_ref()
-            .map(|any| truncate(any.type_url.rsplit('.').next().unwrap_or_default()));
+        // Only what passed its format goes into the chain: the log holds no caller's free text.
+        event.purpose = is_code(&envelope.purpose).then(|| envelope.purpose.clone());
+        event.signal_type = envelope.claimed_type(&self.catalogue).map(str::to_string);
         event.detail = json!({ "reason": error.to_string() });
         self.store.audit(vec![event]).await?;
         Ok(())

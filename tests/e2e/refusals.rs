@@ -187,3 +187,80 @@ async fn malformed_envelopes_are_invalid_argument_and_say_what_to_fix() {
     // The gateway still accepts good signals afterwards.
     utrecht.send(good()).await.unwrap();
 }
+
+#[tokio::test]
+async fn caller_strings_are_checked_before_they_are_stored_logged_or_echoed() {
+    let h = Harness::start().await;
+    let mut utrecht = h.client("gemeente-utrecht").await;
+    let good = || h.request("key", "INTAKE", &["dtv"], "Intake", INTAKE);
+    // What a careless integration might put in a code field: a V-nummer, or half a megabyte.
+    let marker = "VNR1234567890";
+    let typed = |type_url: String| SendRequest {
+        payload: Some(Any {
+            type_url,
+            value: vec![],
+        }),
+        ..good()
+    };
+    let cases: Vec<(SendRequest, &str)> = vec![
+        (
+            SendRequest {
+                purpose: format!("{marker}{}", "X".repeat(500_000)),
+                ..good()
+            },
+            "purpose must be a purpose code",
+        ),
+        (
+            SendRequest {
+                purpose: format!("INTAKE {marker}"),
+                ..good()
+            },
+            "purpose must be a purpose code",
+        ),
+        (
+            SendRequest {
+                idempotency_key: format!("{marker}\0"),
+                ..good()
+            },
+            "idempotency_key holds control characters",
+        ),
+        (
+            typed(format!(
+                "type.googleapis.com/ketenpoort.v1.Intake\0{marker}"
+            )),
+            "payload type URL must be",
+        ),
+        (
+            typed(format!("type.googleapis.com/{marker}{}", "x".repeat(300))),
+            "payload type URL must be",
+        ),
+    ];
+    let refused = cases.len();
+    for (request, expected) in cases {
+        let status = utrecht.send(request).await.unwrap_err();
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{expected}: {status:?}"
+        );
+        assert!(status.message().contains(expected), "{}", status.message());
+        assert!(
+            !status.message().contains(marker),
+            "value echoed: {}",
+            status.message()
+        );
+    }
+    // Each refusal is recorded, without the caller's strings.
+    let records = h
+        .store()
+        .audit_records(&ketenpoort::store::AuditFilter {
+            event: Some("signal_refused".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(records.len(), refused);
+    let text = format!("{records:?}");
+    assert!(!text.contains(marker) && !text.contains('\0'), "{text}");
+}
