@@ -75,6 +75,19 @@ impl<'k> Verifier<'k> {
         self.result.first_problem.is_some()
     }
 
+    /// Notes a record that no longer decodes (a column changed to something no record holds):
+    /// the chain is broken there.
+    pub fn undecodable(&mut self, seq: i64, reason: &str) {
+        if self.failed() {
+            return;
+        }
+        self.result.records += 1;
+        self.fail(
+            seq,
+            format!("record {seq} was changed: it no longer decodes as an audit record ({reason})"),
+        );
+    }
+
     /// Checks the next record.
     pub fn push(&mut self, stored: &StoredRecord) {
         if self.failed() {

@@ -237,23 +237,46 @@ impl Exchange {
     }
 
     /// Walks the whole chain: every hash, link and checkpoint signature; stops at the first
-    /// problem.
+    /// problem, also at a record that no longer decodes. Reserved to an officer who may read
+    /// the whole log (the programme's): the walk covers every record; an officer with a
+    /// narrower scope verifies an export of that scope offline.
     pub async fn verify_audit(&self, officer: &Officer) -> Result<Verification, ExchangeError> {
+        if officer.scope.is_some() {
+            let refusal = ExchangeError::WrongRole(
+                "Verify walks the whole audit log, which only a privacy officer with audit_scope \
+                 [\"*\"] (the programme's) reads; verify an export of your scope offline instead \
+                 (ketenpoort audit verify --file)"
+                    .into(),
+            );
+            let mut event = officer
+                .actor
+                .event(EventKind::AuditRefused, Outcome::Refused);
+            event.detail = json!({ "method": "Verify", "reason": refusal.to_string() });
+            self.store.audit(vec![event]).await?;
+            return Err(refusal);
+        }
         let key = self.store.signature_key();
         let checkpoints = self.store.checkpoints().await?;
         let mut verifier = Verifier::new(&key, checkpoints, false);
-        let mut filter = AuditFilter {
-            limit: WALK_PAGE,
-            ..AuditFilter::default()
-        };
+        let mut after_seq = 0;
         loop {
-            let page = self.store.audit_records(&filter).await?;
+            let page = self
+                .store
+                .audit_records_to_verify(after_seq, WALK_PAGE)
+                .await?;
             for record in &page {
-                verifier.push(record);
+                match record {
+                    Ok(stored) => verifier.push(stored),
+                    Err(broken) => verifier.undecodable(broken.seq, &broken.reason),
+                }
             }
-            match page.last() {
-                Some(last) if page.len() as i64 == WALK_PAGE && !verifier.failed() => {
-                    filter.after_seq = last.record.seq;
+            let last = page.last().map(|r| match r {
+                Ok(stored) => stored.record.seq,
+                Err(broken) => broken.seq,
+            });
+            match last {
+                Some(seq) if page.len() as i64 == WALK_PAGE && !verifier.failed() => {
+                    after_seq = seq;
                 }
                 _ => break,
             }

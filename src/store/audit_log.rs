@@ -128,6 +128,45 @@ pub struct Pruned {
     pub records: u64,
 }
 
+/// A stored record that no longer decodes: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undecodable {
+    /// Its sequence number.
+    pub seq: i64,
+    /// What does not decode.
+    pub reason: String,
+}
+
+impl Store {
+    /// The records after `after_seq` in chain order, at most `limit`, each decoded or, when it
+    /// no longer decodes (it was tampered with), named: for verification, which must report
+    /// such a record as a break in the chain rather than fail.
+    pub async fn audit_records_to_verify(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<Result<StoredRecord, Undecodable>>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
+        ))
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| match record_of(row) {
+                Ok(record) => Ok(Ok(record)),
+                Err(e) => Ok(Err(Undecodable {
+                    seq: row.try_get("seq")?,
+                    reason: e.to_string(),
+                })),
+            })
+            .collect()
+    }
+}
+
 fn record_of(row: &AnyRow) -> Result<StoredRecord, StoreError> {
     let text = |column: &str| -> Result<serde_json::Value, StoreError> {
         Ok(serde_json::Value::String(row.try_get(column)?))

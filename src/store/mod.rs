@@ -19,7 +19,7 @@ pub mod stats;
 pub mod wakeups;
 mod writer;
 
-pub use audit_log::{AuditFilter, Pruned};
+pub use audit_log::{AuditFilter, Pruned, Undecodable};
 pub use signals::{
     DeliveryState, DeliveryStatus, NewDelivery, NewSignal, PendingDelivery, Receipt,
     RecipientReceipt, SendOutcome,

@@ -525,3 +525,32 @@ async fn pruning_past_retention_keeps_the_rest_verifiable() {
     db.close().await.unwrap();
     assert!(!verify(&h).await.intact);
 }
+
+#[tokio::test]
+async fn a_record_that_no_longer_decodes_is_named_as_the_break() {
+    let broken = tampered(&["UPDATE audit_log SET event = 'not_an_event' WHERE seq = 3"]).await;
+    assert!(!broken.intact, "{broken:?}");
+    assert_eq!(broken.first_problem_seq, 3, "{broken:?}");
+    assert!(
+        broken.first_problem.contains("no longer decodes"),
+        "{}",
+        broken.first_problem
+    );
+}
+
+#[tokio::test]
+async fn verify_is_reserved_to_the_officer_who_reads_the_whole_log() {
+    let h = Harness::start().await;
+    let mut fg = auditor(&h, "gemeente-utrecht-fg").await;
+    let status = fg
+        .verify(h.with_token(
+            "gemeente-utrecht-fg",
+            "fg@utrecht.example",
+            VerifyRequest {},
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    assert!(status.message().contains("export"), "{}", status.message());
+    assert!(verify(&h).await.intact);
+}
