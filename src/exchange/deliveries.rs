@@ -108,6 +108,7 @@ impl Exchange {
                 .pending(recipient, holder, now, STREAM_BATCH)
                 .await?;
             let lease = Lease {
+                recipient: recipient.clone(),
                 holder: holder.to_string(),
                 now,
                 until: now.saturating_add(millis(self.lease)),

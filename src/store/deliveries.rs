@@ -1,7 +1,9 @@
 //! Reading the delivery queue: a recipient's unacknowledged deliveries in stream order, the
 //! queue per recipient for the metrics, and the receipt of a signal for its sender.
 
-use sqlx::Row;
+use std::collections::HashMap;
+
+use sqlx::{AnyConnection, Row};
 
 use super::{
     PendingDelivery, Receipt, Store, StoreError,
@@ -24,6 +26,7 @@ impl Store {
         now: i64,
         limit: i64,
     ) -> Result<Vec<PendingDelivery>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
         let rows = sqlx::query(concat!(
             "SELECT d.seq, d.id, d.signal_id, d.purposes, d.payload, d.attempts,
                     s.sender_oin, s.purpose, s.case_ref, s.signal_type, s.accepted_at, ",
@@ -31,18 +34,14 @@ impl Store {
             " FROM deliveries d JOIN signals s ON s.id = d.signal_id
              WHERE d.recipient_oin = $1 AND d.acked_at IS NULL AND d.expired_at IS NULL
                AND (d.leased_until IS NULL OR d.leased_until <= $2)
-               AND NOT EXISTS (SELECT 1 FROM signals os JOIN deliveries o ON o.signal_id = os.id
-                   WHERE os.case_ref = s.case_ref AND o.recipient_oin = d.recipient_oin
-                     AND o.seq < d.seq AND o.acked_at IS NULL AND o.expired_at IS NULL
-                     AND o.leased_until > $2 AND o.leased_by <> $4)
              ORDER BY d.seq LIMIT $3"
         ))
         .bind(recipient.as_str())
         .bind(now)
         .bind(limit)
-        .bind(holder)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await?;
+        let held = held_elsewhere(&mut conn, recipient, holder, now).await?;
         rows.iter()
             .map(|row| {
                 Ok(PendingDelivery {
@@ -59,6 +58,10 @@ impl Store {
                     attempts: row.try_get("attempts")?,
                     subject: subject_of(row)?,
                 })
+            })
+            .filter(|d: &Result<PendingDelivery, StoreError>| {
+                d.as_ref()
+                    .map_or(true, |d| may_take(&held, &d.case_ref, d.seq))
             })
             .collect()
     }
@@ -103,4 +106,35 @@ impl Store {
             None => Ok(None),
         }
     }
+}
+
+/// The cases of `recipient` whose deliveries another stream than `holder` holds a lease on at
+/// `now`, each with the oldest such delivery's stream position. Reads only the deliveries in
+/// flight (the `deliveries_leased` index).
+pub(super) async fn held_elsewhere(
+    conn: &mut AnyConnection,
+    recipient: &Oin,
+    holder: &str,
+    now: i64,
+) -> Result<HashMap<String, i64>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT s.case_ref, MIN(d.seq) AS seq FROM deliveries d JOIN signals s ON s.id = d.signal_id
+         WHERE d.recipient_oin = $1 AND d.leased_until IS NOT NULL AND d.leased_until > $2
+           AND d.leased_by <> $3 AND d.acked_at IS NULL AND d.expired_at IS NULL
+         GROUP BY s.case_ref",
+    )
+    .bind(recipient.as_str())
+    .bind(now)
+    .bind(holder)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("case_ref")?, row.try_get("seq")?)))
+        .collect()
+}
+
+/// Whether a delivery of `case_ref` at stream position `seq` may be taken, given the cases
+/// held elsewhere: not while an older delivery of its case is in flight on another stream.
+pub(super) fn may_take(held: &HashMap<String, i64>, case_ref: &str, seq: i64) -> bool {
+    held.get(case_ref).is_none_or(|oldest| *oldest > seq)
 }

@@ -56,6 +56,8 @@ const FORGET_BATCH: i64 = 1000;
 /// (Unix ms), unless the holder releases them first.
 #[derive(Debug, Clone)]
 pub struct Lease {
+    /// The recipient whose stream it is.
+    pub recipient: Oin,
     /// The stream: a gateway instance id, then the stream's own (see [`Store::release`]).
     pub holder: String,
     /// The time the lease is taken (Unix ms).

@@ -21,6 +21,7 @@ use crate::{
         StoreError,
         columns::{from_json, signal_subject, subject_of, to_json},
         db::Sql,
+        deliveries::{held_elsewhere, may_take},
         signals::{ReceiptFacts, load_receipt},
     },
 };
@@ -171,7 +172,14 @@ impl Writer {
         template: AuditEvent,
         rows: &mut Rows,
     ) -> Result<Vec<String>, StoreError> {
-        let ids = deliveries.iter().map(|d| d.id.as_str());
+        // Per case in order: not while another stream holds an older delivery of the case
+        // (checked again here, under the chain lock, against what other jobs leased).
+        let held =
+            held_elsewhere(&mut self.conn, &lease.recipient, &lease.holder, lease.now).await?;
+        let ids = deliveries
+            .iter()
+            .filter(|d| may_take(&held, &d.case_ref, d.seq))
+            .map(|d| d.id.as_str());
         let leased: Vec<String> = Sql::new(
             self.backend,
             "UPDATE deliveries SET attempts = attempts + 1, leased_by = ",
@@ -182,10 +190,6 @@ impl Writer {
         .push(" WHERE acked_at IS NULL AND expired_at IS NULL AND (leased_until IS NULL OR leased_until <= ")
         .bind(lease.now)
         .push(" OR leased_by = ")
-        .bind(lease.holder.clone())
-        .push(") AND NOT EXISTS (SELECT 1 FROM signals ds JOIN signals os ON os.case_ref = ds.case_ref JOIN deliveries o ON o.signal_id = os.id WHERE ds.id = deliveries.signal_id AND o.recipient_oin = deliveries.recipient_oin AND o.seq < deliveries.seq AND o.acked_at IS NULL AND o.expired_at IS NULL AND o.leased_until > ")
-        .bind(lease.now)
-        .push(" AND o.leased_by <> ")
         .bind(lease.holder.clone())
         .push(") AND id IN ")
         .bind_list(ids)

@@ -273,7 +273,9 @@ impl Rows {
         .await?;
         // `column1`, `column2` are SQLite's and PostgreSQL's names for the columns of a VALUES
         // list.
-        let acked = "UPDATE deliveries SET acked_at = v.column2 FROM (";
+        // A settled delivery's lease ends with it, so that only deliveries in flight stay in
+        // the `deliveries_leased` index.
+        let acked = "UPDATE deliveries SET acked_at = v.column2, leased_by = NULL, leased_until = NULL FROM (";
         let only_unacked = ") AS v WHERE deliveries.id = v.column1 AND deliveries.acked_at IS NULL";
         execute_values(
             conn,
@@ -288,8 +290,7 @@ impl Rows {
         )
         .await?;
         // The expired copy is erased: `substr(…, 1, 0)` is the empty BLOB and the empty BYTEA.
-        let expired =
-            "UPDATE deliveries SET expired_at = v.column2, payload = substr(payload, 1, 0) FROM (";
+        let expired = "UPDATE deliveries SET expired_at = v.column2, payload = substr(payload, 1, 0), leased_by = NULL, leased_until = NULL FROM (";
         let still_pending =
             ") AS v WHERE deliveries.id = v.column1 AND deliveries.acked_at IS NULL";
         execute_values(

@@ -174,6 +174,7 @@ fn streamed(deliveries: Vec<PendingDelivery>, holder: &str) -> (Job, Reply<Vec<S
     let job = Job::Streamed {
         deliveries,
         lease: Lease {
+            recipient: oin(DTV),
             holder: holder.into(),
             now,
             until: now + 60_000,
