@@ -22,7 +22,7 @@ use crate::{
 /// deliveries committed by another gateway replica sharing the database.
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// Most deliveries read from the database, and leased, per round trip of a subscription.
-const STREAM_BATCH: i64 = 128;
+const STREAM_BATCH: i64 = 64;
 /// Most delivery ids in one `Ack`.
 const MAX_ACK_IDS: usize = 1000;
 /// A duration as whole milliseconds.

@@ -13,6 +13,17 @@ use super::{
 };
 use crate::ids::Oin;
 
+/// The columns of a waiting delivery and its signal, as [`PendingDelivery`] reads them.
+macro_rules! pending_columns {
+    () => {
+        concat!(
+            "d.seq, d.id, d.signal_id, d.purposes, d.payload, d.attempts, s.sender_oin, ",
+            "s.purpose, s.case_ref, s.signal_type, s.accepted_at, ",
+            signal_subject!()
+        )
+    };
+}
+
 // === impl Store ===
 
 impl Store {
@@ -28,35 +39,49 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<PendingDelivery>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        // Usually no case is held elsewhere, and the query is the plain one.
         let held = held_elsewhere(&mut conn, recipient, holder, now).await?;
-        let mut q = Sql::new(
-            self.backend,
-            concat!(
-                "SELECT d.seq, d.id, d.signal_id, d.purposes, d.payload, d.attempts,
-                        s.sender_oin, s.purpose, s.case_ref, s.signal_type, s.accepted_at, ",
-                signal_subject!(),
+        let rows = if held.is_empty() {
+            // The usual case, and a prepared statement kept by the connection.
+            sqlx::query(concat!(
+                "SELECT ",
+                pending_columns!(),
                 " FROM deliveries d JOIN signals s ON s.id = d.signal_id
-                 WHERE d.recipient_oin = "
-            ),
-        );
-        q.bind(recipient.to_string())
-            .push(" AND d.acked_at IS NULL AND d.expired_at IS NULL AND (d.leased_until IS NULL OR d.leased_until <= ")
+                 WHERE d.recipient_oin = $1 AND d.acked_at IS NULL AND d.expired_at IS NULL
+                   AND (d.leased_until IS NULL OR d.leased_until <= $2)
+                 ORDER BY d.seq LIMIT $3"
+            ))
+            .bind(recipient.as_str())
             .bind(now)
-            .push(")");
-        for (case_ref, oldest) in &held {
-            q.push(" AND NOT (s.case_ref = ")
-                .bind(case_ref.clone())
-                .push(" AND d.seq > ")
-                .bind(*oldest)
-                .push(")");
-        }
-        let rows = q
-            .push(" ORDER BY d.seq LIMIT ")
             .bind(limit)
-            .build()?
             .fetch_all(&mut *conn)
-            .await?;
+            .await?
+        } else {
+            // Cases whose older deliveries other streams hold are left to those streams.
+            let mut q = Sql::new(
+                self.backend,
+                concat!(
+                    "SELECT ",
+                    pending_columns!(),
+                    " FROM deliveries d JOIN signals s ON s.id = d.signal_id WHERE d.recipient_oin = "
+                ),
+            );
+            q.bind(recipient.to_string())
+                .push(" AND d.acked_at IS NULL AND d.expired_at IS NULL AND (d.leased_until IS NULL OR d.leased_until <= ")
+                .bind(now)
+                .push(")");
+            for (case_ref, oldest) in &held {
+                q.push(" AND NOT (s.case_ref = ")
+                    .bind(case_ref.clone())
+                    .push(" AND d.seq > ")
+                    .bind(*oldest)
+                    .push(")");
+            }
+            q.push(" ORDER BY d.seq LIMIT ")
+                .bind(limit)
+                .build()?
+                .fetch_all(&mut *conn)
+                .await?
+        };
         rows.iter()
             .map(|row| {
                 Ok(PendingDelivery {
