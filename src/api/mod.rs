@@ -20,7 +20,7 @@ pub use signal::SignalApi;
 
 use crate::{
     exchange::{ExchangeError, callers::Credentials, lifecycle::Refusal},
-    identity::PeerIdentity,
+    identity::{PeerIdentity, person::TokenError},
     store::StoreError,
 };
 
@@ -71,6 +71,10 @@ impl From<ExchangeError> for Status {
             ExchangeError::NotFound(msg) => Status::not_found(msg),
             ExchangeError::WrongRole(msg) => Status::permission_denied(msg),
             ExchangeError::Unauthenticated(msg) => Status::unauthenticated(msg),
+            // A partner no person may act for is refused as another role would be.
+            ExchangeError::Token(e @ TokenError::NoKeys(_)) => {
+                Status::permission_denied(e.to_string())
+            }
             ExchangeError::Token(e) => Status::unauthenticated(e.to_string()),
             ExchangeError::Refused(refusal) => refusal_status(refusal),
             ExchangeError::Tls(e) => Status::failed_precondition(e.to_string()),

@@ -192,6 +192,9 @@ pub struct AuditConfig {
     /// The `aud` claim every officer's, operator's or case worker's JWT must carry. By
     /// default `ketenpoort`.
     pub jwt_audience: String,
+    /// The longest a JWT may be valid (from `iat` to `exp`, and from now to `exp`), in seconds;
+    /// a longer-lived token is refused as a stolen one would be. By default 3600.
+    pub jwt_max_lifetime_secs: u64,
     /// Days an audit record is kept; older records are removed hourly, after a signed
     /// checkpoint at the cut keeps the rest verifiable. By default 0: keep everything.
     pub retention_days: u64,
@@ -240,6 +243,7 @@ impl Default for AuditConfig {
             checkpoint_every_records: 1000,
             checkpoint_every_secs: 60,
             jwt_audience: "ketenpoort".into(),
+            jwt_max_lifetime_secs: 3600,
             retention_days: 0,
         }
     }

@@ -74,7 +74,8 @@ impl Exchange {
             (None, false) => None,
             (value, _) => {
                 let token = person::bearer(value)?;
-                Some(person::verify(partner, token, &self.jwt_audience)?)
+                let now = u64::try_from(self.clock.now_ms() / 1000).unwrap_or(0);
+                Some(person::verify(partner, token, &self.tokens, now)?)
             }
         };
         Ok(Actor {

@@ -40,6 +40,7 @@ use crate::{
     clock::Clock,
     identity::{
         connections::Connections,
+        person::TokenRules,
         tls::{SharedServerConfig, TlsFiles},
     },
     policy::Policy,
@@ -56,7 +57,7 @@ pub struct Exchange {
     store: Store,
     notifier: Arc<Notifier>,
     subject_keys: SubjectKeys,
-    jwt_audience: String,
+    tokens: TokenRules,
     connections: Arc<Connections>,
     tls: TlsFiles,
     tls_config: SharedServerConfig,
@@ -84,8 +85,8 @@ pub struct Parts {
     pub notifier: Arc<Notifier>,
     /// Keys for the keyed hashes of case references and subject identifiers.
     pub subject_keys: SubjectKeys,
-    /// The `aud` every JWT must carry.
-    pub jwt_audience: String,
+    /// What every JWT must satisfy: audience, longest lifetime.
+    pub tokens: TokenRules,
     /// Open partner connections, to close those whose certificate is no longer accepted.
     pub connections: Arc<Connections>,
     /// Where the trust anchors and the gateway's certificate are (for reloads and vetting).
@@ -117,7 +118,7 @@ impl Exchange {
             store: parts.store,
             notifier: parts.notifier,
             subject_keys: parts.subject_keys,
-            jwt_audience: parts.jwt_audience,
+            tokens: parts.tokens,
             connections: parts.connections,
             tls: parts.tls,
             tls_config: parts.tls_config,

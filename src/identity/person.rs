@@ -40,19 +40,52 @@ pub enum TokenError {
     Mint(String),
 }
 
-/// Verifies `token` against the keys registered for `partner`; returns the person (`sub`).
-pub fn verify(partner: &Partner, token: &str, audience: &str) -> Result<String, TokenError> {
+/// Seconds of clock difference tolerated between the token's issuer and the gateway.
+const LEEWAY_SECS: u64 = 30;
+
+/// What a token must satisfy besides its signature.
+#[derive(Debug, Clone)]
+pub struct TokenRules {
+    /// The `aud` every token must carry.
+    pub audience: String,
+    /// The longest a token may be valid: `exp` at most this far from now (and from `iat`).
+    pub max_lifetime: std::time::Duration,
+}
+
+/// Verifies `token` against the keys registered for `partner` at `now` (Unix seconds);
+/// returns the person (`sub`). Checks `aud`, `exp`, `nbf` and `iat` (with 30 s of leeway)
+/// and refuses a token valid for longer than the rules allow.
+pub fn verify(
+    partner: &Partner,
+    token: &str,
+    rules: &TokenRules,
+    now: u64,
+) -> Result<String, TokenError> {
     if partner.jwt_keys.is_empty() {
         return Err(TokenError::NoKeys(partner.id.clone()));
     }
     let mut validation = Validation::new(Algorithm::EdDSA);
-    validation.set_audience(&[audience]);
+    validation.set_audience(&[rules.audience.as_str()]);
     validation.set_required_spec_claims(&["sub", "aud", "exp"]);
+    validation.validate_nbf = true;
+    validation.leeway = LEEWAY_SECS;
+    let max = rules.max_lifetime.as_secs();
     let mut last = String::new();
     for key in &partner.jwt_keys {
         match jsonwebtoken::decode::<Claims>(token, key, &validation) {
-            Ok(data) if !data.claims.sub.trim().is_empty() => return Ok(data.claims.sub),
-            Ok(_) => last = "sub is empty".into(),
+            Ok(data) if data.claims.sub.trim().is_empty() => last = "sub is empty".into(),
+            Ok(data) if data.claims.iat > now + LEEWAY_SECS => {
+                last = "iat is in the future: check the issuer's clock".into();
+            }
+            Ok(data)
+                if data.claims.exp > now + max + LEEWAY_SECS
+                    || data.claims.exp.saturating_sub(data.claims.iat) > max + LEEWAY_SECS
+                        && data.claims.iat > 0 =>
+            {
+                last =
+                    format!("it is valid for longer than {max} s: mint tokens that expire sooner");
+            }
+            Ok(data) => return Ok(data.claims.sub),
             Err(e) => last = e.to_string(),
         }
     }
@@ -130,20 +163,52 @@ mod tests {
         std::fs::write(&other, generate_signing_key().unwrap()).unwrap();
         let partner = officer(&public_pem(&private).unwrap());
         let token = mint(&key, "fg@example.org", "ketenpoort", 5).unwrap();
+        let now = u64::try_from(crate::clock::now_ms() / 1000).unwrap();
         assert_eq!(
-            verify(&partner, &token, "ketenpoort").unwrap(),
+            verify(&partner, &token, &rules("ketenpoort"), now).unwrap(),
             "fg@example.org"
         );
         assert!(matches!(
-            verify(&partner, &token, "elsewhere"),
+            verify(&partner, &token, &rules("elsewhere"), now),
             Err(TokenError::Invalid(_))
         ));
         let forged = mint(&other, "fg@example.org", "ketenpoort", 5).unwrap();
         assert!(matches!(
-            verify(&partner, &forged, "ketenpoort"),
+            verify(&partner, &forged, &rules("ketenpoort"), now),
             Err(TokenError::Invalid(_))
         ));
         assert_eq!(bearer(Some(&format!("Bearer {token}"))).unwrap(), token);
         assert!(matches!(bearer(None), Err(TokenError::Missing)));
+    }
+
+    fn rules(audience: &str) -> TokenRules {
+        TokenRules {
+            audience: audience.into(),
+            max_lifetime: std::time::Duration::from_secs(3600),
+        }
+    }
+
+    #[test]
+    fn a_token_valid_too_long_or_issued_in_the_future_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k");
+        let private = generate_signing_key().unwrap();
+        std::fs::write(&key, &private).unwrap();
+        let partner = officer(&public_pem(&private).unwrap());
+        let now = u64::try_from(crate::clock::now_ms() / 1000).unwrap();
+        let day = mint(&key, "fg@example.org", "ketenpoort", 24 * 60).unwrap();
+        let refused = verify(&partner, &day, &rules("ketenpoort"), now).unwrap_err();
+        assert!(
+            refused.to_string().contains("longer than 3600 s"),
+            "{refused}"
+        );
+        // Seen from an hour earlier, a fresh token was issued in the future.
+        let fresh = mint(&key, "fg@example.org", "ketenpoort", 5).unwrap();
+        let refused = verify(&partner, &fresh, &rules("ketenpoort"), now - 3600).unwrap_err();
+        assert!(
+            refused.to_string().contains("iat is in the future"),
+            "{refused}"
+        );
+        assert!(verify(&partner, &fresh, &rules("ketenpoort"), now).is_ok());
     }
 }

@@ -387,3 +387,21 @@ async fn the_admin_service_needs_the_operator_role_and_a_valid_token() {
     assert!(expiring[0].seconds_left > 9 * 24 * 3600 && expiring[0].seconds_left <= 10 * 24 * 3600);
     assert!(!expiring[0].only_certificate);
 }
+
+#[tokio::test]
+async fn a_partner_no_person_may_act_for_is_permission_denied() {
+    let h = Harness::start().await;
+    // DT&V registers no JWT keys: no person acts for it at the operators' service.
+    let mut admin = AdminServiceClient::new(h.channel("dtv").await);
+    let mut request = tonic::Request::new(ListPartnersRequest {});
+    request
+        .metadata_mut()
+        .insert("authorization", "Bearer not-a-jwt".parse().unwrap());
+    let status = admin.list_partners(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    assert!(
+        status.message().contains("no JWT keys"),
+        "{}",
+        status.message()
+    );
+}
