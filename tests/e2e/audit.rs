@@ -10,13 +10,15 @@ use ketenpoort::{
         ExportFormat, ExportRequest, QueryRequest, SubjectReportRequest, VerifyRequest,
         audit_service_client::AuditServiceClient,
     },
-    audit::{export::verify_export, receipt_message},
+    audit::export::verify_export,
 };
 use sqlx::{Connection, Row, SqliteConnection};
 use tokio_stream::StreamExt;
 use tonic::{Code, transport::Channel};
 
-use crate::support::{Harness, INTAKE, ack_request, capture_logs, next_delivery, subscribe};
+use crate::support::{
+    Harness, INTAKE, ack_request, capture_logs, next_delivery, receipt_bytes, subscribe,
+};
 
 const WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -249,27 +251,9 @@ async fn receipts_are_signed_by_the_gateway() {
     let receipt = h.send_intake(&mut utrecht, "signed", &["dtv"]).await;
     let key = h.store().signature_key();
     assert_eq!(receipt.signing_key_id, key.key_id());
-    let oins: Vec<&str> = receipt
-        .recipients
-        .iter()
-        .map(|r| r.recipient.as_str())
-        .collect();
-    let at = ketenpoort::api::unix_ms(receipt.accepted_at.as_ref().unwrap());
-    let message = receipt_message(
-        &receipt.signal_id,
-        &receipt.content_sha256,
-        &oins,
-        at,
-        receipt.audit_sequence as i64,
-    );
+    let message = receipt_bytes(&receipt, 0);
     assert!(key.verify(&message, &receipt.signature));
-    let forged = receipt_message(
-        &receipt.signal_id,
-        &receipt.content_sha256,
-        &oins,
-        at + 1,
-        receipt.audit_sequence as i64,
-    );
+    let forged = receipt_bytes(&receipt, 1);
     assert!(!key.verify(&forged, &receipt.signature));
 }
 

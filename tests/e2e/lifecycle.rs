@@ -12,12 +12,11 @@ use ketenpoort::{
         SendReceipt, admin_service_client::AdminServiceClient,
         audit_service_client::AuditServiceClient, signal_service_client::SignalServiceClient,
     },
-    audit::receipt_message,
     store::Table,
 };
 use tonic::Code;
 
-use crate::support::{Harness, ack_request, next_delivery, subscribe};
+use crate::support::{Harness, ack_request, next_delivery, receipt_bytes, subscribe};
 
 /// An intake whose surname is `marker`: a value that appears nowhere else.
 fn intake_with(marker: &str) -> String {
@@ -144,22 +143,9 @@ async fn a_settled_signal_is_forgotten_after_its_idempotency_window_and_its_hist
 }
 
 fn verifies(h: &Harness, receipt: &SendReceipt) -> bool {
-    let oins: Vec<&str> = receipt
-        .recipients
-        .iter()
-        .map(|r| r.recipient.as_str())
-        .collect();
-    let at = ketenpoort::api::unix_ms(receipt.accepted_at.as_ref().unwrap());
-    let message = receipt_message(
-        &receipt.signal_id,
-        &receipt.content_sha256,
-        &oins,
-        at,
-        receipt.audit_sequence as i64,
-    );
     h.store()
         .signature_key()
-        .verify(&message, &receipt.signature)
+        .verify(&receipt_bytes(receipt, 0), &receipt.signature)
 }
 
 /// The receipt of `signal_id` as its sender reads it now.

@@ -462,3 +462,21 @@ pub async fn http_get(h: &Harness, path: &str) -> (String, String) {
         body.to_string(),
     )
 }
+
+/// The bytes a receipt's signature covers, with its time moved by `shift_ms` (0 for the
+/// receipt as given; anything else forges one).
+pub fn receipt_bytes(receipt: &SendReceipt, shift_ms: i64) -> Vec<u8> {
+    let oins: Vec<&str> = receipt
+        .recipients
+        .iter()
+        .map(|r| r.recipient.as_str())
+        .collect();
+    let at = ketenpoort::api::unix_ms(receipt.accepted_at.as_ref().unwrap());
+    ketenpoort::audit::receipt_message(
+        &receipt.signal_id,
+        &receipt.content_sha256,
+        &oins,
+        at + shift_ms,
+        receipt.audit_sequence as i64,
+    )
+}
