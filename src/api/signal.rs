@@ -136,10 +136,12 @@ impl SignalService for SignalApi {
         &self,
         request: Request<GetReceiptRequest>,
     ) -> Result<Response<GetReceiptResponse>, Status> {
-        let partner = self.exchange.caller(credentials(&request).peer)?;
+        let credentials = credentials(&request);
+        let partner = self.exchange.caller(credentials.peer)?;
+        let actor = self.exchange.actor(&partner, &credentials, false)?;
         let receipt = self
             .exchange
-            .receipt(&partner, &request.get_ref().signal_id)
+            .receipt(&actor, &request.get_ref().signal_id)
             .await?;
         Ok(Response::new(GetReceiptResponse {
             receipt: Some(to_receipt(receipt)),

@@ -44,6 +44,8 @@ pub enum EventKind {
     AdminRefused,
     /// Records past their retention were removed (after a signed checkpoint at the cut).
     AuditPruned,
+    /// A partner's `Ack` or `GetReceipt` was refused (the detail names the method and why).
+    RequestRefused,
 }
 
 /// How it ended.

@@ -14,7 +14,7 @@ use crate::{
     audit::{Actor, AuditEvent, EventKind, Outcome, StoredRecord, Subject},
     ids::Oin,
     registry::{Partner, Registry},
-    store::{AuditFilter, EXPIRE_BATCH, Lease, PendingDelivery},
+    store::{AuditFilter, EXPIRE_BATCH, Lease, PendingDelivery, StoreError},
     telemetry,
 };
 
@@ -151,32 +151,63 @@ impl Exchange {
     /// Acknowledges deliveries addressed to the actor's partner; returns how many were newly
     /// acknowledged. Refuses the whole call if one is not addressed to it or has expired.
     pub async fn ack(&self, actor: &Actor, ids: Vec<String>) -> Result<u32, ExchangeError> {
-        if ids.is_empty() || ids.len() > MAX_ACK_IDS {
-            return Err(ExchangeError::Invalid(format!(
+        let acked = if ids.is_empty() || ids.len() > MAX_ACK_IDS {
+            Err(ExchangeError::Invalid(format!(
                 "delivery_ids must hold 1 to {MAX_ACK_IDS} delivery ids"
-            )));
+            )))
+        } else {
+            let acked = actor.event(EventKind::DeliveryAcknowledged, Outcome::Ok);
+            self.store
+                .ack(&actor.oin, ids, acked)
+                .await
+                .map_err(ExchangeError::from)
+        };
+        match acked {
+            Ok(acknowledged) => {
+                tracing::info!(acknowledged, "deliveries acknowledged");
+                Ok(acknowledged)
+            }
+            Err(e) => {
+                self.audit_refused_request(actor, "Ack", &e).await?;
+                Err(e)
+            }
         }
-        let acked = actor.event(EventKind::DeliveryAcknowledged, Outcome::Ok);
-        let acknowledged = self.store.ack(&actor.oin, ids, acked).await?;
-        tracing::info!(acknowledged, "deliveries acknowledged");
-        Ok(acknowledged)
     }
 
-    /// The receipt of a signal `sender` sent.
+    /// Records a partner's request refused after its certificate was accepted.
+    pub(super) async fn audit_refused_request(
+        &self,
+        actor: &Actor,
+        method: &str,
+        error: &ExchangeError,
+    ) -> Result<(), ExchangeError> {
+        if matches!(error, ExchangeError::Store(StoreError::Closed)) {
+            return Ok(()); // nothing can be recorded while the store stops
+        }
+        let mut event = actor.event(EventKind::RequestRefused, Outcome::Refused);
+        event.detail = json!({ "method": method, "reason": error.to_string() });
+        self.store.audit(vec![event]).await?;
+        Ok(())
+    }
+
+    /// The receipt of a signal the actor's partner sent; a refusal is audited.
     pub async fn receipt(
         &self,
-        sender: &Partner,
+        actor: &Actor,
         signal_id: &str,
     ) -> Result<crate::store::Receipt, ExchangeError> {
-        self.store
-            .receipt(&sender.oin, signal_id)
-            .await?
-            .ok_or_else(|| {
-                ExchangeError::NotFound(format!(
-                    "you sent no signal with id {}",
+        let found = self.store.receipt(&actor.oin, signal_id).await?;
+        match found {
+            Some(receipt) => Ok(receipt),
+            None => {
+                let e = ExchangeError::NotFound(format!(
+                    "you sent no signal with id {} (or it was forgotten after its idempotency window)",
                     super::send::truncate(signal_id)
-                ))
-            })
+                ));
+                self.audit_refused_request(actor, "GetReceipt", &e).await?;
+                Err(e)
+            }
+        }
     }
 
     /// Expires every unacknowledged delivery of a signal accepted more than `max_age` ago, in

@@ -106,6 +106,9 @@ fn entry(registry: &Registry, stored: &StoredRecord) -> TimelineEntry {
         ),
         EventKind::AdminRefused => format!("{actor} was refused a registry change"),
         EventKind::AuditPruned => "records past their retention were removed".to_string(),
+        EventKind::RequestRefused => {
+            format!("{actor} was refused {}: {}", text("method"), text("reason"))
+        }
     };
     TimelineEntry {
         seq: stored.record.seq,

@@ -321,3 +321,55 @@ async fn the_store_says_what_it_holds_and_since_when() {
     assert_eq!(printed["copies_held"]["rows"], 1);
     assert_eq!(printed["copies_erased"]["rows"], 1);
 }
+
+#[tokio::test]
+async fn a_refused_ack_or_receipt_request_is_recorded() {
+    let h = Harness::start().await;
+    let mut utrecht = h.client("gemeente-utrecht").await;
+    let receipt = h.send_intake(&mut utrecht, "refused", &["dtv"]).await;
+    // The NGO acknowledges a delivery that is not its own; DT&V asks for Utrecht's receipt.
+    let mut ngo = h.client("ngo-begeleiding").await;
+    let status = ngo
+        .ack(ack_request(receipt.recipients[0].delivery_id.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let mut dtv = h.client("dtv").await;
+    let status = dtv
+        .get_receipt(GetReceiptRequest {
+            signal_id: receipt.signal_id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+
+    let refused = h
+        .store()
+        .audit_records(&ketenpoort::store::AuditFilter {
+            event: Some("request_refused".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let by: Vec<(String, String)> = refused
+        .iter()
+        .map(|r| {
+            let e = &r.record.event;
+            (
+                e.actor
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                e.detail["method"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by,
+        [
+            (h.oin("ngo-begeleiding"), "Ack".to_string()),
+            (h.oin("dtv"), "GetReceipt".to_string()),
+        ]
+    );
+}
