@@ -49,6 +49,8 @@ use crate::{
     telemetry,
 };
 
+/// How long a peer gets to answer an HTTP/2 keepalive ping before it is disconnected.
+const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a shutdown waits for open requests before it stops them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -193,6 +195,7 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
         clock,
         max_message_bytes: config.server.max_message_bytes,
         lease: Duration::from_secs(config.delivery.lease_secs),
+        max_subscriptions_per_partner: config.server.max_subscriptions_per_partner,
         forgetting: Forgetting {
             erase_after_ack: (config.delivery.erase_after_ack_secs > 0)
                 .then(|| Duration::from_secs(config.delivery.erase_after_ack_secs)),
@@ -226,7 +229,12 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
     // our INVALID_ARGUMENT with the configured limit rather than a bare transport error.
     let signals = SignalServiceServer::new(SignalApi::new(exchange.clone()))
         .max_decoding_message_size(config.server.max_message_bytes * 2 + 64 * 1024);
+    let limits = &config.server;
     let router = Server::builder()
+        .max_concurrent_streams(Some(limits.max_streams_per_connection))
+        .http2_keepalive_interval(Some(Duration::from_secs(limits.http2_keepalive_secs)))
+        .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
+        .timeout(Duration::from_secs(limits.request_timeout_secs))
         .layer(RpcSpans::new(exchange.clone()))
         .add_service(health_service)
         .add_service(reflection().build_v1()?)

@@ -78,6 +78,7 @@ impl From<ExchangeError> for Status {
             ExchangeError::Token(e) => Status::unauthenticated(e.to_string()),
             ExchangeError::Refused(refusal) => refusal_status(refusal),
             ExchangeError::Tls(e) => Status::failed_precondition(e.to_string()),
+            ExchangeError::Exhausted(msg) => Status::resource_exhausted(msg),
             ExchangeError::Store(StoreError::UnknownDelivery(id)) => {
                 Status::not_found(format!("delivery {id} is not addressed to you"))
             }

@@ -107,7 +107,7 @@ impl SignalService for SignalApi {
         let credentials = credentials(&request);
         let partner = self.exchange.caller(credentials.peer)?;
         let actor = self.exchange.actor(&partner, &credentials, false)?;
-        let streamed = self.exchange.subscribe(&partner, &actor);
+        let streamed = self.exchange.subscribe(&partner, &actor)?;
         let api = self.clone();
         let stream = ReceiverStream::new(streamed).map(move |item| match item {
             Ok(Streamed::Delivery(delivery)) => Ok(SubscribeResponse {

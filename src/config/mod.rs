@@ -108,6 +108,28 @@ impl Config {
                     .to_string(),
             );
         }
+        for (key, value) in [
+            (
+                "server.max_subscriptions_per_partner",
+                self.server.max_subscriptions_per_partner as u64,
+            ),
+            (
+                "server.max_streams_per_connection",
+                u64::from(self.server.max_streams_per_connection),
+            ),
+            (
+                "server.request_timeout_secs",
+                self.server.request_timeout_secs,
+            ),
+            (
+                "server.http2_keepalive_secs",
+                self.server.http2_keepalive_secs,
+            ),
+        ] {
+            if value == 0 {
+                problems.push(format!("{key} must be at least 1"));
+            }
+        }
         if self.server.handshake_timeout_secs == 0 {
             problems.push("server.handshake_timeout_secs must be at least 1".to_string());
         }

@@ -95,6 +95,17 @@ pub struct ServerConfig {
     /// Seconds a client gets to complete the TLS handshake before the connection is dropped.
     /// By default 10.
     pub handshake_timeout_secs: u64,
+    /// The most `Subscribe` streams one partner endpoint may hold open on this gateway; one
+    /// more is refused with `RESOURCE_EXHAUSTED`. By default 4.
+    pub max_subscriptions_per_partner: usize,
+    /// The most HTTP/2 streams (calls in progress) on one connection. By default 100.
+    pub max_streams_per_connection: u32,
+    /// Seconds a unary call may take before it is ended with `CANCELLED`; streams are not
+    /// cut. By default 30.
+    pub request_timeout_secs: u64,
+    /// Seconds between HTTP/2 keepalive pings on an idle connection; a peer that does not
+    /// answer within 10 s is disconnected. By default 30.
+    pub http2_keepalive_secs: u64,
 }
 
 /// `[tls]`: the gateway's own certificate and the roots partner certificates must chain to.
@@ -209,6 +220,10 @@ impl Default for ServerConfig {
             }),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             handshake_timeout_secs: 10,
+            max_subscriptions_per_partner: 4,
+            max_streams_per_connection: 100,
+            request_timeout_secs: 30,
+            http2_keepalive_secs: 30,
         }
     }
 }

@@ -56,18 +56,32 @@ impl Exchange {
     /// Opens the delivery stream of `recipient`: its unacknowledged deliveries, then new ones
     /// as they are committed, until the receiver is dropped or the gateway shuts down. The
     /// stream runs in its own task, in the current span.
+    /// Refused with `Exhausted` when the endpoint holds the most streams it may already.
     pub fn subscribe(
         self: &Arc<Self>,
         recipient: &Partner,
         actor: &Actor,
-    ) -> mpsc::Receiver<Result<Streamed, ExchangeError>> {
+    ) -> Result<mpsc::Receiver<Result<Streamed, ExchangeError>>, ExchangeError> {
+        let slot = self.streams.take(&recipient.oin).ok_or_else(|| {
+            ExchangeError::Exhausted(format!(
+                "partner {} holds {} open Subscribe streams, the most one endpoint may: close one first",
+                recipient.id,
+                self.streams.max()
+            ))
+        })?;
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let streamed = actor.event(EventKind::DeliveryStreamed, Outcome::Ok);
         let task = self
             .clone()
             .stream_deliveries(recipient.oin.clone(), streamed, tx);
-        tokio::spawn(task.instrument(tracing::Span::current()));
-        rx
+        tokio::spawn(
+            async move {
+                task.await;
+                drop(slot);
+            }
+            .instrument(tracing::Span::current()),
+        );
+        Ok(rx)
     }
 
     async fn stream_deliveries(

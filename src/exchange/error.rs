@@ -41,6 +41,9 @@ pub enum ExchangeError {
     /// A change would leave a registry or policy that does not load; nothing was saved.
     #[error("{0}")]
     Inconsistent(String),
+    /// The caller holds as much open as it may; the message says what to close or wait for.
+    #[error("{0}")]
+    Exhausted(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -63,6 +66,7 @@ impl ExchangeError {
             ExchangeError::Unauthenticated(_) | ExchangeError::Token(_) => "unauthenticated",
             ExchangeError::Refused(_) | ExchangeError::Inconsistent(_) => "refused",
             ExchangeError::Tls(_) => "tls_setup",
+            ExchangeError::Exhausted(_) => "exhausted",
             ExchangeError::Store(_) => "store_unavailable",
         }
     }

@@ -20,6 +20,7 @@ pub mod envelope;
 mod error;
 pub mod jobs;
 pub mod lifecycle;
+pub mod limits;
 pub mod registry_changes;
 pub mod retention;
 pub mod send;
@@ -32,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::ExchangeError;
 
+use limits::StreamSlots;
 use retention::Forgetting;
 
 use crate::{
@@ -67,6 +69,7 @@ pub struct Exchange {
     forgetting: Forgetting,
     lease: std::time::Duration,
     instance: String,
+    streams: Arc<StreamSlots>,
 }
 
 /// What an [`Exchange`] is made of; `server` assembles it at start-up.
@@ -103,6 +106,8 @@ pub struct Parts {
     pub forgetting: Forgetting,
     /// How long a streamed delivery is leased to its stream.
     pub lease: std::time::Duration,
+    /// The most `Subscribe` streams one partner endpoint may hold open on this gateway.
+    pub max_subscriptions_per_partner: usize,
 }
 
 // === impl Exchange ===
@@ -127,6 +132,7 @@ impl Exchange {
             max_message_bytes: parts.max_message_bytes,
             forgetting: parts.forgetting,
             lease: parts.lease,
+            streams: StreamSlots::new(parts.max_subscriptions_per_partner),
             // Names this gateway's streams in their leases, so that a graceful stop ends them.
             instance: uuid::Uuid::new_v4().simple().to_string(),
         }

@@ -119,3 +119,49 @@ async fn per_case_a_newer_delivery_waits_for_the_stream_holding_the_older_one() 
         .expect("the newer delivery");
     assert_eq!(after.delivery_id, newer.recipients[0].delivery_id);
 }
+
+#[tokio::test]
+async fn an_endpoint_holds_at_most_four_open_streams() {
+    let h = Harness::start().await;
+    let mut clients = Vec::new();
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        let mut client = h.client("dtv").await;
+        streams.push(subscribe(&mut client).await);
+        clients.push(client);
+    }
+    let mut fifth = h.client("dtv").await;
+    let refused = fifth
+        .subscribe(ketenpoort::api::proto::SubscribeRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::ResourceExhausted,
+        "{refused:?}"
+    );
+    assert!(
+        refused.message().contains("close one first"),
+        "{}",
+        refused.message()
+    );
+    // Another endpoint is not affected.
+    let mut ngo = h.client("ngo-begeleiding").await;
+    subscribe(&mut ngo).await;
+    // Once a stream ends, its place is free again.
+    drop(streams.pop());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match fifth
+            .subscribe(ketenpoort::api::proto::SubscribeRequest {})
+            .await
+        {
+            Ok(_) => break,
+            Err(status) if tokio::time::Instant::now() < deadline => {
+                assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(status) => panic!("the ended stream's place was not given back: {status:?}"),
+        }
+    }
+}
