@@ -38,7 +38,7 @@ use crate::{
     },
     identity::{
         self,
-        connections::{self, Connections},
+        connections::{self, Connections, Handshakes},
         dev_pki::{self, DevPkiError},
         person::TokenRules,
         tls::{self, TlsFiles, TlsSetupError},
@@ -173,7 +173,10 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
         tls_config.clone(),
         registry.clone(),
         connections.clone(),
-        Duration::from_secs(config.server.handshake_timeout_secs),
+        Handshakes {
+            timeout: Duration::from_secs(config.server.handshake_timeout_secs),
+            max_in_progress: config.server.max_handshakes_in_progress,
+        },
         shutdown.clone(),
     );
     let exchange = Arc::new(Exchange::new(Parts {

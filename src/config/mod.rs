@@ -114,6 +114,10 @@ impl Config {
                 self.server.max_subscriptions_per_partner as u64,
             ),
             (
+                "server.max_handshakes_in_progress",
+                self.server.max_handshakes_in_progress as u64,
+            ),
+            (
                 "server.max_streams_per_connection",
                 u64::from(self.server.max_streams_per_connection),
             ),

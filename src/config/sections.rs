@@ -95,6 +95,9 @@ pub struct ServerConfig {
     /// Seconds a client gets to complete the TLS handshake before the connection is dropped.
     /// By default 10.
     pub handshake_timeout_secs: u64,
+    /// TLS handshakes in progress at once; a TCP connection beyond that is closed at once,
+    /// so connections that never finish a handshake cost bounded memory. By default 256.
+    pub max_handshakes_in_progress: usize,
     /// The most `Subscribe` streams one partner endpoint may hold open on this gateway; one
     /// more is refused with `RESOURCE_EXHAUSTED`. By default 4.
     pub max_subscriptions_per_partner: usize,
@@ -220,6 +223,7 @@ impl Default for ServerConfig {
             }),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             handshake_timeout_secs: 10,
+            max_handshakes_in_progress: 256,
             max_subscriptions_per_partner: 4,
             max_streams_per_connection: 100,
             request_timeout_secs: 30,

@@ -20,7 +20,7 @@ use rustls::{CertificateError, Error as TlsError};
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
-    sync::mpsc,
+    sync::{Semaphore, mpsc},
 };
 use tokio_rustls::{TlsAcceptor, server::TlsStream};
 use tokio_stream::wrappers::ReceiverStream;
@@ -59,6 +59,15 @@ struct Registration {
     table: Arc<Connections>,
 }
 
+/// The bounds on TLS handshakes: how long one may take, and how many may be in progress.
+#[derive(Debug, Clone, Copy)]
+pub struct Handshakes {
+    /// Time a client gets to complete the handshake.
+    pub timeout: Duration,
+    /// Handshakes in progress at once; a connection beyond that is dropped at once.
+    pub max_in_progress: usize,
+}
+
 /// Accepts TCP connections and completes TLS handshakes concurrently, yielding identified
 /// partner connections until `shutdown` is cancelled. Failed handshakes are logged and dropped.
 pub fn incoming(
@@ -66,10 +75,12 @@ pub fn incoming(
     config: SharedServerConfig,
     registry: SharedRegistry,
     connections: Arc<Connections>,
-    handshake_timeout: Duration,
+    handshakes: Handshakes,
     shutdown: CancellationToken,
 ) -> ReceiverStream<io::Result<PartnerConnection>> {
     let (tx, rx) = mpsc::channel(64);
+    let handshake_timeout = handshakes.timeout;
+    let in_progress = Arc::new(Semaphore::new(handshakes.max_in_progress));
     tokio::spawn(async move {
         loop {
             let (tcp, addr) = tokio::select! {
@@ -83,12 +94,21 @@ pub fn incoming(
                     }
                 },
             };
+            // Before authentication a connection costs a task and a buffer: bounded, so that a
+            // flood of TCP connections that never finish a handshake cannot grow without end.
+            let Ok(permit) = in_progress.clone().try_acquire_owned() else {
+                telemetry::handshake_failure("capacity");
+                tracing::warn!(peer.addr = %addr, "too many TLS handshakes in progress; connection dropped");
+                continue;
+            };
             let _ = tcp.set_nodelay(true);
             let acceptor = TlsAcceptor::from(config.load_full());
             let (registry, connections, tx) = (registry.clone(), connections.clone(), tx.clone());
             tokio::spawn(async move {
                 let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp));
-                let stream = match handshake.await {
+                let handshake = handshake.await;
+                drop(permit);
+                let stream = match handshake {
                     Ok(Ok(stream)) => stream,
                     Ok(Err(e)) => {
                         telemetry::handshake_failure(failure_reason(&e));

@@ -74,20 +74,26 @@ impl Harness {
 
     /// Starts a gateway whose store is the PostgreSQL database at `url`.
     pub async fn start_on(url: &str) -> Harness {
-        Self::launch_on(Some(url), Vec::new(), |_, _| Options::default()).await
+        Self::launch_on(Some(url), Vec::new(), |_, _| Options::default(), |_| {}).await
     }
 
     async fn launch(
         extra: Vec<PartnerDef>,
         prepare: impl FnOnce(&DevCa, &Path) -> Options,
     ) -> Harness {
-        Self::launch_on(None, extra, prepare).await
+        Self::launch_on(None, extra, prepare, |_| {}).await
+    }
+
+    /// Starts a gateway whose settings `tune` adjusts first.
+    pub async fn start_tuned(tune: impl FnOnce(&mut Config)) -> Harness {
+        Self::launch_on(None, Vec::new(), |_, _| Options::default(), tune).await
     }
 
     async fn launch_on(
         database: Option<&str>,
         extra: Vec<PartnerDef>,
         prepare: impl FnOnce(&DevCa, &Path) -> Options,
+        tune: impl FnOnce(&mut Config),
     ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let pki = dir.path().join("pki");
@@ -106,6 +112,7 @@ impl Harness {
         config.audit.checkpoint_every_records = 4;
         config.files.policy = dir.path().join("policy.toml");
         std::fs::copy("config/policy.toml", &config.files.policy).unwrap();
+        tune(&mut config);
         let clock = Clock::shifted();
         let gateway = server::start_with(&config, clock.clone()).await.unwrap();
         Harness {

@@ -99,3 +99,68 @@ async fn an_expired_registered_certificate_is_refused() {
         rustls::Error::AlertReceived(AlertDescription::CertificateExpired)
     );
 }
+
+/// Whether a TLS handshake with the gateway gets as far as the server's answer (here its
+/// refusal of a client without a certificate), rather than a connection closed unanswered.
+async fn the_server_answers_a_handshake(h: &Harness) -> bool {
+    use rustls::{ClientConfig, RootCertStore, pki_types::ServerName};
+    let mut roots = RootCertStore::empty();
+    for ca in ketenpoort::certificate::read_certificates(&h.pki().join("ca.pem")).unwrap() {
+        roots.add(ca).unwrap();
+    }
+    let config = ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", h.port()))
+        .await
+        .unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let attempt = async {
+        let mut tls = connector.connect(name, tcp).await?;
+        tokio::io::AsyncWriteExt::write_all(&mut tls, b"PRI * HTTP/2.0\r\n\r\n").await?;
+        let mut byte = [0u8; 1];
+        tokio::io::AsyncReadExt::read_exact(&mut tls, &mut byte).await?;
+        Ok::<_, std::io::Error>(())
+    };
+    match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+        Ok(Err(e)) => e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .is_some_and(|tls| matches!(tls, rustls::Error::AlertReceived(_))),
+        Ok(Ok(())) | Err(_) => false,
+    }
+}
+
+#[tokio::test]
+async fn handshakes_in_progress_are_bounded() {
+    let h = Harness::start_tuned(|config| config.server.max_handshakes_in_progress = 1).await;
+    assert!(the_server_answers_a_handshake(&h).await);
+    // A connection that never starts its handshake holds the only place ...
+    let idle = tokio::net::TcpStream::connect(("127.0.0.1", h.port()))
+        .await
+        .unwrap();
+    let mut refused = false;
+    for _ in 0..50 {
+        if !the_server_answers_a_handshake(&h).await {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        refused,
+        "a second handshake was served while the first held the place"
+    );
+    // ... until it goes away.
+    drop(idle);
+    let mut served = false;
+    for _ in 0..250 {
+        if the_server_answers_a_handshake(&h).await {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served, "the place was not given back");
+}
