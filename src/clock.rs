@@ -39,8 +39,6 @@ enum Kind {
     /// The system clock.
     #[default]
     System,
-    /// Stands at the time it holds (Unix ms) until moved.
-    Manual(Arc<AtomicI64>),
     /// The system clock plus an offset (ms) that only grows.
     Shifted(Arc<AtomicI64>),
 }
@@ -51,13 +49,6 @@ impl Clock {
     /// The system clock.
     pub fn system() -> Self {
         Self::default()
-    }
-
-    /// A clock that stands at `ms` (Unix milliseconds) until [`Clock::advance`] moves it.
-    pub fn manual(ms: i64) -> Self {
-        Self {
-            kind: Kind::Manual(Arc::new(AtomicI64::new(ms))),
-        }
     }
 
     /// A clock that runs with the system clock and jumps ahead when [`Clock::advance`] is
@@ -72,19 +63,18 @@ impl Clock {
     pub fn now_ms(&self) -> i64 {
         match &self.kind {
             Kind::System => now_ms(),
-            Kind::Manual(ms) => ms.load(Ordering::Relaxed),
             Kind::Shifted(offset) => now_ms().saturating_add(offset.load(Ordering::Relaxed)),
         }
     }
 
-    /// Moves a manual or shifted clock forward by `by`; the system clock cannot be moved, and
-    /// is left as it is.
+    /// Moves a shifted clock forward by `by`; the system clock cannot be moved, and is left
+    /// as it is.
     pub fn advance(&self, by: Duration) {
         let by = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
         match &self.kind {
             Kind::System => {}
-            Kind::Manual(ms) | Kind::Shifted(ms) => {
-                ms.fetch_add(by, Ordering::Relaxed);
+            Kind::Shifted(offset) => {
+                offset.fetch_add(by, Ordering::Relaxed);
             }
         }
     }
@@ -109,17 +99,15 @@ mod tests {
     }
 
     #[test]
-    fn a_manual_clock_moves_only_when_told_and_its_clones_follow() {
-        let clock = Clock::manual(1_000);
+    fn a_shifted_clock_moves_only_when_told_and_its_clones_follow() {
+        let clock = Clock::shifted();
         let shared = clock.clone();
-        clock.advance(Duration::from_secs(2));
-        assert_eq!(shared.now_ms(), 3_000);
-        assert_eq!(shared.before(Duration::from_millis(500)), 2_500);
+        clock.advance(Duration::from_secs(3600));
+        assert!((shared.now_ms() - now_ms() - 3_600_000).abs() < 1_000);
+        let cut = shared.before(Duration::from_secs(3600));
+        assert!((cut - now_ms()).abs() < 1_000);
         let system = Clock::system();
         system.advance(Duration::from_secs(3600));
         assert!((system.now_ms() - now_ms()).abs() < 1_000);
-        let shifted = Clock::shifted();
-        shifted.advance(Duration::from_secs(3600));
-        assert!((shifted.now_ms() - now_ms() - 3_600_000).abs() < 1_000);
     }
 }

@@ -158,16 +158,6 @@ impl Exchange {
         &self.store
     }
 
-    /// The clock the use cases read.
-    pub fn clock(&self) -> &Clock {
-        &self.clock
-    }
-
-    /// Cancelled when the gateway shuts down.
-    pub fn shutdown(&self) -> &CancellationToken {
-        &self.shutdown
-    }
-
     /// The keyed hash of a case reference, as the audit log stores it.
     pub fn case_subject(&self, case_ref: &str) -> Subject {
         Subject {

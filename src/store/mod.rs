@@ -237,19 +237,13 @@ impl Store {
         lease: Lease,
         audit: AuditEvent,
     ) -> Result<Vec<PendingDelivery>, StoreError> {
-        let offered = deliveries.clone();
-        let leased = self
-            .submit(|reply| Job::Streamed {
-                deliveries,
-                lease,
-                audit,
-                reply,
-            })
-            .await??;
-        Ok(offered
-            .into_iter()
-            .filter(|d| leased.contains(&d.id))
-            .collect())
+        self.submit(|reply| Job::Streamed {
+            deliveries,
+            lease,
+            audit,
+            reply,
+        })
+        .await?
     }
 
     /// Ends the leases of every stream whose holder id starts with `holder`: one stream's, or

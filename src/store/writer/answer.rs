@@ -6,7 +6,7 @@ use tokio::sync::oneshot;
 use super::{Job, Sent};
 use crate::{
     ids::Oin,
-    store::{Forgotten, Pruned, StoreError},
+    store::{Forgotten, PendingDelivery, Pruned, StoreError},
 };
 
 /// The answer of one job, held until its batch commits.
@@ -24,8 +24,8 @@ pub(super) enum Answer {
     ),
     Forgotten(oneshot::Sender<Result<Forgotten, StoreError>>, Forgotten),
     Leased(
-        oneshot::Sender<Result<Vec<String>, StoreError>>,
-        Vec<String>,
+        oneshot::Sender<Result<Vec<PendingDelivery>, StoreError>>,
+        Vec<PendingDelivery>,
     ),
 }
 

@@ -29,7 +29,7 @@ pub(in crate::store) enum Job {
         lease: Lease,
         /// The record written per streamed delivery, completed per delivery.
         audit: AuditEvent,
-        reply: oneshot::Sender<Result<Vec<String>, StoreError>>,
+        reply: oneshot::Sender<Result<Vec<PendingDelivery>, StoreError>>,
     },
     /// Ends the leases whose holder starts with `holder` and wakes their recipients.
     Release {

@@ -164,14 +164,14 @@ impl Writer {
 
     /// Leases `deliveries` to `lease.holder` unless another stream holds them, or they were
     /// acknowledged or expired meanwhile; counts an attempt and writes an audit record from
-    /// `template` for each one leased; returns their ids.
+    /// `template` for each one leased; returns those it leased.
     pub(super) async fn streamed(
         &mut self,
         deliveries: Vec<PendingDelivery>,
         lease: &Lease,
         template: AuditEvent,
         rows: &mut Rows,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<PendingDelivery>, StoreError> {
         // Per case in order: not while another stream holds an older delivery of the case
         // (checked again here, under the chain lock, against what other jobs leased).
         let held =
@@ -200,18 +200,20 @@ impl Writer {
         .iter()
         .map(|row| row.try_get("id"))
         .collect::<Result<_, _>>()?;
+        // Those another stream holds, or that were settled meanwhile, are left out.
+        let leased: Vec<PendingDelivery> = deliveries
+            .into_iter()
+            .filter(|d| leased.contains(&d.id))
+            .collect();
         let now = now_ms();
-        for d in deliveries {
-            if !leased.contains(&d.id) {
-                continue; // another stream holds it, or it was settled meanwhile
-            }
+        for d in &leased {
             let mut event = template.clone();
-            event.subject = d.subject;
+            event.subject = d.subject.clone();
             event.counterparty = d.sender.parse().ok();
             event.purpose = Some(d.purposes.join(","));
-            event.signal_id = Some(d.signal_id);
-            event.signal_type = Some(d.signal_type);
-            event.delivery_id = Some(d.id);
+            event.signal_id = Some(d.signal_id.clone());
+            event.signal_type = Some(d.signal_type.clone());
+            event.delivery_id = Some(d.id.clone());
             event.detail = serde_json::json!({ "attempt": d.attempts + 1 });
             self.append_audit(event, now, rows);
         }

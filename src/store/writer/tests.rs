@@ -168,7 +168,7 @@ fn ack(recipient: &str, ids: &[&str]) -> (Job, Reply<u32>) {
 }
 
 /// Streams `deliveries` on the stream `holder`, leased for a minute.
-fn streamed(deliveries: Vec<PendingDelivery>, holder: &str) -> (Job, Reply<Vec<String>>) {
+fn streamed(deliveries: Vec<PendingDelivery>, holder: &str) -> (Job, Reply<Vec<PendingDelivery>>) {
     let (reply, rx) = oneshot::channel();
     let now = now_ms();
     let job = Job::Streamed {
@@ -339,7 +339,14 @@ async fn a_delivery_leased_to_one_stream_is_not_leased_to_another() {
     let (first, first_rx) = streamed(pending.clone(), "gateway-a/stream-1");
     let (second, second_rx) = streamed(pending.clone(), "gateway-b/stream-2");
     f.commit(vec![first, second]).await;
-    assert_eq!(first_rx.await.unwrap().unwrap(), [pending[0].id.clone()]);
+    let first_ids: Vec<String> = first_rx
+        .await
+        .unwrap()
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(first_ids, [pending[0].id.clone()]);
     assert!(second_rx.await.unwrap().unwrap().is_empty());
     assert!(
         f.store
