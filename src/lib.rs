@@ -21,6 +21,8 @@
 //!   retention) and the gateway's state and background jobs.
 //! - [`api`]: the tonic services; the only place that knows prost types and maps errors to
 //!   `tonic::Status`, with one span per RPC.
+//! - [`console`]: the privacy officers' web console, beside `api`: the audit use cases as
+//!   HTML pages over TLS, with sign-in by token and sessions in memory; off by default.
 //! - [`server`]: wires the above into a running gateway.
 //!
 //! The `ketenpoort` binary (`src/main.rs`, `src/cli/`) is a thin CLI over these modules.
@@ -34,6 +36,7 @@ pub mod catalogue;
 pub mod certificate;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod database;
 pub mod exchange;
 pub mod filter;

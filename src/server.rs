@@ -31,6 +31,7 @@ use crate::{
     catalogue::{Catalogue, CatalogueError, DESCRIPTOR_SET},
     clock::Clock,
     config::Config,
+    console::{self, ConsoleError},
     exchange::{
         Exchange, Parts,
         jobs::{self, Schedule},
@@ -58,6 +59,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub struct Gateway {
     addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
+    console_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
     exchange: Arc<Exchange>,
@@ -98,6 +100,9 @@ pub enum StartError {
     /// The metrics listener could not start.
     #[error(transparent)]
     Metrics(#[from] telemetry::MetricsError),
+    /// The privacy officers' console could not start.
+    #[error(transparent)]
+    Console(#[from] ConsoleError),
     /// Reflection could not be set up.
     #[error("gRPC reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -192,7 +197,7 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
             max_lifetime: Duration::from_secs(config.audit.jwt_max_lifetime_secs),
         },
         connections,
-        tls: tls_files,
+        tls: tls_files.clone(),
         tls_config,
         shutdown: shutdown.clone(),
         clock,
@@ -221,6 +226,13 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
         }
         None => None,
     };
+    let console_addr = console::serve(
+        &config.console,
+        exchange.clone(),
+        &tls_files,
+        shutdown.clone(),
+    )
+    .await?;
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<SignalServiceServer<SignalApi>>().await;
     let reflection = || {
@@ -253,6 +265,7 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
     Ok(Gateway {
         addr,
         metrics_addr,
+        console_addr,
         shutdown,
         task,
         exchange,
@@ -299,6 +312,11 @@ impl Gateway {
     /// The address of the metrics and health endpoint, when it is on.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
+    }
+
+    /// The address of the privacy officers' console, when it is on.
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console_addr
     }
 
     /// The gateway's store (for inspection in tests and tools).

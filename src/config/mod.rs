@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod console;
 mod sections;
+
+pub use console::ConsoleConfig;
 
 pub use sections::{
     AuditConfig, DeliveryConfig, FilesConfig, MetricsConfig, ServerConfig, StoreConfig,
@@ -57,6 +60,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Export of the per-request spans to an OpenTelemetry collector.
     pub telemetry: TelemetryConfig,
+    /// The privacy officers' web console (off by default).
+    pub console: ConsoleConfig,
 }
 
 /// Why the settings could not be used.
@@ -183,6 +188,7 @@ impl Config {
                 problems.push(format!("{key} must name a file"));
             }
         }
+        problems.extend(self.console.problems());
         if problems.is_empty() {
             Ok(())
         } else {

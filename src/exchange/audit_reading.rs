@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{Exchange, ExchangeError, callers::Credentials, timeline::TimelineEntry};
 use crate::{
     audit::{
-        Actor, EventKind, Outcome, StoredRecord, Subject,
+        Actor, EventKind, Outcome, StoredRecord, Subject, Trace,
         export::{self, ExportHeader},
         verify::{Verification, Verifier},
     },
@@ -31,6 +31,52 @@ pub struct Officer {
     partner: Arc<Partner>,
     actor: Actor,
     scope: Option<Vec<Oin>>,
+}
+
+// === impl Officer ===
+
+impl Officer {
+    /// The officer `actor` of `partner`, scoped by the partner's `audit_scope`.
+    pub(super) fn new(partner: Arc<Partner>, actor: Actor) -> Self {
+        let scope = match &partner.audit_scope {
+            AuditScope::All => None,
+            AuditScope::Partners(oins) => Some(oins.clone()),
+            AuditScope::None => Some(Vec::new()),
+        };
+        Officer {
+            partner,
+            actor,
+            scope,
+        }
+    }
+
+    /// The organisation the officer acts for.
+    pub fn partner(&self) -> &Partner {
+        &self.partner
+    }
+
+    /// The person the officer's token named.
+    pub fn person(&self) -> &str {
+        self.actor.person.as_deref().unwrap_or_default()
+    }
+
+    /// Whether the officer reads the whole log (the programme's), not only some partners'.
+    pub fn reads_everything(&self) -> bool {
+        self.scope.is_none()
+    }
+
+    /// The same officer in a new request, with a trace of its own: a session signed in once
+    /// makes many requests, each audited under its own trace id.
+    pub fn in_new_request(&self) -> Officer {
+        Officer {
+            partner: self.partner.clone(),
+            actor: Actor {
+                trace: Trace::continue_from(None),
+                ..self.actor.clone()
+            },
+            scope: self.scope.clone(),
+        }
+    }
 }
 
 /// A query of the audit log; empty fields do not filter.
@@ -123,16 +169,7 @@ impl Exchange {
                 method,
             )
             .await?;
-        let scope = match &partner.audit_scope {
-            AuditScope::All => None,
-            AuditScope::Partners(oins) => Some(oins.clone()),
-            AuditScope::None => Some(Vec::new()),
-        };
-        Ok(Officer {
-            partner,
-            actor,
-            scope,
-        })
+        Ok(Officer::new(partner, actor))
     }
 
     /// One page of the records matching `query` within the officer's scope.

@@ -96,6 +96,21 @@ impl Exchange {
         method: &str,
     ) -> Result<(Arc<Partner>, Actor), ExchangeError> {
         let partner = self.caller(credentials.peer)?;
+        self.partner_person_in_role(partner, credentials, role, refused, method)
+            .await
+    }
+
+    /// [`Self::person_in_role`] for a partner already identified by other means than the
+    /// connection's certificate (the console, where the officer names the organisation and the
+    /// token's signature proves it): token, then `role`, refusals audited alike.
+    pub async fn partner_person_in_role(
+        &self,
+        partner: Arc<Partner>,
+        credentials: &Credentials<'_>,
+        role: Role,
+        refused: EventKind,
+        method: &str,
+    ) -> Result<(Arc<Partner>, Actor), ExchangeError> {
         let checked = self.actor(&partner, credentials, true).and_then(|actor| {
             if partner.role == role {
                 Ok(actor)

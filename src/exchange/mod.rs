@@ -7,6 +7,7 @@
 //! - [`deliveries`]: the stream of a recipient's deliveries, acknowledgements, expiry.
 //! - [`registry_changes`] with [`lifecycle`]: operators' changes, reloads, the registry watch.
 //! - [`audit_reading`]: the officers' queries, subject reports, verification and export.
+//! - [`sign_in`]: an officer signing in to the console with a token alone.
 //! - [`retention`]: removing audit records past their retention.
 //! - [`jobs`]: the background jobs that run the above on a schedule.
 //!
@@ -24,6 +25,7 @@ pub mod limits;
 pub mod registry_changes;
 pub mod retention;
 pub mod send;
+pub mod sign_in;
 pub mod timeline;
 
 use std::{path::PathBuf, sync::Arc};
@@ -156,6 +158,11 @@ impl Exchange {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Where the use cases read the time (the console's sessions expire by it).
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// The keyed hash of a case reference, as the audit log stores it.

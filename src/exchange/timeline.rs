@@ -43,7 +43,7 @@ pub struct TimelineEntry {
 
 impl Exchange {
     /// The timeline entry of a stored record, with names from the registry in force.
-    pub(super) fn timeline_entry(&self, stored: &StoredRecord) -> TimelineEntry {
+    pub fn timeline_entry(&self, stored: &StoredRecord) -> TimelineEntry {
         entry(&self.registry.load(), stored)
     }
 }

@@ -6,8 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod audit;
+mod browser;
 mod cli;
 mod cli_pipe;
+mod console;
 mod exchange;
 mod gateway_services;
 mod leases;

@@ -1,0 +1,75 @@
+//! The privacy officers' web console: the audit use cases of [`crate::exchange`] (subject
+//! reports, queries, verification) and the policy in force, as HTML pages in a browser.
+//!
+//! - [`listener`]: TLS with the gateway's own certificate, on a listener of its own.
+//! - [`session`] and [`csrf`]: sign-in with the officer's JWT, sessions in memory, and the
+//!   tokens every state-changing form carries.
+//! - [`layout`]: the page shell, the embedded style sheet and the security headers.
+//! - [`pages`]: one file per page.
+//!
+//! It sits beside [`crate::api`]: another face on the same use cases, scoped and audited the
+//! same way. Nothing below it knows it. No script runs in its pages, no asset comes from
+//! elsewhere, and no personal data is ever in a URL: case references and identifiers travel
+//! in POST bodies and are hashed by the use cases.
+
+mod csrf;
+mod error;
+mod layout;
+mod listener;
+mod pages;
+mod session;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use error::ConsoleError;
+
+use crate::{config::ConsoleConfig, exchange::Exchange, identity::tls::TlsFiles};
+
+/// What every page handler shares.
+#[derive(Clone)]
+pub struct Console {
+    exchange: Arc<Exchange>,
+    sessions: Arc<session::Sessions>,
+}
+
+/// Starts the console on `settings.listen`, if set; returns the address it listens on.
+pub async fn serve(
+    settings: &ConsoleConfig,
+    exchange: Arc<Exchange>,
+    tls: &TlsFiles,
+    shutdown: CancellationToken,
+) -> Result<Option<SocketAddr>, ConsoleError> {
+    let Some(listen) = settings.listen else {
+        return Ok(None);
+    };
+    let config = listener::server_config(tls)?;
+    let bind = |source| ConsoleError::Bind {
+        addr: listen,
+        source,
+    };
+    let tcp = TcpListener::bind(listen).await.map_err(bind)?;
+    let listener = listener::TlsListener::spawn(tcp, config, shutdown.clone()).map_err(bind)?;
+    let addr = axum::serve::Listener::local_addr(&listener).map_err(bind)?;
+    let console = Console {
+        sessions: Arc::new(session::Sessions::new(
+            exchange.clock().clone(),
+            Duration::from_secs(settings.session_lifetime_secs),
+            settings.max_sessions,
+        )),
+        exchange,
+    };
+    let app = pages::router(console);
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::warn!(error = %e, "console listener ended");
+        }
+    });
+    tracing::info!(%addr, "privacy officers' console listening");
+    Ok(Some(addr))
+}

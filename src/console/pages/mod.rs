@@ -1,0 +1,48 @@
+//! The console's pages, one file each, and the routes that reach them. Every page that shows
+//! audit records gets them from an audit use case, which scopes them to the signed-in
+//! officer's organisation and records the read itself in the audit log.
+
+mod sign_in;
+mod timeline;
+
+use axum::{
+    Router,
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+
+use super::{Console, ConsoleError, csrf, layout, session::Session};
+
+/// Every route of the console, with the security headers on every response.
+pub fn router(console: Console) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/console.css", get(layout::style))
+        .route("/sign-in", get(sign_in::form).post(sign_in::submit))
+        .route("/sign-out", post(sign_in::sign_out))
+        .route("/timeline", get(timeline::form).post(timeline::report))
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(layout::secure))
+        .with_state(console)
+}
+
+async fn home() -> Redirect {
+    Redirect::to("/timeline")
+}
+
+async fn not_found() -> Response {
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        layout::refusal("There is no such page in the console."),
+    )
+        .into_response()
+}
+
+/// Refuses a form of `session` that does not carry its CSRF token.
+fn check_form(session: &Session, token: &str) -> Result<(), ConsoleError> {
+    if csrf::matches(&session.csrf, token) {
+        Ok(())
+    } else {
+        Err(ConsoleError::Forged)
+    }
+}

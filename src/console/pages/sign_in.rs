@@ -1,0 +1,150 @@
+//! Signing in and out. The officer chooses the organisation and pastes the JWT its identity
+//! provider issued (in development: `ketenpoort dev-token`); the gateway verifies it with the
+//! keys registered for that organisation, exactly as on the gRPC path, and opens a session.
+//! The form is protected by a token in a cookie of its own that the form must repeat.
+
+use axum::{
+    Form,
+    extract::{Query, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{AppendHeaders, IntoResponse, Redirect, Response},
+};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::{Console, ConsoleError, csrf, layout};
+use crate::{
+    console::session::{self, SESSION_COOKIE},
+    registry::Role,
+};
+
+/// The cookie holding the sign-in form's CSRF token.
+const SIGN_IN_COOKIE: &str = "__Host-ketenpoort-sign-in";
+
+/// What the sign-in page is asked.
+#[derive(Deserialize)]
+pub struct Notice {
+    /// Set when the officer was sent here because the session ended.
+    ended: Option<String>,
+}
+
+/// The sign-in form. No `Debug`: it holds a credential.
+#[derive(Deserialize)]
+pub struct SignInForm {
+    organisation: String,
+    token: String,
+    csrf: String,
+}
+
+/// The sign-out form.
+#[derive(Deserialize)]
+pub struct SignOutForm {
+    csrf: String,
+}
+
+/// `GET /sign-in`.
+pub async fn form(
+    State(console): State<Console>,
+    Query(notice): Query<Notice>,
+) -> Result<Response, ConsoleError> {
+    let token = csrf::fresh_secret()?;
+    let message = notice
+        .ended
+        .map(|_| "Your session has ended. Sign in again to go on.");
+    Ok(page(&console, &token, message, StatusCode::OK))
+}
+
+/// `POST /sign-in`.
+pub async fn submit(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Result<Response, ConsoleError> {
+    let expected = session::cookie(&headers, SIGN_IN_COOKIE).unwrap_or_default();
+    if !csrf::matches(&expected, &form.csrf) {
+        return Err(ConsoleError::Forged);
+    }
+    let officer = match console
+        .exchange
+        .sign_in_officer(&form.organisation, &form.token, "ConsoleSignIn")
+        .await
+    {
+        Ok(officer) => officer,
+        Err(e) => {
+            let message = format!("Not signed in: {e}");
+            return Ok(page(
+                &console,
+                &expected,
+                Some(&message),
+                StatusCode::UNAUTHORIZED,
+            ));
+        }
+    };
+    tracing::info!(partner = %officer.partner().id, "officer signed in to the console");
+    let id = console.sessions.open(officer)?;
+    Ok((
+        AppendHeaders([
+            (header::SET_COOKIE, console.sessions.cookie_for(&id)),
+            (header::SET_COOKIE, session::removal(SIGN_IN_COOKIE)),
+        ]),
+        Redirect::to("/timeline"),
+    )
+        .into_response())
+}
+
+/// `POST /sign-out`.
+pub async fn sign_out(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Form(form): Form<SignOutForm>,
+) -> Result<Response, ConsoleError> {
+    if let session::Lookup::Live(session) = console.sessions.lookup(&headers) {
+        super::check_form(&session, &form.csrf)?;
+        console.sessions.close(&headers);
+    }
+    Ok((
+        [(header::SET_COOKIE, session::removal(SESSION_COOKIE))],
+        Redirect::to("/sign-in"),
+    )
+        .into_response())
+}
+
+fn page(console: &Console, token: &str, message: Option<&str>, status: StatusCode) -> Response {
+    let registry = console.exchange.registry();
+    let officers: Vec<(&str, &str)> = registry
+        .partners()
+        .iter()
+        .filter(|p| p.role == Role::PrivacyOfficer && p.is_active())
+        .map(|p| (p.id.as_str(), p.name.as_str()))
+        .collect();
+    let body: Markup = html! {
+        @if let Some(message) = message {
+            p.notice #message { (message) }
+        }
+        form.sign-in method="post" action="/sign-in" {
+            input type="hidden" name="csrf" value=(token);
+            label for="organisation" { "Organisation" }
+            select #organisation name="organisation" {
+                @for (id, name) in &officers {
+                    option value=(id) { (name) " (" (id) ")" }
+                }
+            }
+            label for="token" { "Token from your organisation's identity provider" }
+            textarea #token name="token" autocomplete="off" spellcheck="false" required {}
+            p { button.primary #sign-in type="submit" { "Sign in" } }
+        }
+        p {
+            "In development, " code { "ketenpoort dev-token --as gemeente-utrecht-fg --sub you@example.org" }
+            " prints a token."
+        }
+    };
+    let cookie = format!(
+        "{SIGN_IN_COOKIE}={token}; Path=/; Max-Age=3600; Secure; HttpOnly; SameSite=Strict"
+    );
+    (
+        status,
+        [(header::SET_COOKIE, cookie)],
+        layout::public("Sign in", body),
+    )
+        .into_response()
+}

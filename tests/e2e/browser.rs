@@ -1,0 +1,158 @@
+//! Headless Chromium for the console's tests, driven through chromedriver with fantoccini.
+//! chromedriver runs on a free 127.0.0.1 port and is killed by its PID when the browser is
+//! dropped. Without chromedriver the tests say so and pass, unless `KETENPOORT_REQUIRE_BROWSER`
+//! is set, as `.ci/run` sets it.
+
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+
+/// How long one browser test may take in all.
+pub const TEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a page element may take to appear.
+const ELEMENT_WAIT: Duration = Duration::from_secs(10);
+
+/// A headless Chromium session and the chromedriver behind it.
+pub struct Browser {
+    pub client: Client,
+    base: String,
+    driver: Child,
+}
+
+fn chromedriver() -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("chromedriver"))
+            .find(|path| path.is_file())
+    })
+}
+
+impl Browser {
+    /// A browser pointed at the console on `port`, or `None` (with a notice) when there is no
+    /// chromedriver and none is required.
+    pub async fn open(port: u16) -> Option<Browser> {
+        let Some(driver_path) = chromedriver() else {
+            assert!(
+                std::env::var_os("KETENPOORT_REQUIRE_BROWSER").is_none(),
+                "KETENPOORT_REQUIRE_BROWSER is set but chromedriver is not on PATH: \
+                 apt-get install chromium chromium-driver"
+            );
+            eprintln!(
+                "console browser tests skipped: no chromedriver (apt-get install chromium chromium-driver)"
+            );
+            return None;
+        };
+        let driver_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(driver_path)
+            .arg(format!("--port={driver_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let browser_args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,900",
+            // The console in tests has a certificate of the test's own CA.
+            "--ignore-certificate-errors",
+            "--lang=en",
+        ];
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": { "args": browser_args },
+        });
+        let serde_json::Value::Object(capabilities) = capabilities else {
+            unreachable!()
+        };
+        let webdriver = format!("http://127.0.0.1:{driver_port}");
+        let mut builder = ClientBuilder::new(HttpConnector::new());
+        builder.capabilities(capabilities);
+        let mut tries = 0;
+        let client = loop {
+            match builder.connect(&webdriver).await {
+                Ok(client) => break client,
+                // chromedriver takes a moment to listen.
+                Err(_) if tries < 50 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("chromedriver did not start: {e}"),
+            }
+        };
+        Some(Browser {
+            client,
+            base: format!("https://localhost:{port}"),
+            driver,
+        })
+    }
+
+    /// Opens `path` of the console.
+    pub async fn goto(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap();
+    }
+
+    /// The path of the page shown.
+    pub async fn path(&self) -> String {
+        self.client.current_url().await.unwrap().path().to_string()
+    }
+
+    /// The element `css` selects, waiting for it a little.
+    pub async fn find(&self, css: &str) -> Element {
+        self.client
+            .wait()
+            .at_most(ELEMENT_WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css} on {}: {e}", self.base))
+    }
+
+    /// Every element `css` selects.
+    pub async fn all(&self, css: &str) -> Vec<Element> {
+        self.client.find_all(Locator::Css(css)).await.unwrap()
+    }
+
+    /// The text of the element `css` selects.
+    pub async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await.unwrap()
+    }
+
+    /// Writes a screenshot of the page to `$KETENPOORT_SCREENSHOTS/name.png` when that is set.
+    pub async fn screenshot(&self, name: &str) {
+        if let Some(dir) = std::env::var_os("KETENPOORT_SCREENSHOTS") {
+            let png = self.client.screenshot().await.unwrap();
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(PathBuf::from(dir).join(format!("{name}.png")), png).unwrap();
+        }
+    }
+
+    /// Ends the browser session and chromedriver.
+    pub async fn close(mut self) {
+        let client = self.client.clone();
+        let _ = tokio::time::timeout(Duration::from_secs(10), client.close()).await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // After `close`, or when a test panics: chromedriver by its PID.
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}

@@ -1,0 +1,276 @@
+//! The privacy officers' console in headless Chromium, against a real gateway whose signals
+//! were sent over mutual TLS: sign-in with an officer's JWT, the case timeline with what each
+//! organisation received and what was withheld, the officer's scope, and the session's end.
+
+use std::time::Duration;
+
+use ketenpoort::{audit::StoredRecord, store::AuditFilter};
+
+use crate::{
+    browser::{Browser, TEST_TIMEOUT},
+    support::{Harness, INTAKE},
+};
+
+/// Session lifetime of the test gateways.
+const SESSION_SECS: u64 = 120;
+
+async fn gateway() -> Harness {
+    Harness::start_tuned(|config| {
+        config.console.listen = Some("127.0.0.1:0".parse().unwrap());
+        config.console.session_lifetime_secs = SESSION_SECS;
+    })
+    .await
+}
+
+fn console_port(h: &Harness) -> u16 {
+    h.gateway().console_addr().expect("console is on").port()
+}
+
+/// A development token of the officer `sub` of partner `id`.
+fn token(h: &Harness, id: &str, sub: &str) -> String {
+    let key = h.pki().join(format!("{id}-jwt.key"));
+    ketenpoort::identity::person::mint(&key, sub, "ketenpoort", 5).unwrap()
+}
+
+/// Signs in through the form as `sub` of the officers' partner `id`.
+async fn sign_in(browser: &Browser, h: &Harness, id: &str, sub: &str) {
+    browser.goto("/").await;
+    assert_eq!(browser.path().await, "/sign-in");
+    browser
+        .find("#organisation")
+        .await
+        .select_by_value(id)
+        .await
+        .unwrap();
+    browser
+        .find("#token")
+        .await
+        .send_keys(&token(h, id, sub))
+        .await
+        .unwrap();
+    browser.find("#sign-in").await.click().await.unwrap();
+    let landed = browser.path().await;
+    if landed != "/timeline" {
+        let page = browser.text("main").await;
+        panic!("not signed in as {sub} of {id}: on {landed}: {page}");
+    }
+}
+
+/// Opens the timeline of `case_ref` through the form.
+async fn timeline(browser: &Browser, case_ref: &str) {
+    browser.goto("/timeline").await;
+    browser
+        .find("#value")
+        .await
+        .send_keys(case_ref)
+        .await
+        .unwrap();
+    browser.find("#show").await.click().await.unwrap();
+    browser.find("#count").await;
+}
+
+/// The rows of the timeline shown, as their text.
+async fn rows(browser: &Browser) -> Vec<String> {
+    let mut texts = Vec::new();
+    for row in browser.all("#timeline tr.entry").await {
+        texts.push(row.text().await.unwrap());
+    }
+    texts
+}
+
+/// The audit records of `event`.
+async fn records_of(h: &Harness, event: &str) -> Vec<StoredRecord> {
+    h.store()
+        .audit_records(&AuditFilter {
+            event: Some(event.into()),
+            limit: 1000,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap()
+}
+
+/// Utrecht's intake to DT&V and the NGO, and Amsterdam's to DT&V, each over mutual TLS.
+async fn exchanges(h: &Harness) {
+    let mut utrecht = h.client("gemeente-utrecht").await;
+    h.send_intake(&mut utrecht, "console-utrecht", &["dtv", "ngo-begeleiding"])
+        .await;
+    let mut amsterdam = h.client("gemeente-amsterdam").await;
+    let request = h.request("console-amsterdam", "INTAKE", &["dtv"], "Intake", INTAKE);
+    amsterdam.send(request).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_officer_signs_in_and_reads_a_case_timeline_with_withheld_fields_marked() {
+    let h = gateway().await;
+    exchanges(&h).await;
+    let Some(browser) = Browser::open(console_port(&h)).await else {
+        return;
+    };
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        browser.screenshot("sign-in").await;
+        sign_in(&browser, &h, "gemeente-utrecht-fg", "fg@utrecht.example").await;
+        let cookie = browser
+            .client
+            .get_named_cookie("__Host-ketenpoort-session")
+            .await
+            .unwrap();
+        assert!(cookie.secure() == Some(true) && cookie.http_only() == Some(true));
+        assert_eq!(format!("{:?}", cookie.same_site()), "Some(Strict)");
+        assert!(cookie.expires().is_some(), "the cookie expires");
+        assert!(
+            browser
+                .text("nav .who")
+                .await
+                .contains("fg@utrecht.example"),
+            "the officer is named"
+        );
+
+        timeline(&browser, "LVV-TEST-0001").await;
+        browser.screenshot("timeline").await;
+        assert_eq!(browser.path().await, "/timeline");
+        let source = browser.client.source().await.unwrap();
+        assert!(
+            !source.contains("LVV-TEST-0001"),
+            "the case reference is not echoed"
+        );
+        let rows = rows(&browser).await;
+        let sent = rows
+            .iter()
+            .find(|r| r.contains("Gemeente Utrecht - casusregie LVV sent Intake for INTAKE"))
+            .unwrap_or_else(|| panic!("no acceptance in {rows:#?}"));
+        assert!(
+            sent.contains(&h.oin("gemeente-utrecht")),
+            "OIN beside the name: {sent}"
+        );
+        let ngo = rows
+            .iter()
+            .find(|r| r.contains("Stichting LVV Begeleiding (test) was given Intake"))
+            .unwrap_or_else(|| panic!("no delivery to the NGO in {rows:#?}"));
+        assert!(ngo.contains("withheld: person.bsn"), "{ngo}");
+        assert!(ngo.contains("withheld: person.v_nummer"), "{ngo}");
+        assert!(ngo.contains("GUIDANCE"), "{ngo}");
+        let dtv = rows
+            .iter()
+            .find(|r| r.contains("Dienst Terugkeer en Vertrek was given Intake"))
+            .unwrap_or_else(|| panic!("no delivery to DT&V in {rows:#?}"));
+        assert!(
+            dtv.contains("person.bsn") && !dtv.contains("withheld: person.bsn"),
+            "{dtv}"
+        );
+        let withheld = browser.all("#timeline li.withheld").await;
+        assert!(!withheld.is_empty());
+        Ok::<_, ()>(())
+    })
+    .await
+    .expect("the browser test took too long")
+    .unwrap();
+
+    // The page view is itself an audit record, by the officer, about the hashed case.
+    let reads = records_of(&h, "audit_read").await;
+    let read = reads.last().expect("the timeline was audited");
+    let e = &read.record.event;
+    assert_eq!(
+        e.actor.as_ref().unwrap().to_string(),
+        h.oin("gemeente-utrecht-fg")
+    );
+    assert_eq!(e.actor_person.as_deref(), Some("fg@utrecht.example"));
+    assert_eq!(e.detail["method"], "SubjectReport");
+    assert!(e.subject.case_ref_hash.is_some());
+    assert!(
+        !serde_json::to_string(&read.record)
+            .unwrap()
+            .contains("LVV-TEST-0001")
+    );
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn an_officer_sees_only_its_own_organisations_records() {
+    let h = gateway().await;
+    exchanges(&h).await;
+    let Some(browser) = Browser::open(console_port(&h)).await else {
+        return;
+    };
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        sign_in(&browser, &h, "gemeente-utrecht-fg", "fg@utrecht.example").await;
+        timeline(&browser, "LVV-TEST-0001").await;
+        let utrecht_sees = rows(&browser).await.join("\n");
+        assert!(utrecht_sees.contains("Gemeente Utrecht"), "{utrecht_sees}");
+        assert!(!utrecht_sees.contains("Amsterdam"), "{utrecht_sees}");
+        assert!(!utrecht_sees.contains(&h.oin("gemeente-amsterdam")));
+        // No URL reaches records: the timeline answers only a form of the session.
+        for path in ["/timeline?value=LVV-TEST-0001", "/records/1", "/timeline/1"] {
+            browser.goto(path).await;
+            assert!(browser.all("#timeline tr.entry").await.is_empty(), "{path}");
+        }
+        browser.goto("/timeline").await;
+        browser.find("nav form button").await.click().await.unwrap();
+        assert_eq!(browser.path().await, "/sign-in");
+
+        // The programme's officer sees both municipalities.
+        sign_in(&browser, &h, "programma-fg", "fg@programma.example").await;
+        timeline(&browser, "LVV-TEST-0001").await;
+        let programme_sees = rows(&browser).await.join("\n");
+        assert!(
+            programme_sees.contains("Gemeente Amsterdam"),
+            "{programme_sees}"
+        );
+        Ok::<_, ()>(())
+    })
+    .await
+    .expect("the browser test took too long")
+    .unwrap();
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_session_ends_after_its_lifetime_and_a_bad_token_is_refused() {
+    let h = gateway().await;
+    let Some(browser) = Browser::open(console_port(&h)).await else {
+        return;
+    };
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        // A token of another organisation's key does not sign in.
+        browser.goto("/sign-in").await;
+        browser
+            .find("#organisation")
+            .await
+            .select_by_value("gemeente-utrecht-fg")
+            .await
+            .unwrap();
+        let wrong = token(&h, "programma-fg", "someone");
+        browser
+            .find("#token")
+            .await
+            .send_keys(&wrong)
+            .await
+            .unwrap();
+        browser.find("#sign-in").await.click().await.unwrap();
+        assert!(browser.text("#message").await.contains("Not signed in"));
+        assert_eq!(browser.path().await, "/sign-in");
+
+        sign_in(&browser, &h, "gemeente-utrecht-fg", "fg@utrecht.example").await;
+        h.clock.advance(Duration::from_secs(SESSION_SECS - 10));
+        browser.goto("/timeline").await;
+        assert_eq!(browser.path().await, "/timeline", "still signed in");
+        h.clock.advance(Duration::from_secs(11));
+        browser.goto("/timeline").await;
+        assert_eq!(browser.path().await, "/sign-in", "the session has ended");
+        assert!(browser.text("#message").await.contains("session has ended"));
+        Ok::<_, ()>(())
+    })
+    .await
+    .expect("the browser test took too long")
+    .unwrap();
+    browser.close().await;
+
+    // The refused sign-in is an audit record naming the method.
+    let refusals = records_of(&h, "audit_refused").await;
+    assert!(
+        refusals
+            .iter()
+            .any(|r| r.record.event.detail["method"] == "ConsoleSignIn"),
+        "the refused sign-in is audited"
+    );
+}
