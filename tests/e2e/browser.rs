@@ -14,9 +14,16 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
 /// How long one browser test may take in all.
-pub const TEST_TIMEOUT: Duration = Duration::from_secs(120);
+const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a page element may take to appear.
 const ELEMENT_WAIT: Duration = Duration::from_secs(10);
+
+/// Runs the browser part of a test, failing it when it takes longer than [`TEST_TIMEOUT`].
+pub async fn within(test: impl std::future::Future<Output = ()>) {
+    tokio::time::timeout(TEST_TIMEOUT, test)
+        .await
+        .expect("the browser test took too long");
+}
 
 /// A headless Chromium session and the chromedriver behind it.
 pub struct Browser {

@@ -10,6 +10,7 @@ mod browser;
 mod cli;
 mod cli_pipe;
 mod console;
+mod console_pages;
 mod exchange;
 mod gateway_services;
 mod leases;

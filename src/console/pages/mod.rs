@@ -2,6 +2,9 @@
 //! audit records gets them from an audit use case, which scopes them to the signed-in
 //! officer's organisation and records the read itself in the audit log.
 
+mod chain;
+mod exchanges;
+mod policy;
 mod sign_in;
 mod timeline;
 
@@ -21,6 +24,9 @@ pub fn router(console: Console) -> Router {
         .route("/sign-in", get(sign_in::form).post(sign_in::submit))
         .route("/sign-out", post(sign_in::sign_out))
         .route("/timeline", get(timeline::form).post(timeline::report))
+        .route("/exchanges", get(exchanges::list))
+        .route("/chain", get(chain::status))
+        .route("/policy", get(policy::matrix))
         .fallback(not_found)
         .layer(axum::middleware::map_response(layout::secure))
         .with_state(console)
