@@ -128,6 +128,22 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no {css} on {}: {e}", self.base))
     }
 
+    /// Clicks the button `css` selects and waits until the page it loads has replaced this one.
+    pub async fn submit(&self, css: &str) {
+        let old = self.find("html").await;
+        self.find(css).await.click().await.unwrap();
+        let deadline = tokio::time::Instant::now() + ELEMENT_WAIT;
+        // The old page's root goes stale once the new page is there.
+        while old.tag_name().await.is_ok() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{css} loaded no page"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.find("body").await;
+    }
+
     /// Every element `css` selects.
     pub async fn all(&self, css: &str) -> Vec<Element> {
         self.client.find_all(Locator::Css(css)).await.unwrap()

@@ -48,7 +48,7 @@ pub async fn sign_in(browser: &Browser, h: &Harness, id: &str, sub: &str) {
         .send_keys(&token(h, id, sub))
         .await
         .unwrap();
-    browser.find("#sign-in").await.click().await.unwrap();
+    browser.submit("#sign-in").await;
     let landed = browser.path().await;
     if landed != "/timeline" {
         let page = browser.text("main").await;
@@ -65,7 +65,7 @@ async fn timeline(browser: &Browser, case_ref: &str) {
         .send_keys(case_ref)
         .await
         .unwrap();
-    browser.find("#show").await.click().await.unwrap();
+    browser.submit("#show").await;
     browser.find("#count").await;
 }
 
@@ -202,7 +202,7 @@ async fn an_officer_sees_only_its_own_organisations_records() {
             assert!(browser.all("#timeline tr.entry").await.is_empty(), "{path}");
         }
         browser.goto("/timeline").await;
-        browser.find("nav form button").await.click().await.unwrap();
+        browser.submit("nav form button").await;
         assert_eq!(browser.path().await, "/sign-in");
 
         // The programme's officer sees both municipalities.
@@ -240,7 +240,7 @@ async fn a_session_ends_after_its_lifetime_and_a_bad_token_is_refused() {
             .send_keys(&wrong)
             .await
             .unwrap();
-        browser.find("#sign-in").await.click().await.unwrap();
+        browser.submit("#sign-in").await;
         assert!(browser.text("#message").await.contains("Not signed in"));
         assert_eq!(browser.path().await, "/sign-in");
 

@@ -69,7 +69,7 @@ async fn the_exchange_list_is_scoped_filtered_and_paged() {
         );
         assert!(!first.iter().any(|r| r.contains(&amsterdam)));
         let first_seqs = seqs(&browser).await;
-        browser.find("#next").await.click().await.unwrap();
+        browser.submit("#next").await;
         let second_seqs = seqs(&browser).await;
         assert!(!second_seqs.is_empty());
         assert!(
@@ -131,7 +131,7 @@ async fn the_chain_page_verifies_for_the_programme_and_explains_to_a_municipalit
         let verdict = browser.text("#verdict").await;
         assert!(verdict.starts_with("Intact: "), "{verdict}");
         assert!(browser.text("#checkpoint").await.contains("Head hash"));
-        browser.find("nav form button").await.click().await.unwrap();
+        browser.submit("nav form button").await;
 
         sign_in(&browser, &h, "gemeente-utrecht-fg", "fg@utrecht.example").await;
         browser.goto("/chain").await;
