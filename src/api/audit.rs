@@ -64,6 +64,7 @@ impl AuditService for AuditApi {
             case_ref: q.case_ref,
             page_size: q.page_size,
             page_token: q.page_token,
+            ..Query::default()
         };
         let page = self.exchange.query_audit(&officer, query).await?;
         Ok(Response::new(QueryResponse {

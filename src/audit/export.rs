@@ -94,13 +94,19 @@ pub fn checkpoint_line(checkpoint: &Checkpoint) -> String {
 
 /// A record in the shape of a Logboek Dataverwerkingen processing record.
 pub fn ldv_line(stored: &StoredRecord) -> String {
+    line(&ldv_value(stored))
+}
+
+/// A record in the shape of the Logboek Dataverwerkingen standard, as a JSON value (the
+/// lines of [`ldv_line`], and the records the Logboek read API answers).
+pub fn ldv_value(stored: &StoredRecord) -> serde_json::Value {
     let r = &stored.record;
     let e = &r.event;
     let time = humantime::format_rfc3339_millis(
         std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(r.at).unwrap_or(0)),
     )
     .to_string();
-    line(&json!({
+    json!({
         "trace_id": e.trace.trace_id,
         "span_id": e.trace.span_id,
         "name": event_name(e.event),
@@ -123,7 +129,7 @@ pub fn ldv_line(stored: &StoredRecord) -> String {
             "ketenpoort.audit_seq": r.seq,
             "ketenpoort.audit_hash": stored.hash,
         },
-    }))
+    })
 }
 
 /// Verifies a native export with `key`, offline.

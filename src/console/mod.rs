@@ -6,6 +6,7 @@
 //!   tokens every state-changing form carries.
 //! - [`layout`]: the page shell, the embedded style sheet and the security headers.
 //! - [`pages`]: one file per page.
+//! - [`logboek`]: the Logboek Dataverwerkingen read API, for the officers' own tools.
 //!
 //! It sits beside [`crate::api`]: another face on the same use cases, scoped and audited the
 //! same way. Nothing below it knows it. No script runs in its pages, no asset comes from
@@ -16,6 +17,7 @@ mod csrf;
 mod error;
 mod layout;
 mod listener;
+mod logboek;
 mod pages;
 mod session;
 

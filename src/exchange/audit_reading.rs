@@ -3,19 +3,20 @@
 //! officer sees only the records of the partners in its scope; every read and every refusal
 //! is itself an audit record.
 
-use std::{fmt, sync::Arc};
+use std::fmt;
 
 use serde_json::json;
 
+pub use super::officers::Officer;
 use super::{Exchange, ExchangeError, callers::Credentials, timeline::TimelineEntry};
 use crate::{
     audit::{
-        Actor, EventKind, Outcome, StoredRecord, Subject, Trace,
+        Actor, EventKind, Outcome, StoredRecord, Subject,
         export::{self, ExportHeader},
         verify::{Verification, Verifier},
     },
     ids::Oin,
-    registry::{AuditScope, Partner, Role},
+    registry::Role,
     store::AuditFilter,
 };
 
@@ -24,60 +25,6 @@ const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
 /// Records read per round trip when walking the whole log.
 const WALK_PAGE: i64 = 5000;
-
-/// An authenticated privacy officer and the partners whose records it may read.
-#[derive(Debug)]
-pub struct Officer {
-    partner: Arc<Partner>,
-    actor: Actor,
-    scope: Option<Vec<Oin>>,
-}
-
-// === impl Officer ===
-
-impl Officer {
-    /// The officer `actor` of `partner`, scoped by the partner's `audit_scope`.
-    pub(super) fn new(partner: Arc<Partner>, actor: Actor) -> Self {
-        let scope = match &partner.audit_scope {
-            AuditScope::All => None,
-            AuditScope::Partners(oins) => Some(oins.clone()),
-            AuditScope::None => Some(Vec::new()),
-        };
-        Officer {
-            partner,
-            actor,
-            scope,
-        }
-    }
-
-    /// The organisation the officer acts for.
-    pub fn partner(&self) -> &Partner {
-        &self.partner
-    }
-
-    /// The person the officer's token named.
-    pub fn person(&self) -> &str {
-        self.actor.person.as_deref().unwrap_or_default()
-    }
-
-    /// Whether the officer reads the whole log (the programme's), not only some partners'.
-    pub fn reads_everything(&self) -> bool {
-        self.scope.is_none()
-    }
-
-    /// The same officer in a new request, with a trace of its own: a session signed in once
-    /// makes many requests, each audited under its own trace id.
-    pub fn in_new_request(&self) -> Officer {
-        Officer {
-            partner: self.partner.clone(),
-            actor: Actor {
-                trace: Trace::continue_from(None),
-                ..self.actor.clone()
-            },
-            scope: self.scope.clone(),
-        }
-    }
-}
 
 /// A query of the audit log; empty fields do not filter.
 #[derive(Clone, Default)]
@@ -96,6 +43,8 @@ pub struct Query {
     pub outcome: String,
     /// Event name.
     pub event: String,
+    /// W3C trace id (32 hex characters).
+    pub trace_id: String,
     /// A case reference; hashed here, never stored or logged in clear.
     pub case_ref: String,
     /// Records per page; 0 for the default.
@@ -213,6 +162,7 @@ impl Exchange {
             purpose: optional(q.purpose),
             outcome: optional(q.outcome),
             event: optional(q.event),
+            trace_id: optional(q.trace_id.to_ascii_lowercase()),
             about,
             scope: officer.scope.clone(),
             after_seq,

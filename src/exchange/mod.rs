@@ -22,6 +22,7 @@ mod error;
 pub mod jobs;
 pub mod lifecycle;
 pub mod limits;
+mod officers;
 pub mod registry_changes;
 pub mod retention;
 pub mod send;

@@ -30,6 +30,8 @@ pub struct AuditFilter {
     pub outcome: Option<String>,
     /// Event kind.
     pub event: Option<String>,
+    /// W3C trace id of the request that caused the record.
+    pub trace_id: Option<String>,
     /// Keyed hashes: records whose case or subject hash is one of these.
     pub about: Option<Vec<String>>,
     /// The reader's scope: records where one of these is actor or counterparty. `None` reads all.
@@ -68,6 +70,7 @@ impl Store {
             ("signal_type", &filter.signal_type),
             ("outcome", &filter.outcome),
             ("event", &filter.event),
+            ("trace_id", &filter.trace_id),
         ] {
             if let Some(value) = value {
                 q.push(&format!(" AND {column} = ")).bind(value.clone());

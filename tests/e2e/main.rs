@@ -15,6 +15,7 @@ mod exchange;
 mod gateway_services;
 mod leases;
 mod lifecycle;
+mod logboek;
 mod operators;
 mod otel;
 mod policy_table;

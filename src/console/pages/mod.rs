@@ -27,6 +27,7 @@ pub fn router(console: Console) -> Router {
         .route("/exchanges", get(exchanges::list))
         .route("/chain", get(chain::status))
         .route("/policy", get(policy::matrix))
+        .merge(super::logboek::routes())
         .fallback(not_found)
         .layer(axum::middleware::map_response(layout::secure))
         .with_state(console)
