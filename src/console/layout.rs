@@ -21,8 +21,10 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img
 const NAVIGATION: &[(&str, &str)] = &[
     ("/timeline", "Case timeline"),
     ("/exchanges", "Exchanges"),
+    ("/activity", "Activity"),
     ("/chain", "Chain"),
     ("/policy", "Policy"),
+    ("/export", "Export"),
 ];
 
 /// A page for a signed-in officer.

@@ -8,6 +8,7 @@
 //! - [`registry_changes`] with [`lifecycle`]: operators' changes, reloads, the registry watch.
 //! - [`audit_reading`]: the officers' queries, subject reports, verification and export.
 //! - [`sign_in`]: an officer signing in to the console with a token alone.
+//! - [`daily`]: exchanges and refusals per day, for the console's chart.
 //! - [`retention`]: removing audit records past their retention.
 //! - [`jobs`]: the background jobs that run the above on a schedule.
 //!
@@ -16,6 +17,7 @@
 
 pub mod audit_reading;
 pub mod callers;
+pub mod daily;
 pub mod deliveries;
 pub mod envelope;
 mod error;

@@ -5,6 +5,7 @@
 use crate::{
     browser::{Browser, within},
     console::{console_port, exchanges, gateway, records_of, sign_in},
+    logboek::https,
     support::INTAKE,
 };
 
@@ -153,4 +154,74 @@ async fn the_chain_page_verifies_for_the_programme_and_explains_to_a_municipalit
     })
     .await;
     browser.close().await;
+}
+
+#[tokio::test]
+async fn the_activity_chart_counts_per_day_and_the_export_is_in_the_cli_formats() {
+    let h = gateway().await;
+    exchanges(&h).await;
+    // A refusal: a municipality may not send an intake for RETURN.
+    let mut utrecht = h.client("gemeente-utrecht").await;
+    let refused = h.request("refused", "RETURN", &["dtv"], "Intake", INTAKE);
+    utrecht.send(refused).await.unwrap_err();
+    let Some(browser) = Browser::open(console_port(&h)).await else {
+        return;
+    };
+    let mut cookie = String::new();
+    within(async {
+        sign_in(&browser, &h, "gemeente-utrecht-fg", "fg@utrecht.example").await;
+        browser.goto("/activity").await;
+        browser.screenshot("activity").await;
+        assert_eq!(browser.all("#chart rect").await.len(), 60, "two bars a day");
+        let today = browser.find("#days tr.day").await;
+        let text = today.text().await.unwrap();
+        // Utrecht's one acceptance and one refusal; Amsterdam's is out of scope.
+        assert!(text.ends_with(" 1 1"), "{text}");
+        browser.goto("/export").await;
+        browser.screenshot("export").await;
+        let session = browser
+            .client
+            .get_named_cookie("__Host-ketenpoort-session")
+            .await
+            .unwrap();
+        cookie = format!("__Host-ketenpoort-session={}", session.value());
+    })
+    .await;
+    browser.close().await;
+
+    let headers = [("Cookie", cookie)];
+    let (status, ldv) = https(&h, "GET", "/export/download?format=ldv", &headers, "").await;
+    assert_eq!(status, 200);
+    let lines: Vec<serde_json::Value> = ldv
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!lines.is_empty());
+    let amsterdam = h.oin("gemeente-amsterdam");
+    for line in &lines {
+        assert!(
+            line["trace_id"].is_string() && line["attributes"].is_object(),
+            "{line}"
+        );
+        assert_ne!(
+            line["attributes"]["dpl.core.organisation.oin"],
+            amsterdam.as_str()
+        );
+    }
+    let (_, native) = https(&h, "GET", "/export/download", &headers, "").await;
+    let header: serde_json::Value = serde_json::from_str(native.lines().next().unwrap()).unwrap();
+    assert_eq!(header["type"], "header");
+    assert_eq!(
+        header["complete"], false,
+        "a scoped export says it is partial"
+    );
+    // Without the session, nothing.
+    let (status, _) = https(&h, "GET", "/export/download?format=ldv", &[], "").await;
+    assert_eq!(status, 303);
+    let exports = records_of(&h, "audit_read").await;
+    assert!(
+        exports
+            .iter()
+            .any(|r| r.record.event.detail["method"] == "Export")
+    );
 }

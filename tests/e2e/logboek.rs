@@ -23,14 +23,14 @@ const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 /// The V-nummer of the intake fixture, the subject its records are about.
 const V_NUMMER: &str = "1234567890";
 
-/// One HTTPS request to the console; the status and the JSON answer.
-async fn call(
+/// One HTTPS request to the console with `headers`; the status and the body.
+pub async fn https(
     h: &Harness,
     method: &str,
     path: &str,
-    auth: Option<(&str, &str)>,
-    body: Option<Value>,
-) -> (u16, Value) {
+    headers: &[(&str, String)],
+    body: &str,
+) -> (u16, String) {
     ketenpoort::identity::install_crypto_provider();
     let mut roots = RootCertStore::empty();
     for ca in read_certificates(&h.pki().join("ca.pem")).unwrap() {
@@ -46,27 +46,42 @@ async fn call(
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
         .unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
     let mut request = format!(
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
         body.len()
     );
-    if let Some((id, sub)) = auth {
-        let key = h.pki().join(format!("{id}-jwt.key"));
-        let token = ketenpoort::identity::person::mint(&key, sub, "ketenpoort", 5).unwrap();
-        request.push_str(&format!(
-            "Authorization: Bearer {token}\r\nKetenpoort-Organisation: {id}\r\n"
-        ));
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
-    request.push_str(&body);
+    request.push_str(body);
     tls.write_all(request.as_bytes()).await.unwrap();
     let mut response = Vec::new();
     let _ = tls.read_to_end(&mut response).await;
     let response = String::from_utf8(response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    (status, body.to_string())
+}
+
+/// One request to the read API as officer `auth` (partner id, person); the JSON answer.
+async fn call(
+    h: &Harness,
+    method: &str,
+    path: &str,
+    auth: Option<(&str, &str)>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut headers = Vec::new();
+    if let Some((id, sub)) = auth {
+        let key = h.pki().join(format!("{id}-jwt.key"));
+        let token = ketenpoort::identity::person::mint(&key, sub, "ketenpoort", 5).unwrap();
+        headers.push(("Authorization", format!("Bearer {token}")));
+        headers.push(("Ketenpoort-Organisation", id.to_string()));
+    }
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let (status, answer) = https(h, method, path, &headers, &body).await;
+    (status, serde_json::from_str(&answer).unwrap_or(Value::Null))
 }
 
 /// Utrecht's intake to DT&V and the NGO, continuing [`TRACE`].

@@ -69,7 +69,7 @@ pub async fn list(
 }
 
 /// The start of a `YYYY-MM-DD` day (UTC) in Unix ms; empty is no bound.
-fn day(text: &str, key: &str) -> Result<Option<i64>, ExchangeError> {
+pub fn day(text: &str, key: &str) -> Result<Option<i64>, ExchangeError> {
     if text.is_empty() {
         return Ok(None);
     }

@@ -2,8 +2,10 @@
 //! audit records gets them from an audit use case, which scopes them to the signed-in
 //! officer's organisation and records the read itself in the audit log.
 
+mod activity;
 mod chain;
 mod exchanges;
+mod export;
 mod policy;
 mod sign_in;
 mod timeline;
@@ -26,6 +28,9 @@ pub fn router(console: Console) -> Router {
         .route("/timeline", get(timeline::form).post(timeline::report))
         .route("/exchanges", get(exchanges::list))
         .route("/chain", get(chain::status))
+        .route("/activity", get(activity::chart))
+        .route("/export", get(export::form))
+        .route("/export/download", get(export::download))
         .route("/policy", get(policy::matrix))
         .merge(super::logboek::routes())
         .fallback(not_found)
