@@ -108,6 +108,8 @@ async fn an_officer_signs_in_and_reads_a_case_timeline_with_withheld_fields_mark
         return;
     };
     within(async {
+        browser.goto("/sign-in").await;
+        browser.find("#token").await;
         browser.screenshot("sign-in").await;
         sign_in(&browser, &h, "gemeente-utrecht-fg", "fg@utrecht.example").await;
         let cookie = browser
