@@ -8,6 +8,8 @@ use serde::Deserialize;
 pub const DEFAULT_SESSION_LIFETIME_SECS: u64 = 30 * 60;
 /// Signed-in sessions held at once by default.
 pub const DEFAULT_MAX_SESSIONS: usize = 1000;
+/// How long police and public order items are held back from a data subject by default.
+pub const DEFAULT_DEFERRAL_DAYS: u64 = 365;
 
 /// `[console]`: the web console for privacy officers, served over TLS with the gateway's own
 /// certificate on a listener of its own. Browsers present no client certificate, so this
@@ -25,6 +27,15 @@ pub struct ConsoleConfig {
     /// Signed-in sessions held at once; a sign-in beyond that is refused until one expires
     /// or signs out, so that sign-ins cannot exhaust memory. By default 1000.
     pub max_sessions: usize,
+    /// Signal types left out of a report to the data subject for `deferral_days` after they
+    /// were exchanged, as the Wpg allows for police data. By default `["SafetySignal",
+    /// "DetentionRelease"]`.
+    pub deferred_signal_types: Vec<String>,
+    /// Purposes whose items are left out of a report to the data subject likewise. By default
+    /// `["PUBLIC_ORDER"]`.
+    pub deferred_purposes: Vec<String>,
+    /// Days such an item is held back from the data subject. By default 365.
+    pub deferral_days: u64,
 }
 
 impl Default for ConsoleConfig {
@@ -33,6 +44,9 @@ impl Default for ConsoleConfig {
             listen: None,
             session_lifetime_secs: DEFAULT_SESSION_LIFETIME_SECS,
             max_sessions: DEFAULT_MAX_SESSIONS,
+            deferred_signal_types: vec!["SafetySignal".into(), "DetentionRelease".into()],
+            deferred_purposes: vec!["PUBLIC_ORDER".into()],
+            deferral_days: DEFAULT_DEFERRAL_DAYS,
         }
     }
 }

@@ -29,6 +29,9 @@ pub enum ConsoleError {
     /// rustls refused the certificate or key.
     #[error("console TLS configuration: {0}")]
     Tls(String),
+    /// A `[console]` setting names what the policy or catalogue does not know.
+    #[error("{0}")]
+    Settings(String),
     /// The system's random source failed.
     #[error("console: no randomness for a session id")]
     Random,

@@ -28,13 +28,18 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::ConsoleError;
 
-use crate::{config::ConsoleConfig, exchange::Exchange, identity::tls::TlsFiles};
+use crate::{
+    config::ConsoleConfig,
+    exchange::{Exchange, disclosure::Deferral},
+    identity::tls::TlsFiles,
+};
 
 /// What every page handler shares.
 #[derive(Clone)]
 pub struct Console {
     exchange: Arc<Exchange>,
     sessions: Arc<session::Sessions>,
+    deferral: Arc<Deferral>,
 }
 
 /// Starts the console on `settings.listen`, if set; returns the address it listens on.
@@ -47,6 +52,7 @@ pub async fn serve(
     let Some(listen) = settings.listen else {
         return Ok(None);
     };
+    let deferral = deferral(settings, &exchange)?;
     let config = listener::server_config(tls)?;
     let bind = |source| ConsoleError::Bind {
         addr: listen,
@@ -62,6 +68,7 @@ pub async fn serve(
             settings.max_sessions,
         )),
         exchange,
+        deferral: Arc::new(deferral),
     };
     let app = pages::router(console);
     tokio::spawn(async move {
@@ -74,4 +81,33 @@ pub async fn serve(
     });
     tracing::info!(%addr, "privacy officers' console listening");
     Ok(Some(addr))
+}
+
+/// The deferral of the settings, its signal types and purposes checked against the catalogue
+/// and the policy in force.
+fn deferral(settings: &ConsoleConfig, exchange: &Exchange) -> Result<Deferral, ConsoleError> {
+    let policy = exchange.policy();
+    let mut problems = Vec::new();
+    for code in &settings.deferred_purposes {
+        if policy.purpose(code).is_none() {
+            problems.push(format!(
+                "console.deferred_purposes: {code} is not a purpose of the policy"
+            ));
+        }
+    }
+    for name in &settings.deferred_signal_types {
+        if exchange.catalogue().signal(name).is_none() {
+            problems.push(format!(
+                "console.deferred_signal_types: {name} is not a signal of the catalogue"
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ConsoleError::Settings(problems.join("; ")));
+    }
+    Ok(Deferral {
+        signal_types: settings.deferred_signal_types.clone(),
+        purposes: settings.deferred_purposes.clone(),
+        hold_for: Duration::from_secs(settings.deferral_days * 86_400),
+    })
 }

@@ -9,6 +9,7 @@
 //! - [`audit_reading`]: the officers' queries, subject reports, verification and export.
 //! - [`sign_in`]: an officer signing in to the console with a token alone.
 //! - [`daily`]: exchanges and refusals per day, for the console's chart.
+//! - [`disclosure`]: which items of a subject report are held back from the data subject.
 //! - [`retention`]: removing audit records past their retention.
 //! - [`jobs`]: the background jobs that run the above on a schedule.
 //!
@@ -19,6 +20,7 @@ pub mod audit_reading;
 pub mod callers;
 pub mod daily;
 pub mod deliveries;
+pub mod disclosure;
 pub mod envelope;
 mod error;
 pub mod jobs;

@@ -56,8 +56,13 @@ pub async fn sign_in(browser: &Browser, h: &Harness, id: &str, sub: &str) {
     }
 }
 
-/// Opens the timeline of `case_ref` through the form.
+/// Opens the officer's timeline of `case_ref` through the form.
 async fn timeline(browser: &Browser, case_ref: &str) {
+    report(browser, case_ref, "#show").await;
+}
+
+/// Sends the timeline form for `case_ref` with the button `button`.
+async fn report(browser: &Browser, case_ref: &str, button: &str) {
     browser.goto("/timeline").await;
     browser
         .find("#value")
@@ -65,7 +70,7 @@ async fn timeline(browser: &Browser, case_ref: &str) {
         .send_keys(case_ref)
         .await
         .unwrap();
-    browser.submit("#show").await;
+    browser.submit(button).await;
     browser.find("#count").await;
 }
 
@@ -266,4 +271,74 @@ async fn a_session_ends_after_its_lifetime_and_a_bad_token_is_refused() {
             .any(|r| r.record.event.detail["method"] == "ConsoleSignIn"),
         "the refused sign-in is audited"
     );
+}
+
+/// A police safety signal, as far as a municipality's public order purpose may see it.
+const SAFETY: &str = r#"{"factsDescription": "test facts", "personOrientedApproach": true}"#;
+
+#[tokio::test]
+async fn a_held_back_police_item_is_left_out_of_the_subject_report_and_shown_to_the_officer() {
+    let h = gateway().await;
+    exchanges(&h).await;
+    let mut police = h.client("politie-avim").await;
+    let request = h.request(
+        "safety",
+        "PUBLIC_ORDER",
+        &["gemeente-utrecht-oov"],
+        "SafetySignal",
+        SAFETY,
+    );
+    police.send(request).await.unwrap();
+    let Some(browser) = Browser::open(console_port(&h)).await else {
+        return;
+    };
+    within(async {
+        sign_in(&browser, &h, "gemeente-utrecht-fg", "fg@utrecht.example").await;
+        timeline(&browser, "LVV-TEST-0001").await;
+        browser.screenshot("held-back").await;
+        let officer_sees = rows(&browser).await;
+        let police_rows: Vec<&String> = officer_sees
+            .iter()
+            .filter(|r| r.contains("SafetySignal"))
+            .collect();
+        assert!(!police_rows.is_empty(), "{officer_sees:#?}");
+        for row in &police_rows {
+            assert!(
+                row.contains("Held back from the data subject until"),
+                "{row}"
+            );
+            assert!(
+                row.contains("SafetySignal signals are held back (Wpg)"),
+                "{row}"
+            );
+        }
+        assert!(
+            browser
+                .text("#audience")
+                .await
+                .contains("held back from the data subject")
+        );
+        assert_eq!(browser.all("tr.held-back").await.len(), police_rows.len());
+
+        report(&browser, "LVV-TEST-0001", "#for-subject").await;
+        browser.screenshot("subject-report").await;
+        let subject_sees = rows(&browser).await;
+        assert!(!subject_sees.is_empty(), "Utrecht's intake is reported");
+        assert!(
+            !subject_sees
+                .iter()
+                .any(|r| r.contains("SafetySignal") || r.contains("Politie")),
+            "{subject_sees:#?}"
+        );
+        assert_eq!(subject_sees.len() + police_rows.len(), officer_sees.len());
+        assert!(
+            browser
+                .text("#audience")
+                .await
+                .contains("held back are left out")
+        );
+        assert!(browser.all("tr.held-back").await.is_empty());
+    })
+    .await;
+    browser.close().await;
 }

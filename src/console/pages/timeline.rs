@@ -11,7 +11,7 @@ use super::{Console, ConsoleError, check_form, layout};
 use crate::{
     clock::rfc3339,
     console::session::{Session, SignedIn},
-    exchange::{audit_reading::SubjectQuery, timeline::TimelineEntry},
+    exchange::{audit_reading::SubjectQuery, disclosure::HeldBack, timeline::TimelineEntry},
 };
 
 /// The timeline form. No `Debug`: it holds personal data.
@@ -20,6 +20,9 @@ pub struct TimelineForm {
     kind: String,
     value: String,
     csrf: String,
+    /// `subject` for the report to the data subject, which leaves held-back items out.
+    #[serde(default)]
+    audience: String,
 }
 
 /// `GET /timeline`: the form.
@@ -54,10 +57,33 @@ pub async fn report(
     };
     let officer = session.officer.in_new_request();
     let entries = console.exchange.subject_report(&officer, query).await?;
+    let now = console.exchange.clock().now_ms();
+    let rows: Vec<(TimelineEntry, Option<HeldBack>)> = entries
+        .into_iter()
+        .map(|e| {
+            let held = console.deferral.held_back(&e, now);
+            (e, held)
+        })
+        .collect();
+    let for_subject = form.audience == "subject";
+    let held = rows.iter().filter(|(_, h)| h.is_some()).count();
+    let shown: Vec<&(TimelineEntry, Option<HeldBack>)> = rows
+        .iter()
+        .filter(|(_, h)| !for_subject || h.is_none())
+        .collect();
     let body = html! {
         (ask(&session, &form.kind))
-        p #count { (entries.len()) " record(s) in your organisation's scope." }
-        @if !entries.is_empty() { (table(&entries)) }
+        @if for_subject {
+            p.notice #audience {
+                "Report for the data subject: " (held) " item(s) held back are left out."
+            }
+        } @else if held > 0 {
+            p.notice #audience {
+                (held) " item(s) are held back from the data subject; they are marked below."
+            }
+        }
+        p #count { (shown.len()) " record(s) in your organisation's scope." }
+        @if !shown.is_empty() { (table(&shown)) }
     };
     Ok(layout::page("Case timeline", &session, body))
 }
@@ -81,12 +107,15 @@ fn ask(session: &Session, kind: &str) -> Markup {
             label { "Value (hashed by the gateway, never stored in clear)"
                 input #value type="text" name="value" autocomplete="off" required;
             }
-            button.primary #show type="submit" { "Show timeline" }
+            button.primary #show type="submit" name="audience" value="officer" { "Show timeline" }
+            button.primary #for-subject type="submit" name="audience" value="subject" {
+                "Report for the data subject"
+            }
         }
     }
 }
 
-fn table(entries: &[TimelineEntry]) -> Markup {
+fn table(entries: &[&(TimelineEntry, Option<HeldBack>)]) -> Markup {
     html! {
         table #timeline {
             thead { tr {
@@ -94,8 +123,8 @@ fn table(entries: &[TimelineEntry]) -> Markup {
                 th { "Signal" } th { "Purpose" } th { "Legal basis" } th { "Fields" }
             } }
             tbody {
-                @for e in entries {
-                    tr.entry data-event=(e.event) {
+                @for (e, held) in entries.iter().map(|row| (&row.0, &row.1)) {
+                    tr.entry.held-back[held.is_some()] data-event=(e.event) {
                         td { (rfc3339(e.at)) }
                         td { (what_happened(e)) }
                         td { (layout::organisation(&e.actor_name, &e.actor_oin)) }
@@ -103,7 +132,13 @@ fn table(entries: &[TimelineEntry]) -> Markup {
                         td { (e.signal_type) }
                         td { (e.purpose) }
                         td.basis { (e.legal_basis) }
-                        td { (fields(&e.fields_received, &e.fields_withheld)) }
+                        td {
+                            (fields(&e.fields_received, &e.fields_withheld))
+                            @if let Some(held) = held {
+                                p.held { "Held back from the data subject until "
+                                    (&rfc3339(held.until)[..10]) ": " (held.reason) }
+                            }
+                        }
                     }
                 }
             }
