@@ -2,9 +2,15 @@
 //! a while, as the Wpg allows for police and public order data. A report to the data subject
 //! leaves them out until their date; the officer's own report shows them, marked, with why.
 
-use std::time::Duration;
+use std::{collections::HashSet, time::Duration};
 
-use super::timeline::TimelineEntry;
+use serde_json::json;
+
+use super::{Exchange, ExchangeError, audit_reading::Officer, timeline::TimelineEntry};
+use crate::{audit::Subject, store::AuditFilter};
+
+/// The `method` of the audit record that releases a held-back item.
+const RELEASE: &str = "ReleaseHeldBack";
 
 /// Which items are held back, and for how long after they happened.
 #[derive(Debug, Clone, Default)]
@@ -47,6 +53,55 @@ impl Deferral {
             format!("data for purpose {purpose} is held back (Wpg)")
         };
         Some(HeldBack { until, reason })
+    }
+}
+
+// === impl Exchange ===
+
+impl Exchange {
+    /// Releases the record `seq` to the data subject before its date: an audit record by the
+    /// officer, so the release is itself accountable. Refused when the record is not in the
+    /// officer's scope.
+    pub async fn release_held_back(
+        &self,
+        officer: &Officer,
+        seq: i64,
+    ) -> Result<(), ExchangeError> {
+        let filter = AuditFilter {
+            after_seq: seq - 1,
+            limit: 1,
+            scope: officer.scope.clone(),
+            ..AuditFilter::default()
+        };
+        let found = self.store.audit_records(&filter).await?;
+        if found.first().map(|r| r.record.seq) != Some(seq) {
+            return Err(ExchangeError::NotFound(format!(
+                "record {seq} is not in your organisation's scope"
+            )));
+        }
+        self.audit_read(
+            &officer.actor,
+            RELEASE,
+            Subject::default(),
+            json!({ "released_seq": seq }),
+        )
+        .await
+    }
+
+    /// The records released to the data subject before their date.
+    pub async fn released_records(&self) -> Result<HashSet<i64>, ExchangeError> {
+        let filter = AuditFilter {
+            event: Some("audit_read".into()),
+            ..AuditFilter::default()
+        };
+        Ok(self
+            .walk(filter)
+            .await?
+            .iter()
+            .map(|r| &r.record.event.detail)
+            .filter(|detail| detail["method"] == RELEASE)
+            .filter_map(|detail| detail["result"]["released_seq"].as_i64())
+            .collect())
     }
 }
 

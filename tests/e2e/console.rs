@@ -8,6 +8,7 @@ use ketenpoort::{audit::StoredRecord, store::AuditFilter};
 
 use crate::{
     browser::{Browser, within},
+    logboek::https,
     support::{Harness, INTAKE},
 };
 
@@ -338,7 +339,51 @@ async fn a_held_back_police_item_is_left_out_of_the_subject_report_and_shown_to_
                 .contains("held back are left out")
         );
         assert!(browser.all("tr.held-back").await.is_empty());
+
+        // A form without the session's CSRF token releases nothing.
+        let session = browser
+            .client
+            .get_named_cookie("__Host-ketenpoort-session")
+            .await
+            .unwrap();
+        let headers = [
+            (
+                "Cookie",
+                format!("__Host-ketenpoort-session={}", session.value()),
+            ),
+            (
+                "Content-Type",
+                "application/x-www-form-urlencoded".to_string(),
+            ),
+        ];
+        let (status, _) = https(
+            &h,
+            "POST",
+            "/timeline/release",
+            &headers,
+            "seq=1&csrf=forged",
+        )
+        .await;
+        assert_eq!(status, 403);
+
+        // The officer releases the police item; the report for the subject then holds it.
+        timeline(&browser, "LVV-TEST-0001").await;
+        browser.submit("tr.held-back form.release button").await;
+        assert!(browser.text("#released").await.contains("is released"));
+        report(&browser, "LVV-TEST-0001", "#for-subject").await;
+        let after = rows(&browser).await;
+        assert_eq!(after.len(), officer_sees.len(), "{after:#?}");
+        assert!(after.iter().any(|r| r.contains("SafetySignal")));
     })
     .await;
     browser.close().await;
+    let releases = records_of(&h, "audit_read").await;
+    let release = releases
+        .iter()
+        .find(|r| r.record.event.detail["method"] == "ReleaseHeldBack")
+        .expect("the release is an audit record");
+    assert_eq!(
+        release.record.event.actor_person.as_deref(),
+        Some("fg@utrecht.example")
+    );
 }

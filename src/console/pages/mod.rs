@@ -7,6 +7,7 @@ mod chain;
 mod exchanges;
 mod export;
 mod policy;
+mod release;
 mod sign_in;
 mod timeline;
 
@@ -26,6 +27,7 @@ pub fn router(console: Console) -> Router {
         .route("/sign-in", get(sign_in::form).post(sign_in::submit))
         .route("/sign-out", post(sign_in::sign_out))
         .route("/timeline", get(timeline::form).post(timeline::report))
+        .route("/timeline/release", post(release::release))
         .route("/exchanges", get(exchanges::list))
         .route("/chain", get(chain::status))
         .route("/activity", get(activity::chart))

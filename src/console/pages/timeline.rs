@@ -58,10 +58,14 @@ pub async fn report(
     let officer = session.officer.in_new_request();
     let entries = console.exchange.subject_report(&officer, query).await?;
     let now = console.exchange.clock().now_ms();
+    let released = console.exchange.released_records().await?;
     let rows: Vec<(TimelineEntry, Option<HeldBack>)> = entries
         .into_iter()
         .map(|e| {
-            let held = console.deferral.held_back(&e, now);
+            let held = console
+                .deferral
+                .held_back(&e, now)
+                .filter(|_| !released.contains(&e.seq));
             (e, held)
         })
         .collect();
@@ -83,7 +87,7 @@ pub async fn report(
             }
         }
         p #count { (shown.len()) " record(s) in your organisation's scope." }
-        @if !shown.is_empty() { (table(&shown)) }
+        @if !shown.is_empty() { (table(&session, &shown)) }
     };
     Ok(layout::page("Case timeline", &session, body))
 }
@@ -115,7 +119,7 @@ fn ask(session: &Session, kind: &str) -> Markup {
     }
 }
 
-fn table(entries: &[&(TimelineEntry, Option<HeldBack>)]) -> Markup {
+fn table(session: &Session, entries: &[&(TimelineEntry, Option<HeldBack>)]) -> Markup {
     html! {
         table #timeline {
             thead { tr {
@@ -137,6 +141,11 @@ fn table(entries: &[&(TimelineEntry, Option<HeldBack>)]) -> Markup {
                             @if let Some(held) = held {
                                 p.held { "Held back from the data subject until "
                                     (&rfc3339(held.until)[..10]) ": " (held.reason) }
+                                form.release method="post" action="/timeline/release" {
+                                    input type="hidden" name="csrf" value=(session.csrf);
+                                    input type="hidden" name="seq" value=(e.seq);
+                                    button type="submit" { "Release to the data subject" }
+                                }
                             }
                         }
                     }
