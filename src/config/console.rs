@@ -36,6 +36,12 @@ pub struct ConsoleConfig {
     pub deferred_purposes: Vec<String>,
     /// Days such an item is held back from the data subject. By default 365.
     pub deferral_days: u64,
+    /// Per purpose code, the URI of that processing activity in the organisation's processing
+    /// register, such as `{ RETURN = "https://register.example.nl/activities/return" }`. The
+    /// Logboek read API answers it as `dpl.core.processing_activity_id` (and accepts it as a
+    /// query); a purpose without one is answered by its code. Every key must be a purpose of
+    /// the policy and every value an `https://` URI, checked at start-up. By default empty.
+    pub processing_activities: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for ConsoleConfig {
@@ -47,6 +53,7 @@ impl Default for ConsoleConfig {
             deferred_signal_types: vec!["SafetySignal".into(), "DetentionRelease".into()],
             deferred_purposes: vec!["PUBLIC_ORDER".into()],
             deferral_days: DEFAULT_DEFERRAL_DAYS,
+            processing_activities: std::collections::BTreeMap::new(),
         }
     }
 }

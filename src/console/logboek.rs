@@ -1,6 +1,8 @@
 //! The Logboek Dataverwerkingen read API: the gateway's audit log queried by trace id,
 //! processing activity or data subject, answered in the LDV shape the export already uses
-//! ([`crate::audit::export::ldv_value`]), a capped page at a time.
+//! ([`crate::audit::export::ldv_value`]), a capped page at a time, with each purpose as the
+//! URI of its processing activity in the organisation's register where `[console]
+//! processing_activities` names one.
 //!
 //! - `GET /logboek/v1/records?trace_id=…&processing_activity_id=…&page_size=…&page_token=…`
 //! - `POST /logboek/v1/records/by-data-subject` with a JSON body
@@ -11,6 +13,8 @@
 //! `Ketenpoort-Organisation: <partner id or OIN>`, verified as at the console's sign-in; the
 //! answer is scoped like `AuditService` and each read is an audit record.
 
+use std::collections::BTreeMap;
+
 use axum::{
     Json, Router,
     extract::{Query as Params, State},
@@ -19,7 +23,7 @@ use axum::{
     routing::{get, post},
 };
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::Console;
 use crate::{
@@ -86,9 +90,15 @@ async fn by_trace(
             "give trace_id or processing_activity_id (or POST a data subject to /logboek/v1/records/by-data-subject)",
         );
     }
+    // A processing activity is asked by its register URI or by its purpose code.
+    let purpose = console
+        .register
+        .iter()
+        .find(|(_, uri)| **uri == params.processing_activity_id)
+        .map_or(params.processing_activity_id, |(code, _)| code.clone());
     let query = Query {
         trace_id,
-        purpose: params.processing_activity_id,
+        purpose,
         ..Query::default()
     };
     answer(
@@ -141,7 +151,11 @@ async fn answer(
     query.page_token = page_token;
     match console.exchange.query_audit(&officer, query).await {
         Ok(page) => Json(json!({
-            "records": page.records.iter().map(ldv_value).collect::<Vec<_>>(),
+            "records": page
+                .records
+                .iter()
+                .map(|r| with_register(ldv_value(r), &console.register))
+                .collect::<Vec<_>>(),
             "page_size": page_size,
             "next_page_token": page.next_page_token,
         }))
@@ -162,6 +176,21 @@ async fn officer(console: &Console, headers: &HeaderMap) -> Result<Officer, Exch
         .exchange
         .sign_in_officer(organisation, token, "LogboekRead")
         .await
+}
+
+/// The record with its purpose codes replaced by their processing register URIs, where the
+/// register has one.
+fn with_register(mut record: Value, register: &BTreeMap<String, String>) -> Value {
+    let key = "dpl.core.processing_activity_id";
+    if let Some(codes) = record["attributes"][key].as_str() {
+        let ids: Vec<&str> = codes
+            .split(',')
+            .map(str::trim)
+            .map(|code| register.get(code).map_or(code, String::as_str))
+            .collect();
+        record["attributes"][key] = Value::from(ids.join(","));
+    }
+    record
 }
 
 fn refusal(e: ExchangeError) -> Response {

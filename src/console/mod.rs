@@ -40,6 +40,8 @@ pub struct Console {
     exchange: Arc<Exchange>,
     sessions: Arc<session::Sessions>,
     deferral: Arc<Deferral>,
+    /// Purpose code → URI in the processing register, for the Logboek read API.
+    register: Arc<std::collections::BTreeMap<String, String>>,
 }
 
 /// Starts the console on `settings.listen`, if set; returns the address it listens on.
@@ -69,6 +71,7 @@ pub async fn serve(
         )),
         exchange,
         deferral: Arc::new(deferral),
+        register: Arc::new(settings.processing_activities.clone()),
     };
     let app = pages::router(console);
     tokio::spawn(async move {
@@ -84,7 +87,7 @@ pub async fn serve(
 }
 
 /// The deferral of the settings, its signal types and purposes checked against the catalogue
-/// and the policy in force.
+/// and the policy in force, as are the processing register's purposes and URIs.
 fn deferral(settings: &ConsoleConfig, exchange: &Exchange) -> Result<Deferral, ConsoleError> {
     let policy = exchange.policy();
     let mut problems = Vec::new();
@@ -99,6 +102,19 @@ fn deferral(settings: &ConsoleConfig, exchange: &Exchange) -> Result<Deferral, C
         if exchange.catalogue().signal(name).is_none() {
             problems.push(format!(
                 "console.deferred_signal_types: {name} is not a signal of the catalogue"
+            ));
+        }
+    }
+    for (code, uri) in &settings.processing_activities {
+        if policy.purpose(code).is_none() {
+            problems.push(format!(
+                "console.processing_activities: {code} is not a purpose of the policy"
+            ));
+        }
+        let parsed = uri.parse::<http::Uri>();
+        if !matches!(&parsed, Ok(u) if u.scheme_str() == Some("https") && u.host().is_some()) {
+            problems.push(format!(
+                "console.processing_activities.{code}: {uri:?} is not an https:// URI"
             ));
         }
     }

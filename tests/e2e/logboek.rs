@@ -281,3 +281,40 @@ async fn the_read_api_is_capped_and_paginated() {
     .await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn processing_activities_are_answered_as_register_uris() {
+    const RETURN_URI: &str = "https://register.example.nl/activities/return";
+    let h = Harness::start_tuned(|config| {
+        config.console.listen = Some("127.0.0.1:0".parse().unwrap());
+        config.console.processing_activities =
+            [("RETURN".to_string(), RETURN_URI.to_string())].into();
+    })
+    .await;
+    traced_send(&h).await;
+    let auth = Some(("programma-fg", "fg"));
+    let path = format!("/logboek/v1/records?trace_id={TRACE}");
+    let (_, answer) = call(&h, "GET", &path, auth, None).await;
+    let activities: Vec<&str> = answer["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["attributes"]["dpl.core.processing_activity_id"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        activities,
+        ["INTAKE", RETURN_URI, "GUIDANCE"],
+        "codes without a URI stay codes"
+    );
+    // The URI is a query too.
+    let path = format!("/logboek/v1/records?processing_activity_id={RETURN_URI}");
+    let (status, answer) = call(&h, "GET", &path, auth, None).await;
+    assert_eq!(status, 200, "{answer}");
+    let records = answer["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["name"], "delivery_created");
+}
