@@ -30,6 +30,9 @@ pub struct Browser {
     pub client: Client,
     base: String,
     driver: Child,
+    driver_port: u16,
+    /// The WebDriver session, until [`Browser::close`] ended it.
+    session: Option<String>,
 }
 
 fn chromedriver() -> Option<PathBuf> {
@@ -98,10 +101,13 @@ impl Browser {
                 Err(e) => panic!("chromedriver did not start: {e}"),
             }
         };
+        let session = client.session_id().await.unwrap();
         Some(Browser {
             client,
             base: format!("https://localhost:{port}"),
             driver,
+            driver_port,
+            session,
         })
     }
 
@@ -166,15 +172,37 @@ impl Browser {
     /// Ends the browser session and chromedriver.
     pub async fn close(mut self) {
         let client = self.client.clone();
-        let _ = tokio::time::timeout(Duration::from_secs(10), client.close()).await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        if tokio::time::timeout(Duration::from_secs(10), client.close())
+            .await
+            .is_ok_and(|closed| closed.is_ok())
+        {
+            self.session = None;
+        }
+    }
+
+    /// Ends the WebDriver session with a plain blocking request, so that chromedriver quits
+    /// Chromium also when a test panicked before [`Browser::close`].
+    fn delete_session(&mut self) {
+        let Some(session) = self.session.take() else {
+            return;
+        };
+        let Ok(mut tcp) = std::net::TcpStream::connect(("127.0.0.1", self.driver_port)) else {
+            return;
+        };
+        let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
+        let request = format!(
+            "DELETE /session/{session} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        );
+        if std::io::Write::write_all(&mut tcp, request.as_bytes()).is_ok() {
+            let _ = std::io::Read::read_to_end(&mut tcp, &mut Vec::new());
+        }
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // After `close`, or when a test panics: chromedriver by its PID.
+        // After `close`, or when a test panics: the session, then chromedriver by its PID.
+        self.delete_session();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
