@@ -11,7 +11,8 @@
 //! - Domain, pure: [`config`] (the settings), [`registry`] (partners, roles, purposes,
 //!   certificates), [`policy`] (purposes, legal bases, rules and their compiled allowlists;
 //!   authorization returns a [`policy::Permit`]), [`filter`] (a permit → each recipient's own
-//!   copy), [`audit`] (records, hash chain, checkpoints, verification, export).
+//!   copy), [`audit`] (records, hash chain, checkpoints, verification, export), [`monitor`]
+//!   (what the programme monitor counts, quarters, disclosure control of its reports).
 //! - [`store`]: SQLite or PostgreSQL through sqlx; one writer per gateway that group-commits
 //!   signals, deliveries, audit records, registry changes and prunings; replicas share one
 //!   audit chain. [`telemetry`]: metrics, health and span export.
@@ -39,6 +40,7 @@ pub mod exchange;
 pub mod filter;
 pub mod identity;
 pub mod ids;
+pub mod monitor;
 pub mod policy;
 pub mod registry;
 pub mod server;

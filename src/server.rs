@@ -17,9 +17,10 @@ use tonic::transport::Server;
 
 use crate::{
     api::{
-        AdminApi, AuditApi, PolicyApi, SignalApi,
+        AdminApi, AuditApi, MonitorApi, PolicyApi, SignalApi,
         proto::{
             admin_service_server::AdminServiceServer, audit_service_server::AuditServiceServer,
+            monitor_service_server::MonitorServiceServer,
             policy_service_server::PolicyServiceServer, signal_service_server::SignalServiceServer,
         },
         span::RpcSpans,
@@ -245,7 +246,8 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
         .add_service(signals)
         .add_service(PolicyServiceServer::new(PolicyApi::new(exchange.clone())))
         .add_service(AuditServiceServer::new(AuditApi::new(exchange.clone())))
-        .add_service(AdminServiceServer::new(AdminApi::new(exchange.clone())));
+        .add_service(AdminServiceServer::new(AdminApi::new(exchange.clone())))
+        .add_service(MonitorServiceServer::new(MonitorApi::new(exchange.clone())));
     let task = tokio::spawn(
         router.serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned()),
     );

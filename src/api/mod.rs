@@ -7,6 +7,7 @@
 mod admin;
 mod audit;
 pub mod client;
+mod monitor;
 mod policy;
 mod signal;
 pub mod span;
@@ -15,6 +16,7 @@ use tonic::{Extensions, Request, Status, metadata::MetadataMap};
 
 pub use admin::AdminApi;
 pub use audit::AuditApi;
+pub use monitor::MonitorApi;
 pub use policy::PolicyApi;
 pub use signal::SignalApi;
 

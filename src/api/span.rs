@@ -134,6 +134,7 @@ fn span_name(service: &str, method: &str) -> String {
         "AuditService" => "audit.",
         "AdminService" => "admin.",
         "PolicyService" => "policy.",
+        "MonitorService" => "monitor.",
         _ => "grpc.",
     };
     format!("{prefix}{snake}")

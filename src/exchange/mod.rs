@@ -8,6 +8,7 @@
 //! - [`registry_changes`] with [`lifecycle`]: operators' changes, reloads, the registry watch.
 //! - [`audit_reading`]: the officers' queries, subject reports, verification and export.
 //! - [`retention`]: removing audit records past their retention.
+//! - [`monitoring`]: the programme monitor's counters of each accepted signal and its reports.
 //! - [`jobs`]: the background jobs that run the above on a schedule.
 //!
 //! Nothing here knows tonic or prost; refusals are [`ExchangeError`]s that `api` maps to a
@@ -21,6 +22,7 @@ mod error;
 pub mod jobs;
 pub mod lifecycle;
 pub mod limits;
+pub mod monitoring;
 pub mod registry_changes;
 pub mod retention;
 pub mod send;

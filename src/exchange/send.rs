@@ -161,6 +161,8 @@ impl Exchange {
                 payload: copy.payload,
             });
         }
+        let accepted_at = self.clock.now_ms();
+        let counters = self.monitor_counters(accepted_at, sender, permit, &checked.payload);
         let mut resent = base;
         resent.event = EventKind::SignalResent;
         resent.signal_id = None;
@@ -175,11 +177,12 @@ impl Exchange {
             case_ref: envelope.case_ref.clone(),
             rule: rule.name.clone(),
             policy_version: permit.policy_version().to_string(),
-            accepted_at: self.clock.now_ms(),
+            accepted_at,
             deliveries,
             audit,
             resent_audit: resent,
             subject,
+            counters,
         })
     }
 

@@ -13,6 +13,7 @@ mod columns;
 mod db;
 mod deliveries;
 mod listen;
+mod monitor;
 mod registry;
 mod signals;
 pub mod stats;

@@ -10,6 +10,7 @@ use super::{StoreError, columns::from_json};
 use crate::{
     audit::{AuditEvent, Subject, keys::Signer, receipt_message},
     ids::Oin,
+    monitor::CounterKey,
 };
 
 /// A signal to commit with its deliveries and audit events.
@@ -42,6 +43,8 @@ pub struct NewSignal {
     pub resent_audit: AuditEvent,
     /// The case and data subject, as keyed hashes.
     pub subject: Subject,
+    /// The monitor's counters this signal adds one to, once, when it is committed.
+    pub counters: Vec<CounterKey>,
 }
 
 /// One recipient's copy.

@@ -17,6 +17,7 @@
 //! task, so the Ed25519 signing of a batch runs on every core instead of in the writer.
 
 mod answer;
+mod counters;
 mod job;
 mod jobs;
 mod removal;

@@ -114,6 +114,7 @@ impl Writer {
             audit_seq,
             subject: signal.subject,
         });
+        batch.rows.counters.add(signal.counters);
         Ok(Sent::Accepted(receipt))
     }
 

@@ -146,6 +146,7 @@ fn signal(key: &str, content: &str) -> NewSignal {
             subject_key_id: Some("dev-1".into()),
             ..Subject::default()
         },
+        counters: Vec::new(),
     }
 }
 
