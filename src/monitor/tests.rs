@@ -158,3 +158,58 @@ fn a_signal_counts_once_per_field_in_the_region_of_its_sender_or_first_recipient
             .is_empty()
     );
 }
+
+#[test]
+fn a_report_has_a_count_table_and_a_table_per_field_for_the_trend_of_four_quarters() {
+    let policy =
+        Policy::load(Path::new("config/policy.toml"), &Catalogue::load().unwrap()).unwrap();
+    let plan = policy.monitor();
+    let quarter: Quarter = "2026Q3".parse().unwrap();
+    let key = |region: &str, field: &str, value: &str| CounterKey {
+        quarter,
+        region: region.into(),
+        signal_type: "IdentityDoubt".into(),
+        field: field.into(),
+        value: value.into(),
+    };
+    let counts = vec![
+        (key("Utrecht", SIGNALS, ""), 9),
+        (key("Utrecht", "doubt", "true"), 6),
+        (key("Utrecht", "doubt", "false"), 3),
+        (key("Rotterdam", SIGNALS, ""), 20),
+        (key("Rotterdam", "doubt", "true"), 10),
+        (key("Rotterdam", "doubt", "false"), 10),
+    ];
+    let report = Report::build(plan, quarter, &counts);
+    let quarters: Vec<String> = report
+        .quarters
+        .iter()
+        .map(|q| q.quarter.to_string())
+        .collect();
+    assert_eq!(quarters, ["2025Q4", "2026Q1", "2026Q2", "2026Q3"]);
+    let tables = &report.quarters[3].tables;
+    let doubt: Vec<&Table> = tables
+        .iter()
+        .filter(|t| t.signal_type == "IdentityDoubt")
+        .collect();
+    assert_eq!(doubt.len(), 2, "the count table and the table of `doubt`");
+    assert_eq!(doubt[1].values, ["false", "true"]);
+    let row = |region: &str| doubt[1].rows.iter().find(|r| r.region == region).unwrap();
+    // Utrecht's 3 is primary; the other cells of its row and column are hidden with it, and
+    // so is the fourth corner of that block, or it would give the column away.
+    assert_eq!(row("Utrecht").cells[0], Cell::Hidden(Suppression::Primary));
+    let secondary = Cell::Hidden(Suppression::Secondary);
+    assert_eq!(row("Utrecht").cells[1], secondary);
+    assert_eq!(row("Rotterdam").cells, [secondary, secondary]);
+    assert_eq!(row("Utrecht").percent_true, None);
+    assert_eq!(row("Utrecht").total, Cell::Count(9));
+    assert_eq!(doubt[1].national.cells, [Cell::Count(13), Cell::Count(16)]);
+    assert_eq!(doubt[1].national.percent_true, Some(55.2));
+    assert_eq!(report.suppressed(), 4);
+    assert!(
+        report.quarters[0]
+            .tables
+            .iter()
+            .all(|t| t.national.total == Cell::Count(0))
+    );
+}
