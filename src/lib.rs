@@ -19,7 +19,8 @@
 //! - [`identity`]: the rustls server configuration and client-certificate verification, the
 //!   person behind a token, the development PKI; the one place that installs the ring provider.
 //! - [`exchange`]: the use cases (send, deliveries, registry changes, audit reading,
-//!   retention) and the gateway's state and background jobs.
+//!   retention, the programme monitor's counters and reports) and the gateway's state and
+//!   background jobs.
 //! - [`api`]: the tonic services; the only place that knows prost types and maps errors to
 //!   `tonic::Status`, with one span per RPC.
 //! - [`server`]: wires the above into a running gateway.

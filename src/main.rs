@@ -44,7 +44,7 @@ enum Command {
         log_format: LogFormat,
     },
     /// Write a development PKI: a CA, the gateway certificate and one certificate per partner,
-    /// the audit keys, and a JWT key pair per officer and operator.
+    /// the audit keys, and a JWT key pair per officer, operator and monitor.
     DevInit {
         /// Settings file (for the partner registry and PKI directory).
         #[arg(long, default_value = DEFAULT_CONFIG_FILE)]

@@ -188,6 +188,10 @@ mod tests {
             span_name("ketenpoort.v1.AdminService", "AddPartner"),
             "admin.add_partner"
         );
+        assert_eq!(
+            span_name("ketenpoort.v1.MonitorService", "QuarterReport"),
+            "monitor.quarter_report"
+        );
         assert_eq!(span_name("grpc.health.v1.Health", "Check"), "grpc.check");
     }
 }
