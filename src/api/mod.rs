@@ -86,6 +86,9 @@ impl From<ExchangeError> for Status {
                 "delivery {id} expired before it was acknowledged and its copy was erased; \
                  ask the sender to send the signal again"
             )),
+            ExchangeError::Store(e @ StoreError::Invalid(_)) => {
+                Status::invalid_argument(e.to_string())
+            }
             ExchangeError::Store(e) => {
                 tracing::error!(error = %e, "store failed");
                 Status::unavailable(

@@ -74,8 +74,16 @@ impl Answer {
         }
     }
 
-    pub(super) fn fail(self, e: &StoreError) {
-        let error = || StoreError::Corrupt(format!("batch not committed: {e}"));
+    /// Answers with the batch's failure: [`StoreError::BatchFailed`] when other jobs shared
+    /// the transaction (the job is then retried alone), otherwise the error itself.
+    pub(super) fn fail(self, e: &StoreError, shared: bool) {
+        let error = || {
+            if shared {
+                StoreError::BatchFailed
+            } else {
+                StoreError::Corrupt(format!("not committed: {e}"))
+            }
+        };
         match self {
             Answer::Send(reply, _) => {
                 let _ = reply.send(Err(error()));
