@@ -276,8 +276,14 @@ async fn registry_from_store(
             "source": partners_file.display().to_string(),
             "partners": records.len(),
         });
-        store.save_records(records.clone(), vec![seeded]).await?;
+        match store.save_records(records.clone(), vec![seeded]).await {
+            // Another replica seeded the same database first: its records stand.
+            Ok(()) | Err(StoreError::Stale { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
         tracing::info!(partners = records.len(), file = %partners_file.display(), "registry seeded into the database");
+        // As stored, at their first version.
+        records = store.registry_records().await?;
     } else {
         tracing::info!(
             partners = records.len(),

@@ -79,6 +79,7 @@ impl From<ExchangeError> for Status {
             ExchangeError::Refused(refusal) => refusal_status(refusal),
             ExchangeError::Tls(e) => Status::failed_precondition(e.to_string()),
             ExchangeError::Exhausted(msg) => Status::resource_exhausted(msg),
+            ExchangeError::Overtaken(msg) => Status::aborted(msg),
             ExchangeError::Store(StoreError::UnknownDelivery(id)) => {
                 Status::not_found(format!("delivery {id} is not addressed to you"))
             }
@@ -108,6 +109,7 @@ fn refusal_status(refusal: Refusal) -> Status {
             Status::already_exists(refusal.to_string())
         }
         Refusal::Pointless(_) => Status::failed_precondition(refusal.to_string()),
+        Refusal::Stale { .. } => Status::aborted(refusal.to_string()),
         _ => Status::invalid_argument(refusal.to_string()),
     }
 }

@@ -44,6 +44,9 @@ pub enum ExchangeError {
     /// The caller holds as much open as it may; the message says what to close or wait for.
     #[error("{0}")]
     Exhausted(String),
+    /// A registry change was overtaken by another before it was saved; nothing changed.
+    #[error("{0}")]
+    Overtaken(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -67,6 +70,7 @@ impl ExchangeError {
             ExchangeError::Refused(_) | ExchangeError::Inconsistent(_) => "refused",
             ExchangeError::Tls(_) => "tls_setup",
             ExchangeError::Exhausted(_) => "exhausted",
+            ExchangeError::Overtaken(_) => "overtaken",
             ExchangeError::Store(_) => "store_unavailable",
         }
     }

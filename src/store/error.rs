@@ -31,6 +31,18 @@ pub enum StoreError {
     /// A value cannot be stored (checked before the writer's transaction).
     #[error("the {0} cannot be stored: it holds a NUL character or is too long")]
     Invalid(&'static str),
+    /// A registry change was made against a version of the partner that is no longer the
+    /// stored one; nothing was changed.
+    #[error(
+        "partner {partner} was changed since version {version} (by another operator or replica); \
+         read it again and make the change against its current version"
+    )]
+    Stale {
+        /// The partner's id.
+        partner: String,
+        /// The version the change was made against.
+        version: i64,
+    },
     /// A stored value does not decode.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),

@@ -273,7 +273,7 @@ impl Writer {
                 for event in events {
                     self.append_audit(event, now, &mut batch.rows);
                 }
-                Ok(Some(Answer::Unit(reply)))
+                Ok(Some(Answer::Unit(reply, Ok(()))))
             }
             Job::Ack {
                 recipient,
@@ -297,8 +297,8 @@ impl Writer {
                 Err(e) => Err((e, Some(Answer::Leased(reply, Vec::new())))),
             },
             Job::Release { holder, reply } => match self.release(&holder, woken).await {
-                Ok(()) => Ok(Some(Answer::Unit(reply))),
-                Err(e) => Err((e, Some(Answer::Unit(reply)))),
+                Ok(()) => Ok(Some(Answer::Unit(reply, Ok(())))),
+                Err(e) => Err((e, Some(Answer::Unit(reply, Ok(()))))),
             },
             Job::Expire {
                 cutoff,
@@ -313,8 +313,8 @@ impl Writer {
                 audit,
                 reply,
             } => match self.save_records(&records, audit, &mut batch.rows).await {
-                Ok(()) => Ok(Some(Answer::Unit(reply))),
-                Err(e) => Err((e, Some(Answer::Unit(reply)))),
+                Ok(saved) => Ok(Some(Answer::Unit(reply, saved))),
+                Err(e) => Err((e, Some(Answer::Unit(reply, Ok(()))))),
             },
             Job::Prune {
                 cutoff,

@@ -17,6 +17,7 @@ mod otel;
 mod policy_table;
 mod postgres;
 mod refusals;
+mod registry_versions;
 mod support;
 mod telemetry;
 mod tls;
