@@ -50,7 +50,8 @@ pub struct PartnerConnection {
 #[derive(Debug, Default)]
 pub struct Connections {
     next: AtomicU64,
-    open: Mutex<HashMap<u64, (CertFingerprint, CancellationToken)>>,
+    /// Per connection: its certificate, when that expires, and what closes it.
+    open: Mutex<HashMap<u64, (CertFingerprint, Option<i64>, CancellationToken)>>,
 }
 
 /// Removes a connection from the table when it ends.
@@ -130,7 +131,8 @@ pub fn incoming(
                 match peer {
                     Some(Ok(peer)) => {
                         tracing::debug!(peer.addr = %addr, client.oin = %peer.oin, "partner connected");
-                        let (registration, token) = connections.register(peer.fingerprint);
+                        let (registration, token) =
+                            connections.register(peer.fingerprint.clone(), peer.expires_at);
                         let connection = PartnerConnection {
                             stream,
                             peer,
@@ -175,10 +177,12 @@ impl Connections {
     fn register(
         self: &Arc<Self>,
         fingerprint: CertFingerprint,
+        expires_at: Option<i64>,
     ) -> (Registration, CancellationToken) {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let token = CancellationToken::new();
-        self.open.lock().insert(id, (fingerprint, token.clone()));
+        let entry = (fingerprint, expires_at, token.clone());
+        self.open.lock().insert(id, entry);
         let registration = Registration {
             id,
             table: self.clone(),
@@ -187,15 +191,17 @@ impl Connections {
     }
 
     /// Ends every open connection whose certificate `registry` no longer accepts (revoked,
-    /// retired past its time, unregistered, or of a suspended partner). Returns how many.
+    /// retired past its time, unregistered, or of a suspended partner), or that has expired.
+    /// Returns how many.
     pub fn close_unaccepted(&self, registry: &Registry) -> usize {
         let now = crate::clock::now_ms();
         let open = self.open.lock();
         let mut closed = 0;
-        for (fingerprint, token) in open.values() {
+        for (fingerprint, expires_at, token) in open.values() {
             let accepted = registry
                 .certificate(fingerprint)
-                .is_some_and(|(partner, cert)| partner.is_active() && cert.accepted_at(now));
+                .is_some_and(|(partner, cert)| partner.is_active() && cert.accepted_at(now))
+                && expires_at.is_none_or(|end| now < end);
             if !accepted && !token.is_cancelled() {
                 tracing::info!(certificate = %fingerprint, "closing a connection whose certificate is no longer accepted");
                 token.cancel();
