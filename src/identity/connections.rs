@@ -50,9 +50,11 @@ pub struct PartnerConnection {
 #[derive(Debug, Default)]
 pub struct Connections {
     next: AtomicU64,
-    /// Per connection: its certificate, when that expires, and what closes it.
-    open: Mutex<HashMap<u64, (CertFingerprint, Option<i64>, CancellationToken)>>,
+    open: Mutex<HashMap<u64, OpenConnection>>,
 }
+
+/// An open connection: its certificate, when that expires (Unix ms), and what closes it.
+type OpenConnection = (CertFingerprint, Option<i64>, CancellationToken);
 
 /// Removes a connection from the table when it ends.
 struct Registration {
@@ -132,7 +134,7 @@ pub fn incoming(
                     Some(Ok(peer)) => {
                         tracing::debug!(peer.addr = %addr, client.oin = %peer.oin, "partner connected");
                         let (registration, token) =
-                            connections.register(peer.fingerprint.clone(), peer.expires_at);
+                            connections.register(peer.fingerprint, peer.expires_at);
                         let connection = PartnerConnection {
                             stream,
                             peer,
