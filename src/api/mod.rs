@@ -24,6 +24,10 @@ use crate::{
     store::StoreError,
 };
 
+/// Metadata key of a `RESOURCE_EXHAUSTED` answer saying how many milliseconds to wait before
+/// trying again.
+pub const RETRY_AFTER_MS: &str = "retry-after-ms";
+
 /// Code generated from `proto/ketenpoort/v1/` by `build.rs`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod proto {
@@ -80,6 +84,16 @@ impl From<ExchangeError> for Status {
             ExchangeError::Tls(e) => Status::failed_precondition(e.to_string()),
             ExchangeError::Exhausted(msg) => Status::resource_exhausted(msg),
             ExchangeError::Overtaken(msg) => Status::aborted(msg),
+            ExchangeError::Throttled {
+                reason,
+                retry_after_ms,
+            } => {
+                let mut status = Status::resource_exhausted(reason);
+                status
+                    .metadata_mut()
+                    .insert(RETRY_AFTER_MS, retry_after_ms.max(1).into());
+                status
+            }
             ExchangeError::Store(StoreError::UnknownDelivery(id)) => {
                 Status::not_found(format!("delivery {id} is not addressed to you"))
             }

@@ -290,7 +290,7 @@ impl Exchange {
         let records = self.store.registry_records().await?;
         let registry = Registry::assemble(Path::new("database"), records)
             .map_err(|e| ExchangeError::Inconsistent(e.to_string()))?;
-        let closed = self.connections.close_unaccepted(&registry);
+        let closed = self.connections.close_ended(&registry);
         self.registry.store(Arc::new(registry));
         tracing::info!(connections.closed = closed, "registry reloaded");
         Ok(())
@@ -356,7 +356,7 @@ impl Exchange {
                     seen = version;
                 }
                 Ok(_) => {
-                    self.connections.close_unaccepted(&self.registry.load());
+                    self.connections.close_ended(&self.registry.load());
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot read the registry version"),
             }

@@ -12,6 +12,7 @@ mod exchange;
 mod gateway_services;
 mod leases;
 mod lifecycle;
+mod limits;
 mod operators;
 mod otel;
 mod policy_table;

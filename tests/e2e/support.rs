@@ -466,7 +466,8 @@ pub async fn handshake_with(
         e.get_ref()
             .and_then(|inner| inner.downcast_ref::<rustls::Error>())
             .cloned()
-            .unwrap_or_else(|| panic!("not a TLS error: {e}"))
+            // Dropped before or during the handshake.
+            .unwrap_or_else(|| rustls::Error::General(e.to_string()))
     })
 }
 
