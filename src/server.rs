@@ -35,11 +35,12 @@ use crate::{
     exchange::{
         Exchange, Parts,
         jobs::{self, Schedule},
+        limits::SendLimits,
         retention::Forgetting,
     },
     identity::{
         self,
-        connections::{self, Connections, Handshakes},
+        connections::{self, ConnectionLimits, Connections},
         dev_pki::{self, DevPkiError},
         person::TokenRules,
         tls::{self, TlsFiles, TlsSetupError},
@@ -157,7 +158,14 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
         &tls_files,
         registry.clone(),
     )?));
-    let connections = Arc::new(Connections::default());
+    let connections = Arc::new(Connections::new(ConnectionLimits {
+        handshake_timeout: Duration::from_secs(config.server.handshake_timeout_secs),
+        max_handshakes_in_progress: config.server.max_handshakes_in_progress,
+        max_connections: config.limits.max_connections,
+        tcp_keepalive: Duration::from_secs(config.limits.tcp_keepalive_secs),
+        idle: Duration::from_secs(config.limits.connection_idle_secs),
+        max_age: Duration::from_secs(config.limits.connection_max_age_secs),
+    }));
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -174,10 +182,6 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
         tls_config.clone(),
         registry.clone(),
         connections.clone(),
-        Handshakes {
-            timeout: Duration::from_secs(config.server.handshake_timeout_secs),
-            max_in_progress: config.server.max_handshakes_in_progress,
-        },
         shutdown.clone(),
     );
     let exchange = Arc::new(Exchange::new(Parts {
@@ -200,6 +204,12 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
         max_message_bytes: config.server.max_message_bytes,
         lease: Duration::from_secs(config.delivery.lease_secs),
         max_subscriptions_per_partner: config.server.max_subscriptions_per_partner,
+        max_pending_per_receiver: config.limits.max_pending_per_receiver,
+        sends: SendLimits::new(
+            config.limits.send_per_second,
+            config.limits.send_burst,
+            config.limits.send_in_flight,
+        ),
         forgetting: Forgetting {
             erase_after_ack: (config.delivery.erase_after_ack_secs > 0)
                 .then(|| Duration::from_secs(config.delivery.erase_after_ack_secs)),
@@ -218,7 +228,9 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
     );
     let metrics_addr = match config.metrics.listen {
         Some(listen) => {
-            Some(telemetry::serve(listen, store.clone(), registry, shutdown.clone()).await?)
+            let max_pending = config.limits.max_pending_per_receiver;
+            let (store, shutdown) = (store.clone(), shutdown.clone());
+            Some(telemetry::serve(listen, store, registry, max_pending, shutdown).await?)
         }
         None => None,
     };
@@ -278,8 +290,14 @@ async fn registry_from_store(
             "source": partners_file.display().to_string(),
             "partners": records.len(),
         });
-        store.save_records(records.clone(), vec![seeded]).await?;
+        match store.save_records(records.clone(), vec![seeded]).await {
+            // Another replica seeded the same database first: its records stand.
+            Ok(()) | Err(StoreError::Stale { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
         tracing::info!(partners = records.len(), file = %partners_file.display(), "registry seeded into the database");
+        // As stored, at their first version.
+        records = store.registry_records().await?;
     } else {
         tracing::info!(
             partners = records.len(),

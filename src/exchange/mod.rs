@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::ExchangeError;
 
-use limits::StreamSlots;
+use limits::{Backlog, PartnerSlots, SendLimits};
 use retention::Forgetting;
 
 use crate::{
@@ -71,7 +71,11 @@ pub struct Exchange {
     forgetting: Forgetting,
     lease: std::time::Duration,
     instance: String,
-    streams: Arc<StreamSlots>,
+    streams: Arc<PartnerSlots>,
+    /// The limits on each partner's `Send` calls.
+    sends: SendLimits,
+    /// Deliveries waiting per receiver.
+    backlog: Backlog,
 }
 
 /// What an [`Exchange`] is made of; `server` assembles it at start-up.
@@ -110,6 +114,10 @@ pub struct Parts {
     pub lease: std::time::Duration,
     /// The most `Subscribe` streams one partner endpoint may hold open on this gateway.
     pub max_subscriptions_per_partner: usize,
+    /// The limits on each partner's `Send` calls.
+    pub sends: SendLimits,
+    /// The most deliveries that may wait for one receiver.
+    pub max_pending_per_receiver: u64,
 }
 
 // === impl Exchange ===
@@ -134,7 +142,9 @@ impl Exchange {
             max_message_bytes: parts.max_message_bytes,
             forgetting: parts.forgetting,
             lease: parts.lease,
-            streams: StreamSlots::new(parts.max_subscriptions_per_partner),
+            streams: PartnerSlots::new(parts.max_subscriptions_per_partner),
+            sends: parts.sends,
+            backlog: Backlog::new(parts.max_pending_per_receiver),
             // Names this gateway's streams in their leases, so that a graceful stop ends them.
             instance: uuid::Uuid::new_v4().simple().to_string(),
         }

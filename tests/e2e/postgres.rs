@@ -251,6 +251,7 @@ async fn a_revocation_through_one_replica_closes_a_stream_on_another_within_5s()
             RevokeCertificateRequest {
                 fingerprint,
                 reason: "private key leaked".into(),
+                ..Default::default()
             },
         ))
         .await
