@@ -8,6 +8,7 @@
 mod audit;
 mod cli;
 mod cli_pipe;
+mod crash;
 mod exchange;
 mod gateway_services;
 mod leases;
