@@ -113,7 +113,10 @@ impl Load {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_answered_is_lost_and_nothing_doubles_when_killed_under_load() {
-    let mut served = Served::start("[limits]\nsend_per_second = 100000\nsend_burst = 100000\n");
+    let mut served = Served::start(
+        "[limits]\nsend_per_second = 100000\nsend_burst = 100000\n\
+         handshakes_per_second_per_address = 100000\n",
+    );
     let definitions =
         registry::load_definitions(std::path::Path::new("config/partners.toml")).unwrap();
     let load = Arc::new(Load {

@@ -5,6 +5,7 @@
 // Test code: a failed unwrap is a failed test or benchmark, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod abuse;
 mod audit;
 mod cli;
 mod cli_pipe;
@@ -23,3 +24,4 @@ mod registry_versions;
 mod support;
 mod telemetry;
 mod tls;
+mod tls_scan;
