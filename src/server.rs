@@ -162,6 +162,7 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
         handshake_timeout: Duration::from_secs(config.server.handshake_timeout_secs),
         max_handshakes_in_progress: config.server.max_handshakes_in_progress,
         max_connections: config.limits.max_connections,
+        handshakes_per_second_per_address: config.limits.handshakes_per_second_per_address,
         tcp_keepalive: Duration::from_secs(config.limits.tcp_keepalive_secs),
         idle: Duration::from_secs(config.limits.connection_idle_secs),
         max_age: Duration::from_secs(config.limits.connection_max_age_secs),
@@ -241,10 +242,11 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
             .register_encoded_file_descriptor_set(DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
-    // tonic's own limit is a backstop well above ours, so that a request between the two gets
-    // our INVALID_ARGUMENT with the configured limit rather than a bare transport error.
+    // tonic's own limit is a backstop a little above ours, so that a request just over ours
+    // gets our INVALID_ARGUMENT naming the configured limit, and a far larger one is refused
+    // from its length prefix (OUT_OF_RANGE) before it is decoded or recorded.
     let signals = SignalServiceServer::new(SignalApi::new(exchange.clone()))
-        .max_decoding_message_size(config.server.max_message_bytes * 2 + 64 * 1024);
+        .max_decoding_message_size(config.server.max_message_bytes + 64 * 1024);
     let limits = &config.server;
     let router = Server::builder()
         .max_concurrent_streams(Some(limits.max_streams_per_connection))

@@ -224,6 +224,7 @@ impl Config {
         config.limits.send_per_second = 100_000;
         config.limits.send_burst = 100_000;
         config.limits.send_in_flight = 10_000;
+        config.limits.handshakes_per_second_per_address = 10_000;
         config
     }
 

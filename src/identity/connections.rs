@@ -7,6 +7,7 @@
 use std::{
     collections::HashMap,
     io,
+    num::NonZeroU32,
     pin::Pin,
     sync::{
         Arc,
@@ -16,6 +17,7 @@ use std::{
     time::Duration,
 };
 
+use governor::{Quota, RateLimiter};
 use parking_lot::Mutex;
 use rustls::{CertificateError, Error as TlsError};
 use tokio::{
@@ -61,6 +63,9 @@ pub struct ConnectionLimits {
     pub max_handshakes_in_progress: usize,
     /// Connections open at once, in a handshake or established; one more is dropped at once.
     pub max_connections: usize,
+    /// New connections per second from one address (twice that in a burst); more are
+    /// dropped before their handshake.
+    pub handshakes_per_second_per_address: u32,
     /// TCP keepalive probes after this much silence, so dead peers are found.
     pub tcp_keepalive: Duration,
     /// A connection from which nothing arrived for this long is closed.
@@ -108,6 +113,10 @@ pub fn incoming(
     let (tx, rx) = mpsc::channel(64);
     let limits = connections.limits;
     let in_progress = Arc::new(Semaphore::new(limits.max_handshakes_in_progress));
+    let per_address =
+        NonZeroU32::new(limits.handshakes_per_second_per_address).unwrap_or(NonZeroU32::MIN);
+    let burst = per_address.saturating_mul(NonZeroU32::MIN.saturating_add(1));
+    let handshakes = RateLimiter::keyed(Quota::per_second(per_address).allow_burst(burst));
     tokio::spawn(async move {
         loop {
             let (tcp, addr) = tokio::select! {
@@ -123,6 +132,13 @@ pub fn incoming(
             };
             // Before authentication a connection costs a task and a buffer: bounded, so that a
             // flood of TCP connections that never finish a handshake cannot grow without end.
+            // A TLS handshake costs the gateway a key exchange and a signature: a peer that
+            // reconnects faster than any partner needs to is dropped before it gets one.
+            if handshakes.check_key(&addr.ip()).is_err() {
+                telemetry::handshake_failure("address_rate");
+                tracing::debug!(peer.addr = %addr, "too many new connections from this address; dropped");
+                continue;
+            }
             let Ok(slot) = connections.slots.clone().try_acquire_owned() else {
                 telemetry::handshake_failure("connections_full");
                 tracing::warn!(peer.addr = %addr, "too many connections open; connection dropped");

@@ -5,9 +5,11 @@
 // Test code: a failed unwrap is a failed test or benchmark, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod abuse;
 mod audit;
 mod cli;
 mod cli_pipe;
+mod crash;
 mod exchange;
 mod gateway_services;
 mod leases;
@@ -23,3 +25,4 @@ mod registry_versions;
 mod support;
 mod telemetry;
 mod tls;
+mod tls_scan;

@@ -426,17 +426,22 @@ pub async fn handshake_on(
 /// A rustls client configuration trusting the test CA, offering HTTP/2, with the client
 /// certificate and key named in `identity` (files in the test PKI), or none.
 pub fn client_config(h: &Harness, identity: Option<(&str, &str)>) -> ClientConfig {
+    client_config_in(&h.pki(), identity)
+}
+
+/// [`client_config`] with the PKI in `pki`.
+pub fn client_config_in(pki: &Path, identity: Option<(&str, &str)>) -> ClientConfig {
     ketenpoort::identity::install_crypto_provider();
     let mut roots = RootCertStore::empty();
-    for ca in read_certificates(&h.pki().join("ca.pem")).unwrap() {
+    for ca in read_certificates(&pki.join("ca.pem")).unwrap() {
         roots.add(ca).unwrap();
     }
     let builder = ClientConfig::builder().with_root_certificates(roots);
     let mut config = match identity {
         Some((cert, key)) => builder
             .with_client_auth_cert(
-                read_certificates(&h.pki().join(cert)).unwrap(),
-                read_private_key(&h.pki().join(key)).unwrap(),
+                read_certificates(&pki.join(cert)).unwrap(),
+                read_private_key(&pki.join(key)).unwrap(),
             )
             .unwrap(),
         None => builder.with_no_client_auth(),
