@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "ketenpoort/v1/audit.proto",
     "ketenpoort/v1/admin.proto",
     "ketenpoort/v1/policy.proto",
+    "ketenpoort/v1/monitor.proto",
     "ketenpoort/v1/signals.proto",
 ];
 

@@ -440,6 +440,7 @@ fn new_signal(sender: &Oin, recipients: &[Oin], payload: &[u8], key: String) -> 
         audit,
         resent_audit: resent,
         subject,
+        counters: Vec::new(),
     }
 }
 

@@ -77,9 +77,13 @@ pub enum UnknownSignal {
         "payload type URL must end in a message name, e.g. \"{TYPE_URL_PREFIX}{PACKAGE}.Intake\""
     )]
     Malformed,
-    /// The type is not one of the catalogue's signals.
-    #[error("payload type {0} is not a catalogue signal; use one of: {1}")]
-    NotASignal(String, String),
+    /// The type is not one of the catalogue's signals (named by the catalogue's list; the
+    /// caller's type URL is never repeated).
+    #[error(
+        "payload type URL names no catalogue signal; use {TYPE_URL_PREFIX}{PACKAGE}.<signal>, \
+         one of: {0}"
+    )]
+    NotASignal(String),
 }
 
 // === impl Catalogue ===
@@ -136,7 +140,6 @@ impl Catalogue {
             _ if full_name.is_empty() => Err(UnknownSignal::Malformed),
             Some(name) if self.signals.contains_key(name) => Ok(&self.signals[name]),
             _ => Err(UnknownSignal::NotASignal(
-                truncate(full_name, 100),
                 self.signal_names().collect::<Vec<_>>().join(", "),
             )),
         }
@@ -267,10 +270,6 @@ pub fn message_kind(field: &FieldDescriptor) -> Option<MessageDescriptor> {
         Kind::Message(m) if m.package_name() != "google.protobuf" => Some(m),
         _ => None,
     }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    s.chars().take(max).collect()
 }
 
 // === impl SubjectIdType ===

@@ -172,3 +172,6 @@ fn is_well_known(message: &DynamicMessage) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod properties;

@@ -11,14 +11,16 @@
 //! - Domain, pure: [`config`] (the settings), [`registry`] (partners, roles, purposes,
 //!   certificates), [`policy`] (purposes, legal bases, rules and their compiled allowlists;
 //!   authorization returns a [`policy::Permit`]), [`filter`] (a permit → each recipient's own
-//!   copy), [`audit`] (records, hash chain, checkpoints, verification, export).
+//!   copy), [`audit`] (records, hash chain, checkpoints, verification, export), [`monitor`]
+//!   (what the programme monitor counts, quarters, disclosure control of its reports).
 //! - [`store`]: SQLite or PostgreSQL through sqlx; one writer per gateway that group-commits
 //!   signals, deliveries, audit records, registry changes and prunings; replicas share one
 //!   audit chain. [`telemetry`]: metrics, health and span export.
 //! - [`identity`]: the rustls server configuration and client-certificate verification, the
 //!   person behind a token, the development PKI; the one place that installs the ring provider.
 //! - [`exchange`]: the use cases (send, deliveries, registry changes, audit reading,
-//!   retention) and the gateway's state and background jobs.
+//!   retention, the programme monitor's counters and reports) and the gateway's state and
+//!   background jobs.
 //! - [`api`]: the tonic services; the only place that knows prost types and maps errors to
 //!   `tonic::Status`, with one span per RPC.
 //! - [`console`]: the privacy officers' web console, beside `api`: the audit use cases as
@@ -42,6 +44,7 @@ pub mod exchange;
 pub mod filter;
 pub mod identity;
 pub mod ids;
+pub mod monitor;
 pub mod policy;
 pub mod registry;
 pub mod server;

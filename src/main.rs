@@ -1,6 +1,6 @@
 //! The `ketenpoort` command: the gateway (`serve`, `dev-init`), policy review (`policy`), a
 //! partner-side client (`send`, `receive`), the privacy officer's tools (`audit`), the
-//! operator's (`partner`), and development tokens (`dev-token`). A thin layer over the library; each group lives in `src/cli/`.
+//! operator's (`partner`), the programme monitor's (`monitor`), and development tokens (`dev-token`). A thin layer over the library; each group lives in `src/cli/`.
 
 mod cli;
 
@@ -12,6 +12,7 @@ use ketenpoort::config::DEFAULT_CONFIG_FILE;
 use cli::{
     audit::AuditCommand,
     gateway::LogFormat,
+    monitor::MonitorCommand,
     operator::PartnerCommand,
     partner::{ReceiveArgs, SendArgs},
     policy::PolicyCommand,
@@ -43,7 +44,7 @@ enum Command {
         log_format: LogFormat,
     },
     /// Write a development PKI: a CA, the gateway certificate and one certificate per partner,
-    /// the audit keys, and a JWT key pair per officer and operator.
+    /// the audit keys, and a JWT key pair per officer, operator and monitor.
     DevInit {
         /// Settings file (for the partner registry and PKI directory).
         #[arg(long, default_value = DEFAULT_CONFIG_FILE)]
@@ -104,6 +105,11 @@ enum Command {
     },
     /// Mint a development JWT naming the person behind an officer's or operator's requests.
     DevToken(DevTokenArgs),
+    /// The programme monitor's figures per LVV region, without personal data (monitor role).
+    Monitor {
+        #[command(subcommand)]
+        command: MonitorCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -155,5 +161,6 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Audit { command } => cli::audit::run(command).await,
         Command::Partner { command } => cli::operator::run(command).await,
         Command::DevToken(args) => cli::token::dev_token(&args),
+        Command::Monitor { command } => cli::monitor::run(command).await,
     }
 }

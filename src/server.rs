@@ -17,9 +17,10 @@ use tonic::transport::Server;
 
 use crate::{
     api::{
-        AdminApi, AuditApi, PolicyApi, SignalApi,
+        AdminApi, AuditApi, MonitorApi, PolicyApi, SignalApi,
         proto::{
             admin_service_server::AdminServiceServer, audit_service_server::AuditServiceServer,
+            monitor_service_server::MonitorServiceServer,
             policy_service_server::PolicyServiceServer, signal_service_server::SignalServiceServer,
         },
         span::RpcSpans,
@@ -35,11 +36,12 @@ use crate::{
     exchange::{
         Exchange, Parts,
         jobs::{self, Schedule},
+        limits::SendLimits,
         retention::Forgetting,
     },
     identity::{
         self,
-        connections::{self, Connections, Handshakes},
+        connections::{self, ConnectionLimits, Connections},
         dev_pki::{self, DevPkiError},
         person::TokenRules,
         tls::{self, TlsFiles, TlsSetupError},
@@ -161,7 +163,15 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
         &tls_files,
         registry.clone(),
     )?));
-    let connections = Arc::new(Connections::default());
+    let connections = Arc::new(Connections::new(ConnectionLimits {
+        handshake_timeout: Duration::from_secs(config.server.handshake_timeout_secs),
+        max_handshakes_in_progress: config.server.max_handshakes_in_progress,
+        max_connections: config.limits.max_connections,
+        handshakes_per_second_per_address: config.limits.handshakes_per_second_per_address,
+        tcp_keepalive: Duration::from_secs(config.limits.tcp_keepalive_secs),
+        idle: Duration::from_secs(config.limits.connection_idle_secs),
+        max_age: Duration::from_secs(config.limits.connection_max_age_secs),
+    }));
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -178,10 +188,6 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
         tls_config.clone(),
         registry.clone(),
         connections.clone(),
-        Handshakes {
-            timeout: Duration::from_secs(config.server.handshake_timeout_secs),
-            max_in_progress: config.server.max_handshakes_in_progress,
-        },
         shutdown.clone(),
     );
     let exchange = Arc::new(Exchange::new(Parts {
@@ -204,6 +210,12 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
         max_message_bytes: config.server.max_message_bytes,
         lease: Duration::from_secs(config.delivery.lease_secs),
         max_subscriptions_per_partner: config.server.max_subscriptions_per_partner,
+        max_pending_per_receiver: config.limits.max_pending_per_receiver,
+        sends: SendLimits::new(
+            config.limits.send_per_second,
+            config.limits.send_burst,
+            config.limits.send_in_flight,
+        ),
         forgetting: Forgetting {
             erase_after_ack: (config.delivery.erase_after_ack_secs > 0)
                 .then(|| Duration::from_secs(config.delivery.erase_after_ack_secs)),
@@ -222,7 +234,9 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
     );
     let metrics_addr = match config.metrics.listen {
         Some(listen) => {
-            Some(telemetry::serve(listen, store.clone(), registry, shutdown.clone()).await?)
+            let max_pending = config.limits.max_pending_per_receiver;
+            let (store, shutdown) = (store.clone(), shutdown.clone());
+            Some(telemetry::serve(listen, store, registry, max_pending, shutdown).await?)
         }
         None => None,
     };
@@ -240,10 +254,11 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
             .register_encoded_file_descriptor_set(DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
-    // tonic's own limit is a backstop well above ours, so that a request between the two gets
-    // our INVALID_ARGUMENT with the configured limit rather than a bare transport error.
+    // tonic's own limit is a backstop a little above ours, so that a request just over ours
+    // gets our INVALID_ARGUMENT naming the configured limit, and a far larger one is refused
+    // from its length prefix (OUT_OF_RANGE) before it is decoded or recorded.
     let signals = SignalServiceServer::new(SignalApi::new(exchange.clone()))
-        .max_decoding_message_size(config.server.max_message_bytes * 2 + 64 * 1024);
+        .max_decoding_message_size(config.server.max_message_bytes + 64 * 1024);
     let limits = &config.server;
     let router = Server::builder()
         .max_concurrent_streams(Some(limits.max_streams_per_connection))
@@ -257,7 +272,8 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
         .add_service(signals)
         .add_service(PolicyServiceServer::new(PolicyApi::new(exchange.clone())))
         .add_service(AuditServiceServer::new(AuditApi::new(exchange.clone())))
-        .add_service(AdminServiceServer::new(AdminApi::new(exchange.clone())));
+        .add_service(AdminServiceServer::new(AdminApi::new(exchange.clone())))
+        .add_service(MonitorServiceServer::new(MonitorApi::new(exchange.clone())));
     let task = tokio::spawn(
         router.serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned()),
     );
@@ -289,8 +305,14 @@ async fn registry_from_store(
             "source": partners_file.display().to_string(),
             "partners": records.len(),
         });
-        store.save_records(records.clone(), vec![seeded]).await?;
+        match store.save_records(records.clone(), vec![seeded]).await {
+            // Another replica seeded the same database first: its records stand.
+            Ok(()) | Err(StoreError::Stale { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
         tracing::info!(partners = records.len(), file = %partners_file.display(), "registry seeded into the database");
+        // As stored, at their first version.
+        records = store.registry_records().await?;
     } else {
         tracing::info!(
             partners = records.len(),

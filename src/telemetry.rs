@@ -39,6 +39,8 @@ struct Sources {
     handle: PrometheusHandle,
     store: Store,
     registry: SharedRegistry,
+    /// The most deliveries that may wait for one receiver; half of it is a warning.
+    max_pending: u64,
 }
 
 /// Why the metrics listener could not start.
@@ -108,12 +110,14 @@ pub async fn serve(
     listen: SocketAddr,
     store: Store,
     registry: SharedRegistry,
+    max_pending: u64,
     shutdown: CancellationToken,
 ) -> Result<SocketAddr, MetricsError> {
     let sources = Sources {
         handle: handle(),
         store,
         registry,
+        max_pending,
     };
     let listener = TcpListener::bind(listen)
         .await
@@ -227,8 +231,33 @@ pub fn expiry_warnings(registry: &crate::registry::Registry, now: i64) -> Vec<St
         .collect()
 }
 
+/// Warnings about receivers with at least half the deliveries waiting they may have.
+async fn backlog_warnings(sources: &Sources) -> Vec<String> {
+    let Ok(pending) = sources.store.pending_by_recipient().await else {
+        return Vec::new();
+    };
+    let registry = sources.registry.load();
+    pending
+        .into_iter()
+        .filter(|(_, count, _)| u64::try_from(*count).unwrap_or(0) * 2 >= sources.max_pending)
+        .map(|(oin, count, _)| {
+            let receiver = oin
+                .parse()
+                .ok()
+                .and_then(|oin| registry.by_oin(&oin).map(|p| p.id.clone()))
+                .unwrap_or(oin);
+            format!(
+                "receiver {receiver}: {count} deliveries waiting, of the {} it may have \
+                 ([limits] max_pending_per_receiver); new signals for it are refused at the limit",
+                sources.max_pending
+            )
+        })
+        .collect()
+}
+
 async fn health(State(sources): State<Sources>) -> impl IntoResponse {
-    let warnings = expiry_warnings(&sources.registry.load(), now_ms());
+    let mut warnings = expiry_warnings(&sources.registry.load(), now_ms());
+    warnings.extend(backlog_warnings(&sources).await);
     let database = sources.store.registry_version().await.is_ok();
     let status = match (database, warnings.is_empty()) {
         (false, _) => "unavailable",

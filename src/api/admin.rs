@@ -121,8 +121,13 @@ impl AdminService for AdminApi {
         let q = request.get_ref();
         let partner = self
             .change(&request, "AddCertificate", async |x, op| {
-                x.add_certificate(op, &q.partner_id, &q.certificate_pem)
-                    .await
+                x.add_certificate(
+                    op,
+                    &q.partner_id,
+                    &q.certificate_pem,
+                    version(q.expected_version),
+                )
+                .await
             })
             .await?;
         Ok(Response::new(AddCertificateResponse { partner }))
@@ -136,7 +141,8 @@ impl AdminService for AdminApi {
         let at = q.retire_at.as_ref().map(unix_ms);
         let partner = self
             .change(&request, "RetireCertificate", async |x, op| {
-                x.retire_certificate(op, &q.fingerprint, at).await
+                x.retire_certificate(op, &q.fingerprint, at, version(q.expected_version))
+                    .await
             })
             .await?;
         Ok(Response::new(RetireCertificateResponse { partner }))
@@ -150,7 +156,8 @@ impl AdminService for AdminApi {
         let reason = non_empty(&q.reason);
         let partner = self
             .change(&request, "RevokeCertificate", async |x, op| {
-                x.revoke_certificate(op, &q.fingerprint, reason).await
+                x.revoke_certificate(op, &q.fingerprint, reason, version(q.expected_version))
+                    .await
             })
             .await?;
         Ok(Response::new(RevokeCertificateResponse { partner }))
@@ -164,8 +171,14 @@ impl AdminService for AdminApi {
         let reason = non_empty(&q.reason);
         let partner = self
             .change(&request, "SuspendPartner", async |x, op| {
-                x.set_partner_status(op, &q.id, PartnerStatus::Suspended, reason)
-                    .await
+                x.set_partner_status(
+                    op,
+                    &q.id,
+                    PartnerStatus::Suspended,
+                    reason,
+                    version(q.expected_version),
+                )
+                .await
             })
             .await?;
         Ok(Response::new(SuspendPartnerResponse { partner }))
@@ -175,10 +188,11 @@ impl AdminService for AdminApi {
         &self,
         request: Request<ResumePartnerRequest>,
     ) -> Result<Response<ResumePartnerResponse>, Status> {
-        let id = &request.get_ref().id;
+        let q = request.get_ref();
         let partner = self
             .change(&request, "ResumePartner", async |x, op| {
-                x.set_partner_status(op, id, PartnerStatus::Active, None)
+                let expected = version(q.expected_version);
+                x.set_partner_status(op, &q.id, PartnerStatus::Active, None, expected)
                     .await
             })
             .await?;
@@ -291,6 +305,14 @@ fn parse_new_partner(q: AddPartnerRequest) -> Result<NewPartner, Refusal> {
     })
 }
 
+/// The version a change names; 0 names none (the version in force).
+fn version(expected: u64) -> Option<i64> {
+    match expected {
+        0 => None,
+        v => Some(i64::try_from(v).unwrap_or(i64::MAX)),
+    }
+}
+
 fn partner_info(p: &Partner) -> PartnerInfo {
     let r = &p.record;
     PartnerInfo {
@@ -308,6 +330,7 @@ fn partner_info(p: &Partner) -> PartnerInfo {
         certificates: r.certificates.iter().map(certificate_info).collect(),
         changed_by: r.changed_by.clone(),
         changed_at: Some(timestamp(r.changed_at)),
+        version: u64::try_from(r.version).unwrap_or(0),
     }
 }
 

@@ -7,6 +7,7 @@
 mod admin;
 mod audit;
 pub mod client;
+mod monitor;
 mod policy;
 mod signal;
 pub mod span;
@@ -15,6 +16,7 @@ use tonic::{Extensions, Request, Status, metadata::MetadataMap};
 
 pub use admin::AdminApi;
 pub use audit::AuditApi;
+pub use monitor::MonitorApi;
 pub use policy::PolicyApi;
 pub use signal::SignalApi;
 
@@ -23,6 +25,10 @@ use crate::{
     identity::{PeerIdentity, person::TokenError},
     store::StoreError,
 };
+
+/// Metadata key of a `RESOURCE_EXHAUSTED` answer saying how many milliseconds to wait before
+/// trying again.
+pub const RETRY_AFTER_MS: &str = "retry-after-ms";
 
 /// Code generated from `proto/ketenpoort/v1/` by `build.rs`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
@@ -79,6 +85,17 @@ impl From<ExchangeError> for Status {
             ExchangeError::Refused(refusal) => refusal_status(refusal),
             ExchangeError::Tls(e) => Status::failed_precondition(e.to_string()),
             ExchangeError::Exhausted(msg) => Status::resource_exhausted(msg),
+            ExchangeError::Overtaken(msg) => Status::aborted(msg),
+            ExchangeError::Throttled {
+                reason,
+                retry_after_ms,
+            } => {
+                let mut status = Status::resource_exhausted(reason);
+                status
+                    .metadata_mut()
+                    .insert(RETRY_AFTER_MS, retry_after_ms.max(1).into());
+                status
+            }
             ExchangeError::Store(StoreError::UnknownDelivery(id)) => {
                 Status::not_found(format!("delivery {id} is not addressed to you"))
             }
@@ -86,6 +103,9 @@ impl From<ExchangeError> for Status {
                 "delivery {id} expired before it was acknowledged and its copy was erased; \
                  ask the sender to send the signal again"
             )),
+            ExchangeError::Store(e @ StoreError::Invalid(_)) => {
+                Status::invalid_argument(e.to_string())
+            }
             ExchangeError::Store(e) => {
                 tracing::error!(error = %e, "store failed");
                 Status::unavailable(
@@ -105,6 +125,7 @@ fn refusal_status(refusal: Refusal) -> Status {
             Status::already_exists(refusal.to_string())
         }
         Refusal::Pointless(_) => Status::failed_precondition(refusal.to_string()),
+        Refusal::Stale { .. } => Status::aborted(refusal.to_string()),
         _ => Status::invalid_argument(refusal.to_string()),
     }
 }

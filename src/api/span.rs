@@ -134,6 +134,7 @@ fn span_name(service: &str, method: &str) -> String {
         "AuditService" => "audit.",
         "AdminService" => "admin.",
         "PolicyService" => "policy.",
+        "MonitorService" => "monitor.",
         _ => "grpc.",
     };
     format!("{prefix}{snake}")
@@ -186,6 +187,10 @@ mod tests {
         assert_eq!(
             span_name("ketenpoort.v1.AdminService", "AddPartner"),
             "admin.add_partner"
+        );
+        assert_eq!(
+            span_name("ketenpoort.v1.MonitorService", "QuarterReport"),
+            "monitor.quarter_report"
         );
         assert_eq!(span_name("grpc.health.v1.Health", "Check"), "grpc.check");
     }

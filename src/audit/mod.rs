@@ -46,6 +46,10 @@ pub enum EventKind {
     AuditPruned,
     /// A partner's `Ack` or `GetReceipt` was refused (the detail names the method and why).
     RequestRefused,
+    /// The programme monitor read a report of aggregate figures (the detail names the quarter).
+    MonitorReport,
+    /// A request for a monitor report was refused (no valid token, wrong role).
+    MonitorRefused,
 }
 
 /// How it ended.

@@ -6,6 +6,7 @@
 pub mod args;
 pub mod audit;
 pub mod gateway;
+pub mod monitor;
 pub mod operator;
 pub mod output;
 pub mod partner;

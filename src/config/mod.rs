@@ -11,9 +11,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod console;
+mod limits;
 mod sections;
 
 pub use console::ConsoleConfig;
+pub use limits::LimitsConfig;
 
 pub use sections::{
     AuditConfig, DeliveryConfig, FilesConfig, MetricsConfig, ServerConfig, StoreConfig,
@@ -62,6 +64,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// The privacy officers' web console (off by default).
     pub console: ConsoleConfig,
+    /// What one connection or partner may cost.
+    pub limits: LimitsConfig,
 }
 
 /// Why the settings could not be used.
@@ -139,6 +143,7 @@ impl Config {
                 problems.push(format!("{key} must be at least 1"));
             }
         }
+        problems.extend(self.limits.problems());
         if self.server.handshake_timeout_secs == 0 {
             problems.push("server.handshake_timeout_secs must be at least 1".to_string());
         }
@@ -219,6 +224,12 @@ impl Config {
             [("dev-1".to_string(), pki.join("audit-subject-dev-1.key"))].into();
         config.store.url = format!("sqlite://{}", dir.join("gateway.db").display());
         config.files.partners = partners;
+        // Tests and benchmarks load the gateway harder than a partner may; the tests of the
+        // limits set their own.
+        config.limits.send_per_second = 100_000;
+        config.limits.send_burst = 100_000;
+        config.limits.send_in_flight = 10_000;
+        config.limits.handshakes_per_second_per_address = 10_000;
         config
     }
 

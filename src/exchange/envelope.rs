@@ -251,4 +251,55 @@ mod tests {
         assert!(!is_code(&"A".repeat(65)));
         assert!(printable("0199-key: é") && !printable("key\0") && !printable("a\nb"));
     }
+
+    /// What a careless client may put in any field: a value it should never see repeated.
+    const SECRET: &str = "zz-secret V-nummer ü";
+
+    /// Mostly `valid`, so that the later checks are reached too; else printable text or any
+    /// characters, with or without the secret.
+    fn field(valid: &'static str) -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let text = ("[ -~]{0,80}", any::<bool>(), "\\PC{0,8}").prop_map(|(text, secret, tail)| {
+            if secret {
+                format!("{text}{SECRET}{tail}")
+            } else {
+                text + &tail
+            }
+        });
+        prop_oneof![3 => Just(valid.to_string()), 1 => text]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 256,
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        /// Whatever a client sends, a refusal names the field and the rule, never the value.
+        #[test]
+        fn a_refusal_never_repeats_what_was_sent(
+            key in field("key-1"),
+            case_ref in field("LVV-UTR-2026-0042"),
+            purpose in field("INTAKE"),
+            recipient in field("00000099100000010000"),
+            type_url in field("type.googleapis.com/ketenpoort.v1.Intake"),
+            value in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            with_payload in proptest::prelude::any::<bool>(),
+        ) {
+            let catalogue = Catalogue::load().unwrap();
+            let sender: Oin = "00000099300000010000".parse().unwrap();
+            let envelope = Envelope {
+                idempotency_key: key,
+                case_ref,
+                purpose,
+                recipients: vec![recipient],
+                payload: with_payload.then_some(Payload { type_url, value }),
+                encoded_len: 100,
+            };
+            if let Err(e) = envelope.check(&sender, &catalogue, 1 << 20) {
+                proptest::prop_assert!(!e.to_string().contains("secret"), "{}", e);
+            }
+        }
+    }
 }

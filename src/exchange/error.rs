@@ -44,6 +44,17 @@ pub enum ExchangeError {
     /// The caller holds as much open as it may; the message says what to close or wait for.
     #[error("{0}")]
     Exhausted(String),
+    /// The caller exceeded a limit on its calls; it may try again after `retry_after_ms`.
+    #[error("{reason}")]
+    Throttled {
+        /// What was exceeded.
+        reason: String,
+        /// When to try again, in milliseconds.
+        retry_after_ms: u64,
+    },
+    /// A registry change was overtaken by another before it was saved; nothing changed.
+    #[error("{0}")]
+    Overtaken(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -67,6 +78,8 @@ impl ExchangeError {
             ExchangeError::Refused(_) | ExchangeError::Inconsistent(_) => "refused",
             ExchangeError::Tls(_) => "tls_setup",
             ExchangeError::Exhausted(_) => "exhausted",
+            ExchangeError::Overtaken(_) => "overtaken",
+            ExchangeError::Throttled { .. } => "throttled",
             ExchangeError::Store(_) => "store_unavailable",
         }
     }

@@ -10,6 +10,8 @@ use super::Exchange;
 const EXPIRE_EVERY: Duration = Duration::from_secs(60);
 /// How often settled signals and acknowledged copies are forgotten.
 const FORGET_EVERY: Duration = Duration::from_secs(60);
+/// How often the deliveries waiting per receiver are counted again.
+const RECOUNT_EVERY: Duration = Duration::from_secs(10);
 /// How often audit records past their retention are removed.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -32,6 +34,11 @@ pub fn spawn(exchange: &Arc<Exchange>, schedule: Schedule) {
             }
         });
     }
+    every(exchange, RECOUNT_EVERY, |x| async move {
+        if let Err(e) = x.recount_backlog().await {
+            tracing::warn!(error = %e, "cannot count the deliveries waiting; will try again");
+        }
+    });
     every(exchange, FORGET_EVERY, |x| async move {
         if let Err(e) = x.forget().await {
             tracing::error!(error = %e, "forgetting settled signals failed; will try again");

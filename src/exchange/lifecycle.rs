@@ -95,6 +95,19 @@ pub enum Refusal {
     /// The change would leave nothing to change.
     #[error("{0}")]
     Pointless(String),
+    /// The change was made against an older version of the partner.
+    #[error(
+        "partner {partner} is at version {current}, not {expected}: it was changed since; \
+         read it again and make the change against its current version"
+    )]
+    Stale {
+        /// The partner's id.
+        partner: String,
+        /// The version the change was made against.
+        expected: i64,
+        /// The version in force.
+        current: i64,
+    },
 }
 
 /// A certificate as read from PEM, with its chain (for showing before a change).
@@ -185,6 +198,7 @@ pub fn add_partner(
         certificates: Vec::new(),
         changed_by: by.to_string(),
         changed_at: now,
+        version: 0,
     };
     Ok(Change {
         record,

@@ -11,6 +11,7 @@
 //! - [`daily`]: exchanges and refusals per day, for the console's chart.
 //! - [`disclosure`]: which items of a subject report are held back from the data subject.
 //! - [`retention`]: removing audit records past their retention.
+//! - [`monitoring`]: the programme monitor's counters of each accepted signal and its reports.
 //! - [`jobs`]: the background jobs that run the above on a schedule.
 //!
 //! Nothing here knows tonic or prost; refusals are [`ExchangeError`]s that `api` maps to a
@@ -26,6 +27,7 @@ mod error;
 pub mod jobs;
 pub mod lifecycle;
 pub mod limits;
+pub mod monitoring;
 mod officers;
 pub mod registry_changes;
 pub mod retention;
@@ -40,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::ExchangeError;
 
-use limits::StreamSlots;
+use limits::{Backlog, PartnerSlots, SendLimits};
 use retention::Forgetting;
 
 use crate::{
@@ -76,7 +78,11 @@ pub struct Exchange {
     forgetting: Forgetting,
     lease: std::time::Duration,
     instance: String,
-    streams: Arc<StreamSlots>,
+    streams: Arc<PartnerSlots>,
+    /// The limits on each partner's `Send` calls.
+    sends: SendLimits,
+    /// Deliveries waiting per receiver.
+    backlog: Backlog,
 }
 
 /// What an [`Exchange`] is made of; `server` assembles it at start-up.
@@ -115,6 +121,10 @@ pub struct Parts {
     pub lease: std::time::Duration,
     /// The most `Subscribe` streams one partner endpoint may hold open on this gateway.
     pub max_subscriptions_per_partner: usize,
+    /// The limits on each partner's `Send` calls.
+    pub sends: SendLimits,
+    /// The most deliveries that may wait for one receiver.
+    pub max_pending_per_receiver: u64,
 }
 
 // === impl Exchange ===
@@ -139,7 +149,9 @@ impl Exchange {
             max_message_bytes: parts.max_message_bytes,
             forgetting: parts.forgetting,
             lease: parts.lease,
-            streams: StreamSlots::new(parts.max_subscriptions_per_partner),
+            streams: PartnerSlots::new(parts.max_subscriptions_per_partner),
+            sends: parts.sends,
+            backlog: Backlog::new(parts.max_pending_per_receiver),
             // Names this gateway's streams in their leases, so that a graceful stop ends them.
             instance: uuid::Uuid::new_v4().simple().to_string(),
         }

@@ -17,6 +17,7 @@ use crate::{
     identity::tls::{self, chain_verifier},
     policy::{Policy, PolicyError},
     registry::{Certificate, Partner, PartnerStatus, Registry, Role},
+    store::StoreError,
     telemetry,
 };
 
@@ -83,7 +84,7 @@ impl Exchange {
         let change = new.and_then(|new| {
             lifecycle::add_partner(&self.registry.load(), new, &operator.by(), now)
         });
-        self.apply(operator, "AddPartner", change, None).await
+        self.apply(operator, "AddPartner", change, None, None).await
     }
 
     /// Registers a vetted certificate for a partner, beside its current ones (rotation).
@@ -92,6 +93,7 @@ impl Exchange {
         operator: &Operator,
         partner_id: &str,
         pem: &str,
+        expected: Option<i64>,
     ) -> Result<Arc<Partner>, ExchangeError> {
         let trust = chain_verifier(&self.tls.trust_anchors)?;
         let now = self.clock.now_ms();
@@ -106,7 +108,8 @@ impl Exchange {
                 now,
             )
         });
-        self.apply(operator, "AddCertificate", change, None).await
+        self.apply(operator, "AddCertificate", change, None, expected)
+            .await
     }
 
     /// Retires a certificate at `at` (Unix ms; now when `None`).
@@ -115,6 +118,7 @@ impl Exchange {
         operator: &Operator,
         fingerprint: &str,
         at: Option<i64>,
+        expected: Option<i64>,
     ) -> Result<Arc<Partner>, ExchangeError> {
         let now = self.clock.now_ms();
         let change = lifecycle::retire_certificate(
@@ -124,7 +128,7 @@ impl Exchange {
             &operator.by(),
             now,
         );
-        self.apply(operator, "RetireCertificate", change, None)
+        self.apply(operator, "RetireCertificate", change, None, expected)
             .await
     }
 
@@ -134,11 +138,12 @@ impl Exchange {
         operator: &Operator,
         fingerprint: &str,
         reason: Option<String>,
+        expected: Option<i64>,
     ) -> Result<Arc<Partner>, ExchangeError> {
         let now = self.clock.now_ms();
         let registry = self.registry.load();
         let change = lifecycle::revoke_certificate(&registry, fingerprint, &operator.by(), now);
-        self.apply(operator, "RevokeCertificate", change, reason)
+        self.apply(operator, "RevokeCertificate", change, reason, expected)
             .await
     }
 
@@ -149,6 +154,7 @@ impl Exchange {
         id: &str,
         status: PartnerStatus,
         reason: Option<String>,
+        expected: Option<i64>,
     ) -> Result<Arc<Partner>, ExchangeError> {
         let now = self.clock.now_ms();
         let registry = self.registry.load();
@@ -157,7 +163,7 @@ impl Exchange {
             PartnerStatus::Suspended => "SuspendPartner",
             PartnerStatus::Active => "ResumePartner",
         };
-        self.apply(operator, method, change, reason).await
+        self.apply(operator, method, change, reason, expected).await
     }
 
     /// Accepted certificates that expire within `within`, soonest first.
@@ -194,23 +200,29 @@ impl Exchange {
     }
 
     /// Saves a change with its audit record, puts the new registry in force, and answers
-    /// with the changed partner; a refusal is audited and answered with what to fix.
+    /// with the changed partner; a refusal is audited and answered with what to fix. A change
+    /// made against another version than the one in force (`expected`; none: the one in
+    /// force) is refused, and so is one that another replica overtook before it was saved.
     async fn apply(
         &self,
         operator: &Operator,
         method: &str,
         change: Result<Change, Refusal>,
         reason: Option<String>,
+        expected: Option<i64>,
     ) -> Result<Arc<Partner>, ExchangeError> {
+        let change = change.and_then(|change| match expected {
+            Some(expected) if expected != change.record.version => Err(Refusal::Stale {
+                partner: change.record.id,
+                expected,
+                current: change.record.version,
+            }),
+            _ => Ok(change),
+        });
         let change = match change {
             Ok(change) => change,
             Err(refusal) => {
-                let mut event = operator
-                    .actor
-                    .event(EventKind::AdminRefused, Outcome::Refused);
-                event.detail = json!({ "method": method, "reason": refusal.to_string() });
-                self.store.audit(vec![event]).await?;
-                tracing::info!(method, reason = %refusal, "registry change refused");
+                self.refused(operator, method, refusal.to_string()).await?;
                 return Err(refusal.into());
             }
         };
@@ -236,9 +248,17 @@ impl Exchange {
             .load()
             .check_registry(Path::new("policy"), &registry)
             .map_err(|e| ExchangeError::Inconsistent(e.to_string()))?;
-        self.store
+        let saved = self
+            .store
             .save_records(vec![change.record.clone()], vec![event])
-            .await?;
+            .await;
+        if let Err(stale @ StoreError::Stale { .. }) = saved {
+            // Overtaken by another replica: the registry in force is behind; catch up.
+            self.reload_registry().await?;
+            self.refused(operator, method, stale.to_string()).await?;
+            return Err(ExchangeError::Overtaken(stale.to_string()));
+        }
+        saved?;
         self.reload_registry().await?;
         tracing::info!(method, action = change.action, partner = %change.record.id, "registry changed");
         self.registry
@@ -248,13 +268,29 @@ impl Exchange {
             .ok_or_else(|| ExchangeError::Inconsistent("the changed partner vanished".into()))
     }
 
+    /// Records a refused change.
+    async fn refused(
+        &self,
+        operator: &Operator,
+        method: &str,
+        reason: String,
+    ) -> Result<(), ExchangeError> {
+        let mut event = operator
+            .actor
+            .event(EventKind::AdminRefused, Outcome::Refused);
+        event.detail = json!({ "method": method, "reason": reason });
+        self.store.audit(vec![event]).await?;
+        tracing::info!(method, reason = %reason, "registry change refused");
+        Ok(())
+    }
+
     /// Reads the registry from the database, puts it in force, and closes the connections
     /// whose certificate it no longer accepts.
     pub async fn reload_registry(&self) -> Result<(), ExchangeError> {
         let records = self.store.registry_records().await?;
         let registry = Registry::assemble(Path::new("database"), records)
             .map_err(|e| ExchangeError::Inconsistent(e.to_string()))?;
-        let closed = self.connections.close_unaccepted(&registry);
+        let closed = self.connections.close_ended(&registry);
         self.registry.store(Arc::new(registry));
         tracing::info!(connections.closed = closed, "registry reloaded");
         Ok(())
@@ -320,7 +356,7 @@ impl Exchange {
                     seen = version;
                 }
                 Ok(_) => {
-                    self.connections.close_unaccepted(&self.registry.load());
+                    self.connections.close_ended(&self.registry.load());
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot read the registry version"),
             }

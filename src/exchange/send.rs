@@ -20,6 +20,9 @@ use crate::{
     telemetry,
 };
 
+/// How soon a sender refused for a full receiver may try again.
+const BACKLOG_RETRY_MS: u64 = 60_000;
+
 // === impl Exchange ===
 
 impl Exchange {
@@ -33,6 +36,15 @@ impl Exchange {
         envelope: Envelope,
     ) -> Result<Receipt, ExchangeError> {
         let started = Instant::now();
+        // Before anything is checked or recorded: a flood costs neither work nor log.
+        let _in_flight = self.sends.admit(&sender.oin).map_err(|throttled| {
+            telemetry::signal_outcome("unknown", "refused", "throttled");
+            ExchangeError::Throttled {
+                reason: throttled.reason,
+                retry_after_ms: u64::try_from(throttled.retry_after.as_millis())
+                    .unwrap_or(u64::MAX),
+            }
+        })?;
         let span = tracing::Span::current();
         let signal_type = envelope
             .claimed_type(&self.catalogue)
@@ -87,6 +99,7 @@ impl Exchange {
                     &envelope.purpose,
                     &checked.recipients,
                 )?;
+                self.check_backlog(&permit)?;
                 let signal = self.prepare(sender, actor, envelope, &checked, &permit)?;
                 Ok(signal)
             });
@@ -97,10 +110,47 @@ impl Exchange {
                 return Err(e);
             }
         };
+        let receivers: Vec<_> = signal
+            .deliveries
+            .iter()
+            .map(|d| d.recipient.clone())
+            .collect();
         match self.store.send(signal).await? {
-            SendOutcome::Accepted(receipt) | SendOutcome::Duplicate(receipt) => Ok(receipt),
+            SendOutcome::Accepted(receipt) => {
+                receivers.iter().for_each(|r| self.backlog.add(r));
+                Ok(receipt)
+            }
+            SendOutcome::Duplicate(receipt) => Ok(receipt),
             SendOutcome::Conflict => Err(ExchangeError::IdempotencyConflict),
         }
+    }
+
+    /// Refuses a signal for a receiver that has the most deliveries waiting it may have.
+    fn check_backlog(&self, permit: &Permit) -> Result<(), ExchangeError> {
+        for grant in permit.grants() {
+            if let Some(waiting) = self.backlog.full(&grant.recipient.oin) {
+                return Err(ExchangeError::Throttled {
+                    reason: format!(
+                        "receiver {} has {waiting} signals waiting, the most the gateway holds \
+                         for one receiver; send again later",
+                        grant.recipient.id
+                    ),
+                    retry_after_ms: BACKLOG_RETRY_MS,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts the deliveries waiting per receiver again, from the store.
+    pub async fn recount_backlog(&self) -> Result<(), ExchangeError> {
+        let pending = self.store.pending_by_recipient().await?;
+        let waiting = pending
+            .into_iter()
+            .filter_map(|(oin, count, _)| Some((oin.parse().ok()?, u64::try_from(count).ok()?)))
+            .collect();
+        self.backlog.recount(waiting);
+        Ok(())
     }
 
     /// Filters the payload per recipient and assembles what the store commits: the signal,
@@ -161,6 +211,8 @@ impl Exchange {
                 payload: copy.payload,
             });
         }
+        let accepted_at = self.clock.now_ms();
+        let counters = self.monitor_counters(accepted_at, sender, permit, &checked.payload);
         let mut resent = base;
         resent.event = EventKind::SignalResent;
         resent.signal_id = None;
@@ -175,11 +227,12 @@ impl Exchange {
             case_ref: envelope.case_ref.clone(),
             rule: rule.name.clone(),
             policy_version: permit.policy_version().to_string(),
-            accepted_at: self.clock.now_ms(),
+            accepted_at,
             deliveries,
             audit,
             resent_audit: resent,
             subject,
+            counters,
         })
     }
 

@@ -109,6 +109,12 @@ fn entry(registry: &Registry, stored: &StoredRecord) -> TimelineEntry {
         EventKind::RequestRefused => {
             format!("{actor} was refused {}: {}", text("method"), text("reason"))
         }
+        EventKind::MonitorReport => format!(
+            "{} of {actor} read the programme monitor's figures for {}",
+            e.actor_person.as_deref().unwrap_or("someone"),
+            text("quarter")
+        ),
+        EventKind::MonitorRefused => format!("{actor} was refused the programme monitor's figures"),
     };
     TimelineEntry {
         seq: stored.record.seq,

@@ -32,7 +32,7 @@ const INTAKE: &str = r#"{
 
 /// Senders first (a permit's sender is the first partner with the rule's role), then one
 /// receiving endpoint per purpose, named after it, and one registered for two purposes.
-fn registry() -> Registry {
+pub(super) fn registry() -> Registry {
     let endpoints: &[(&str, Role, &[&str])] = &[
         ("municipality", Role::Municipality, &[]),
         ("dtv", Role::Dtv, &[]),
@@ -73,17 +73,17 @@ fn registry() -> Registry {
 }
 
 /// One catalogue for all tests, so that descriptors (and so messages) compare equal.
-fn catalogue() -> &'static Catalogue {
+pub(super) fn catalogue() -> &'static Catalogue {
     static CATALOGUE: OnceLock<Catalogue> = OnceLock::new();
     CATALOGUE.get_or_init(|| Catalogue::load().unwrap())
 }
 
-fn default_policy() -> Policy {
+pub(super) fn default_policy() -> Policy {
     Policy::load(Path::new("config/policy.toml"), catalogue()).unwrap()
 }
 
 /// The permit for `rule` of `policy`, sent to the endpoints `recipients`.
-fn permit(policy: &Policy, rule: &str, recipients: &[&str]) -> Permit {
+pub(super) fn permit(policy: &Policy, rule: &str, recipients: &[&str]) -> Permit {
     let registry = registry();
     let rule = policy
         .rules()

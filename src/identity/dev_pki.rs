@@ -97,7 +97,7 @@ pub enum DevPkiError {
 
 /// Creates the development PKI for the registered partners if `dir` has none yet: the
 /// certificates, the audit log's signing and subject keys, and a JWT key pair for every
-/// officer and operator (`<id>-jwt.key`, `<id>-jwt.pub.pem`). Returns the files written
+/// officer, operator and monitor (`<id>-jwt.key`, `<id>-jwt.pub.pem`). Returns the files written
 /// (none when it existed).
 pub fn ensure(dir: &Path, defs: &[PartnerDef], force: bool) -> Result<Vec<PathBuf>, DevPkiError> {
     if dir.join(CA_CERT_FILE).exists() && !force {
@@ -113,9 +113,12 @@ pub fn ensure(dir: &Path, defs: &[PartnerDef], force: bool) -> Result<Vec<PathBu
         .collect();
     let mut written = create(dir, &partners, force)?;
     let signing = keys::generate_signing_key().map_err(DevPkiError::Key)?;
-    let people = defs
-        .iter()
-        .filter(|d| matches!(d.role, Role::PrivacyOfficer | Role::Operator));
+    let people = defs.iter().filter(|d| {
+        matches!(
+            d.role,
+            Role::PrivacyOfficer | Role::Operator | Role::Monitor
+        )
+    });
     let mut files = vec![
         (DEV_SIGNING_KEY.to_string(), signing.clone(), true),
         (

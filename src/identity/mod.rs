@@ -21,6 +21,8 @@ pub struct PeerIdentity {
     pub oin: Oin,
     /// Fingerprint of the client certificate presented.
     pub fingerprint: CertFingerprint,
+    /// When that certificate expires (Unix ms): the connection is closed then.
+    pub expires_at: Option<i64>,
 }
 
 /// Installs ring as the process-wide rustls crypto provider. Safe to call more than once.

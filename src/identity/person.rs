@@ -146,6 +146,7 @@ mod tests {
             certificates: vec![],
             changed_by: "test".into(),
             changed_at: 0,
+            version: 1,
         };
         Registry::assemble(Path::new("test"), vec![record])
             .unwrap()

@@ -28,7 +28,7 @@ use crate::{
     certificate::{
         CertInfo, CertificateError as CertFileError, read_certificates, read_private_key,
     },
-    clock::now_ms,
+    clock::{now_ms, unix_ms},
     ids::CertFingerprint,
     registry::{CertState, Registry, SharedRegistry},
 };
@@ -99,7 +99,8 @@ pub fn chain_verifier(trust_anchors: &Path) -> Result<Arc<dyn ClientCertVerifier
 }
 
 /// Builds the rustls server configuration from PEM files: trust anchors for client
-/// certificates, and the gateway's own certificate chain and key. Only HTTP/2 is offered.
+/// certificates, and the gateway's own certificate chain and key. Only HTTP/2 is offered;
+/// sessions are never resumed.
 pub fn server_config(
     files: &TlsFiles,
     registry: SharedRegistry,
@@ -114,6 +115,10 @@ pub fn server_config(
         )
         .map_err(|e| TlsSetupError::Rustls(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec()];
+    // No session resumption: a resumed session would skip the registry check and the
+    // certificate's validity, so every connection presents and proves its certificate anew.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
     Ok(config)
 }
 
@@ -129,7 +134,9 @@ pub fn identify(registry: &Registry, der: &[u8]) -> Result<PeerIdentity, Unrecog
             certificate.state,
         ));
     }
-    let cert_oin = CertInfo::from_der(der).ok().and_then(|info| info.oin);
+    let info = CertInfo::from_der(der).ok();
+    let expires_at = info.as_ref().map(|info| unix_ms(info.not_after));
+    let cert_oin = info.and_then(|info| info.oin);
     if cert_oin.as_ref() != Some(&partner.oin) {
         return Err(Unrecognised::OinMismatch(
             fingerprint,
@@ -143,6 +150,7 @@ pub fn identify(registry: &Registry, der: &[u8]) -> Result<PeerIdentity, Unrecog
     Ok(PeerIdentity {
         oin: partner.oin.clone(),
         fingerprint,
+        expires_at,
     })
 }
 

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::{FieldTree, Policy, Purpose, ReceiveGrant, Rule, SpecialCategory};
 use crate::{
     catalogue::{Catalogue, Sensitivity, message_kind},
+    monitor::{MonitorDef, MonitorPlan},
     registry::{Registry, Role},
     toml_file::{FileError, read_toml},
 };
@@ -44,6 +45,8 @@ struct PolicyFile {
     purpose: Vec<PurposeDef>,
     #[serde(default)]
     rule: Vec<RuleDef>,
+    #[serde(default)]
+    monitor: MonitorDef,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,6 +94,7 @@ impl Policy {
     ) -> Result<Self, PolicyError> {
         let mut problems = Vec::new();
         let purposes = check_purposes(file.purpose, &mut problems);
+        let monitor = MonitorPlan::check(file.monitor, catalogue, &mut problems);
         let mut rules = Vec::new();
         let mut index: HashMap<(Role, String, String), Arc<Rule>> = HashMap::new();
         let mut names = HashSet::new();
@@ -123,6 +127,7 @@ impl Policy {
             purposes,
             rules,
             index,
+            monitor,
         })
     }
 

@@ -27,6 +27,7 @@ pub use load::PolicyError;
 
 use crate::{
     ids::Oin,
+    monitor::MonitorPlan,
     registry::{Partner, Registry, Role},
 };
 
@@ -90,6 +91,7 @@ pub struct Policy {
     purposes: BTreeMap<String, Purpose>,
     rules: Vec<Arc<Rule>>,
     index: HashMap<(Role, String, String), Arc<Rule>>,
+    monitor: MonitorPlan,
 }
 
 /// Proof that an exchange passed authorization, with each recipient's grant.
@@ -162,6 +164,11 @@ impl Policy {
     /// All purposes, by code.
     pub fn purposes(&self) -> impl Iterator<Item = &Purpose> {
         self.purposes.values()
+    }
+
+    /// What the programme monitor counts (the `[monitor]` section).
+    pub fn monitor(&self) -> &MonitorPlan {
+        &self.monitor
     }
 
     /// All rules, in file order.

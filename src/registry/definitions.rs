@@ -107,6 +107,7 @@ pub fn records_from_definitions(
                 certificates,
                 changed_by: "partners.toml".into(),
                 changed_at: now,
+                version: 0,
             }
         })
         .collect();

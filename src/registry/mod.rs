@@ -83,6 +83,9 @@ pub struct PartnerRecord {
     pub changed_by: String,
     /// When (Unix ms).
     pub changed_at: i64,
+    /// The stored version, raised by every change; 0 before the record is first stored.
+    #[serde(default)]
+    pub version: i64,
 }
 
 /// A registered partner endpoint, ready for lookups.

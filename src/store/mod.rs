@@ -12,7 +12,9 @@ mod audit_log;
 mod columns;
 mod db;
 mod deliveries;
+mod error;
 mod listen;
+mod monitor;
 mod registry;
 mod signals;
 pub mod stats;
@@ -20,6 +22,7 @@ pub mod wakeups;
 mod writer;
 
 pub use audit_log::{AuditFilter, Pruned, Undecodable};
+pub use error::StoreError;
 pub use signals::{
     DeliveryState, DeliveryStatus, NewDelivery, NewSignal, PendingDelivery, Receipt,
     RecipientReceipt, SendOutcome,
@@ -35,13 +38,13 @@ use crate::{
         AuditEvent,
         keys::{SignatureKey, Signer},
     },
-    database::{Backend, UnknownDatabase},
+    database::Backend,
     ids::Oin,
     registry::PartnerRecord,
 };
 
 use wakeups::Notifier;
-use writer::{Job, Sent};
+use writer::{Job, Queued, Sent};
 
 /// Read connections; the writer has its own.
 const READ_CONNECTIONS: u32 = 4;
@@ -80,7 +83,7 @@ pub struct Forgotten {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Queued>,
     tasks: Arc<parking_lot::Mutex<Tasks>>,
     signer: Arc<Signer>,
 }
@@ -104,40 +107,6 @@ pub struct WriterSettings {
     pub checkpoint_every_records: u64,
     /// A checkpoint at least this often while records are added.
     pub checkpoint_every: Duration,
-}
-
-/// Why the store failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database failed.
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    /// The database URL names no database this gateway supports.
-    #[error(transparent)]
-    Url(#[from] UnknownDatabase),
-    /// A migration failed.
-    #[error("database migration: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    /// The database directory could not be created.
-    #[error("cannot create {path}: {source}")]
-    CreateDir {
-        /// The directory.
-        path: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The writer task has stopped (the gateway is shutting down).
-    #[error("the store is closed")]
-    Closed,
-    /// A stored value does not decode.
-    #[error("corrupt stored value: {0}")]
-    Corrupt(String),
-    /// A delivery id is not addressed to this recipient.
-    #[error("delivery {0} is not addressed to you")]
-    UnknownDelivery(String),
-    /// A delivery expired before it was acknowledged.
-    #[error("delivery {0} has expired")]
-    Expired(String),
 }
 
 // === impl Store ===
@@ -178,9 +147,10 @@ impl Store {
     /// Commits a signal with its deliveries and audit events, unless its idempotency key is
     /// known already.
     pub async fn send(&self, signal: NewSignal) -> Result<SendOutcome, StoreError> {
+        signal.check()?;
         let sent = self
-            .submit(|reply| Job::Send(Box::new(signal), reply))
-            .await??;
+            .submit(|reply| Job::Send(Box::new(signal.clone()), reply))
+            .await?;
         // Signed here, beside the other requests, not in the single writer.
         Ok(match sent {
             Sent::Accepted(facts) => SendOutcome::Accepted(facts.sign(&self.signer)),
@@ -197,16 +167,16 @@ impl Store {
         audit: Vec<AuditEvent>,
     ) -> Result<(), StoreError> {
         self.submit(|reply| Job::SaveRecords {
-            records,
-            audit,
+            records: records.clone(),
+            audit: audit.clone(),
             reply,
         })
-        .await?
+        .await
     }
 
     /// Appends audit events.
     pub async fn audit(&self, events: Vec<AuditEvent>) -> Result<(), StoreError> {
-        self.submit(|reply| Job::Audit(events, reply)).await?
+        self.submit(|reply| Job::Audit(events.clone(), reply)).await
     }
 
     /// Acknowledges deliveries of `recipient`; returns how many were newly acknowledged.
@@ -220,12 +190,12 @@ impl Store {
     ) -> Result<u32, StoreError> {
         let recipient = recipient.clone();
         self.submit(|reply| Job::Ack {
-            recipient,
-            ids,
-            audit,
+            recipient: recipient.clone(),
+            ids: ids.clone(),
+            audit: audit.clone(),
             reply,
         })
-        .await?
+        .await
     }
 
     /// Leases `deliveries` to one stream, counts a streaming of each and records it in the
@@ -238,19 +208,23 @@ impl Store {
         audit: AuditEvent,
     ) -> Result<Vec<PendingDelivery>, StoreError> {
         self.submit(|reply| Job::Streamed {
-            deliveries,
-            lease,
-            audit,
+            deliveries: deliveries.clone(),
+            lease: lease.clone(),
+            audit: audit.clone(),
             reply,
         })
-        .await?
+        .await
     }
 
     /// Ends the leases of every stream whose holder id starts with `holder`: one stream's, or
     /// with a gateway instance id, all of that gateway's. Their deliveries are offered again.
     pub async fn release(&self, holder: &str) -> Result<(), StoreError> {
         let holder = holder.to_string();
-        self.submit(|reply| Job::Release { holder, reply }).await?
+        self.submit(|reply| Job::Release {
+            holder: holder.clone(),
+            reply,
+        })
+        .await
     }
 
     /// Expires the unacknowledged deliveries of signals accepted before `cutoff` (Unix ms), at
@@ -260,10 +234,10 @@ impl Store {
     pub async fn expire(&self, cutoff: i64, audit: AuditEvent) -> Result<Vec<Oin>, StoreError> {
         self.submit(|reply| Job::Expire {
             cutoff,
-            audit,
+            audit: audit.clone(),
             reply,
         })
-        .await?
+        .await
     }
 
     /// Removes audit records older than `cutoff` (Unix ms) while keeping the log verifiable:
@@ -278,13 +252,13 @@ impl Store {
                 reply,
             })
         };
-        let Some(mut pruned) = prune(None).await?? else {
+        let Some(mut pruned) = prune(None).await? else {
             return Ok(None);
         };
         let mut last = pruned.records;
         while last >= PRUNE_CHUNK as u64 {
             last = prune(Some(pruned.through_seq))
-                .await??
+                .await?
                 .map_or(0, |more| more.records);
             pruned.records += last;
         }
@@ -310,7 +284,7 @@ impl Store {
                     settled_before,
                     reply,
                 })
-                .await??;
+                .await?;
             total.erased += done.erased;
             total.signals += done.signals;
             if done.erased < FORGET_BATCH as u64 && done.signals < FORGET_BATCH as u64 {
@@ -325,16 +299,33 @@ impl Store {
         Ok(total)
     }
 
+    /// Hands a job to the writer and waits for its answer. A job whose batch failed is
+    /// submitted once more, to be committed alone: one job's failure is that job's alone.
     async fn submit<T>(
         &self,
-        job: impl FnOnce(oneshot::Sender<T>) -> Job,
+        job: impl Fn(oneshot::Sender<Result<T, StoreError>>) -> Job,
+    ) -> Result<T, StoreError> {
+        match self.queue(&job, false).await {
+            Err(StoreError::BatchFailed) => self.queue(&job, true).await,
+            answer => answer,
+        }
+    }
+
+    async fn queue<T>(
+        &self,
+        job: impl Fn(oneshot::Sender<Result<T, StoreError>>) -> Job,
+        alone: bool,
     ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
+        let queued = Queued {
+            job: job(tx),
+            alone,
+        };
         self.jobs
-            .send(job(tx))
+            .send(queued)
             .await
             .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     /// The public key that verifies checkpoints and receipts.
@@ -356,7 +347,13 @@ impl Store {
     /// Stops the writer after it has committed what it holds, and closes all connections.
     pub async fn close(&self) {
         let Tasks { writer, listener } = std::mem::take(&mut *self.tasks.lock());
-        let _ = self.jobs.send(Job::Shutdown).await;
+        let _ = self
+            .jobs
+            .send(Queued {
+                job: Job::Shutdown,
+                alone: false,
+            })
+            .await;
         if let Some(writer) = writer {
             let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
         }

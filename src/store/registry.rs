@@ -39,18 +39,58 @@ impl Store {
     }
 }
 
-/// Writes a partner record and replaces its certificates; part of the writer's transaction.
+/// Refuses, before anything is written, a record made against a version of the partner that
+/// is no longer the stored one (or a new partner whose OIN is stored meanwhile), and a record
+/// that would bring back a certificate the stored one has revoked. Part of the writer's
+/// transaction, which holds the chain's lock, so no other writer changes the partner between
+/// this check and the write.
+pub(super) async fn check_version(
+    conn: &mut AnyConnection,
+    record: &PartnerRecord,
+) -> Result<Result<(), StoreError>, StoreError> {
+    let stored: Option<i64> = sqlx::query_scalar("SELECT version FROM partners WHERE oin = $1")
+        .bind(record.oin.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+    let stale = || StoreError::Stale {
+        partner: record.id.clone(),
+        version: record.version,
+    };
+    if stored.unwrap_or(0) != record.version {
+        return Ok(Err(stale()));
+    }
+    let revoked: Vec<String> = sqlx::query_scalar(
+        "SELECT fingerprint FROM certificates WHERE partner_oin = $1 AND state = 'revoked'",
+    )
+    .bind(record.oin.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    let still_revoked = |fingerprint: &String| {
+        record
+            .certificates
+            .iter()
+            .any(|c| &c.fingerprint == fingerprint && c.state == CertState::Revoked)
+    };
+    if !revoked.iter().all(still_revoked) {
+        return Ok(Err(stale()));
+    }
+    Ok(Ok(()))
+}
+
+/// Writes a partner record at its next version and replaces its certificates; part of the
+/// writer's transaction, after [`check_version`].
 pub(super) async fn save_record(
     conn: &mut AnyConnection,
     record: &PartnerRecord,
 ) -> Result<(), StoreError> {
     let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
     sqlx::query(
-        "INSERT INTO partners (oin, id, name, role, purposes, status, jwt_keys, audit_scope, changed_by, changed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        "INSERT INTO partners (oin, id, name, role, purposes, status, jwt_keys, audit_scope, changed_by, changed_at, version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (oin) DO UPDATE SET id = excluded.id, name = excluded.name, role = excluded.role,
            purposes = excluded.purposes, status = excluded.status, jwt_keys = excluded.jwt_keys,
-           audit_scope = excluded.audit_scope, changed_by = excluded.changed_by, changed_at = excluded.changed_at",
+           audit_scope = excluded.audit_scope, changed_by = excluded.changed_by, changed_at = excluded.changed_at,
+           version = excluded.version",
     )
     .bind(record.oin.as_str())
     .bind(&record.id)
@@ -62,6 +102,7 @@ pub(super) async fn save_record(
     .bind(json(&record.audit_scope))
     .bind(&record.changed_by)
     .bind(record.changed_at)
+    .bind(record.version + 1)
     .execute(&mut *conn)
     .await?;
     sqlx::query("DELETE FROM certificates WHERE partner_oin = $1")
@@ -125,6 +166,7 @@ fn partner_of(row: &AnyRow) -> Result<PartnerRecord, StoreError> {
         certificates: Vec::new(),
         changed_by: row.try_get("changed_by")?,
         changed_at: row.try_get("changed_at")?,
+        version: row.try_get("version")?,
     })
 }
 

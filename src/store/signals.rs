@@ -10,9 +10,11 @@ use super::{StoreError, columns::from_json};
 use crate::{
     audit::{AuditEvent, Subject, keys::Signer, receipt_message},
     ids::Oin,
+    monitor::CounterKey,
 };
 
 /// A signal to commit with its deliveries and audit events.
+#[derive(Clone)]
 pub struct NewSignal {
     /// Gateway id (UUIDv7).
     pub id: String,
@@ -42,9 +44,12 @@ pub struct NewSignal {
     pub resent_audit: AuditEvent,
     /// The case and data subject, as keyed hashes.
     pub subject: Subject,
+    /// The monitor's counters this signal adds one to, once, when it is committed.
+    pub counters: Vec<CounterKey>,
 }
 
 /// One recipient's copy.
+#[derive(Clone)]
 pub struct NewDelivery {
     /// Delivery id (UUIDv7).
     pub id: String,
@@ -183,6 +188,39 @@ pub enum SendOutcome {
 
 // Hand-written `Debug` for the values that carry a payload or a case reference: ids and
 // counts only, so that no log line or panic message can hold personal data.
+
+/// Longest text a short column (ids, keys, codes, a case reference) holds, in bytes.
+const SHORT_TEXT: usize = 1024;
+
+impl NewSignal {
+    /// Checks, before the writer's transaction, that every text column can hold its value:
+    /// no NUL character (PostgreSQL refuses it) and no more than [`SHORT_TEXT`] bytes. The
+    /// exchange validates callers more strictly; this keeps one bad row out of a batch.
+    pub(super) fn check(&self) -> Result<(), StoreError> {
+        let columns = [
+            ("signal id", &self.id),
+            ("idempotency key", &self.idempotency_key),
+            ("signal type", &self.signal_type),
+            ("purpose", &self.purpose),
+            ("case reference", &self.case_ref),
+            ("rule", &self.rule),
+            ("policy version", &self.policy_version),
+        ];
+        let deliveries = self.deliveries.iter().flat_map(|d| {
+            let purposes = d.purposes.iter().map(|p| ("receiving purpose", p));
+            let withheld = d.withheld.iter().map(|w| ("withheld field", w));
+            std::iter::once(("delivery id", &d.id))
+                .chain(purposes)
+                .chain(withheld)
+        });
+        for (column, text) in columns.into_iter().chain(deliveries) {
+            if text.len() > SHORT_TEXT || text.contains('\0') {
+                return Err(StoreError::Invalid(column));
+            }
+        }
+        Ok(())
+    }
+}
 
 impl fmt::Debug for NewSignal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

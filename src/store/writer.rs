@@ -5,7 +5,9 @@
 //! SQLite's write lock, or an advisory lock every PostgreSQL replica's writer takes) and
 //! reading the chain's head, so records are chained in commit order however many gateways
 //! share the database. A job that is refused (an idempotency conflict, an unknown delivery) is
-//! checked before it writes anything, so it never spoils its batch.
+//! checked before it writes anything, so it never spoils its batch; a row the database still
+//! refuses fails the whole transaction, and then every job of it is queued again to be
+//! committed alone (`Store::submit`), so that only the offending job fails.
 //!
 //! Inside the transaction the writer first reads what the batch's jobs ask about (known
 //! idempotency keys, the deliveries named in acknowledgements), then applies the jobs in order
@@ -17,6 +19,7 @@
 //! task, so the Ed25519 signing of a batch runs on every core instead of in the writer.
 
 mod answer;
+mod counters;
 mod job;
 mod jobs;
 mod removal;
@@ -28,7 +31,7 @@ use sqlx::{AnyConnection, Connection, Row, any::AnyRow};
 use tokio::{sync::mpsc, time::Instant};
 
 use answer::Answer;
-pub(super) use job::{Job, Sent};
+pub(super) use job::{Job, Queued, Sent};
 use jobs::Batch;
 use rows::{Known, Rows};
 
@@ -64,7 +67,7 @@ pub(super) fn spawn(
     conn: AnyConnection,
     notifier: Arc<Notifier>,
     settings: WriterSettings,
-) -> (mpsc::Sender<Job>, tokio::task::JoinHandle<()>) {
+) -> (mpsc::Sender<Queued>, tokio::task::JoinHandle<()>) {
     let writer = Writer::new(backend, conn, notifier, settings);
     let (tx, rx) = mpsc::channel(QUEUE);
     (tx, tokio::spawn(writer.run(rx)))
@@ -119,11 +122,11 @@ impl Writer {
         Ok(())
     }
 
-    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
-        let mut batch = Vec::with_capacity(MAX_BATCH);
+    async fn run(mut self, mut rx: mpsc::Receiver<Queued>) {
+        let mut queued = Vec::with_capacity(MAX_BATCH);
         loop {
             let wait = self.settings.checkpoint_every;
-            match tokio::time::timeout(wait, rx.recv_many(&mut batch, MAX_BATCH)).await {
+            match tokio::time::timeout(wait, rx.recv_many(&mut queued, MAX_BATCH)).await {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(_) => {
@@ -132,8 +135,14 @@ impl Writer {
                     continue;
                 }
             }
-            let stop = batch.iter().any(|job| matches!(job, Job::Shutdown));
-            self.commit(std::mem::take(&mut batch)).await;
+            let stop = queued.iter().any(|q| matches!(q.job, Job::Shutdown));
+            let (alone, batch): (Vec<Queued>, Vec<Queued>) =
+                queued.drain(..).partition(|q| q.alone);
+            self.commit(batch.into_iter().map(|q| q.job).collect())
+                .await;
+            for q in alone {
+                self.commit(vec![q.job]).await;
+            }
             if stop {
                 break;
             }
@@ -167,9 +176,12 @@ impl Writer {
                 }
             }
             Err((e, answers)) => {
+                // Jobs that shared the transaction are retried alone (`Store::submit`), so
+                // the one that failed it fails by itself and the others commit.
+                let shared = answers.len() > 1;
                 tracing::error!(error = %e, jobs = answers.len(), "commit failed");
                 for answer in answers {
-                    answer.fail(&e);
+                    answer.fail(&e, shared);
                 }
             }
         }
@@ -262,7 +274,7 @@ impl Writer {
                 for event in events {
                     self.append_audit(event, now, &mut batch.rows);
                 }
-                Ok(Some(Answer::Unit(reply)))
+                Ok(Some(Answer::Unit(reply, Ok(()))))
             }
             Job::Ack {
                 recipient,
@@ -286,8 +298,8 @@ impl Writer {
                 Err(e) => Err((e, Some(Answer::Leased(reply, Vec::new())))),
             },
             Job::Release { holder, reply } => match self.release(&holder, woken).await {
-                Ok(()) => Ok(Some(Answer::Unit(reply))),
-                Err(e) => Err((e, Some(Answer::Unit(reply)))),
+                Ok(()) => Ok(Some(Answer::Unit(reply, Ok(())))),
+                Err(e) => Err((e, Some(Answer::Unit(reply, Ok(()))))),
             },
             Job::Expire {
                 cutoff,
@@ -302,8 +314,8 @@ impl Writer {
                 audit,
                 reply,
             } => match self.save_records(&records, audit, &mut batch.rows).await {
-                Ok(()) => Ok(Some(Answer::Unit(reply))),
-                Err(e) => Err((e, Some(Answer::Unit(reply)))),
+                Ok(saved) => Ok(Some(Answer::Unit(reply, saved))),
+                Err(e) => Err((e, Some(Answer::Unit(reply, Ok(()))))),
             },
             Job::Prune {
                 cutoff,

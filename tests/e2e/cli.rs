@@ -43,26 +43,31 @@ impl Served {
             ),
         )
         .unwrap();
-        let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
-        let child = Command::new(BIN)
-            .arg("serve")
-            .current_dir(dir.path())
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let child = spawn(dir.path());
         let served = Served { dir, port, child };
+        served.wait_until_serving();
+        served
+    }
+
+    /// Kills the gateway with SIGKILL (no chance to finish anything) and starts it again in
+    /// the same directory, on the same port; returns once it accepts connections.
+    pub fn kill_and_restart(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.child = spawn(self.dir.path());
+        self.wait_until_serving();
+    }
+
+    fn wait_until_serving(&self) {
         let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(
                 started.elapsed() < Duration::from_secs(30),
                 "the gateway did not start: {}",
-                served.log()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        served
     }
 
     pub fn gateway(&self) -> String {
@@ -102,6 +107,23 @@ impl Drop for Served {
     }
 }
 
+/// `ketenpoort serve` in `dir`, its log appended to `serve.log` there.
+fn spawn(dir: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("serve.log"))
+        .unwrap();
+    Command::new(BIN)
+        .arg("serve")
+        .current_dir(dir)
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -111,7 +133,7 @@ fn free_port() -> u16 {
 }
 
 /// Runs `ketenpoort args` in `dir`; returns what it printed, or fails the test when it fails.
-fn run(dir: &Path, args: &[&str]) -> String {
+pub fn run(dir: &Path, args: &[&str]) -> String {
     let out = Command::new(BIN)
         .args(args)
         .current_dir(dir)

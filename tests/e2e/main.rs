@@ -5,22 +5,28 @@
 // Test code: a failed unwrap is a failed test or benchmark, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod abuse;
 mod audit;
 mod browser;
 mod cli;
 mod cli_pipe;
 mod console;
 mod console_pages;
+mod crash;
 mod exchange;
 mod gateway_services;
 mod leases;
 mod lifecycle;
+mod limits;
 mod logboek;
+mod monitor;
 mod operators;
 mod otel;
 mod policy_table;
 mod postgres;
 mod refusals;
+mod registry_versions;
 mod support;
 mod telemetry;
 mod tls;
+mod tls_scan;

@@ -85,6 +85,7 @@ async fn rotation_with_overlap_then_only_the_new_certificate() {
             AddCertificateRequest {
                 partner_id: "dtv".into(),
                 certificate_pem: pem,
+                ..Default::default()
             },
         ))
         .await
@@ -106,6 +107,7 @@ async fn rotation_with_overlap_then_only_the_new_certificate() {
             RetireCertificateRequest {
                 fingerprint: old_fp,
                 retire_at: None,
+                ..Default::default()
             },
         ))
         .await
@@ -144,6 +146,7 @@ async fn revocation_refuses_the_next_handshake_and_closes_an_open_stream_within_
             RevokeCertificateRequest {
                 fingerprint: fingerprint_of(&h, "dtv.pem"),
                 reason: "private key leaked".into(),
+                ..Default::default()
             },
         ))
         .await
@@ -182,6 +185,7 @@ async fn a_suspended_partner_is_refused_and_its_queue_is_kept() {
             SuspendPartnerRequest {
                 id: "dtv".into(),
                 reason: "investigation".into(),
+                ..Default::default()
             },
         ))
         .await
@@ -208,7 +212,13 @@ async fn a_suspended_partner_is_refused_and_its_queue_is_kept() {
     );
 
     admin
-        .resume_partner(op(&h, ResumePartnerRequest { id: "dtv".into() }))
+        .resume_partner(op(
+            &h,
+            ResumePartnerRequest {
+                id: "dtv".into(),
+                ..Default::default()
+            },
+        ))
         .await
         .unwrap();
     let mut dtv = h.client("dtv").await;
@@ -299,6 +309,7 @@ async fn certificates_that_do_not_fit_are_refused_with_the_reason() {
                 AddCertificateRequest {
                     partner_id: "dtv".into(),
                     certificate_pem: pem,
+                    ..Default::default()
                 },
             ))
             .await
@@ -316,6 +327,7 @@ async fn certificates_that_do_not_fit_are_refused_with_the_reason() {
             AddCertificateRequest {
                 partner_id: "nobody".into(),
                 certificate_pem: String::new(),
+                ..Default::default()
             },
         ))
         .await
@@ -367,6 +379,7 @@ async fn the_admin_service_needs_the_operator_role_and_a_valid_token() {
             AddCertificateRequest {
                 partner_id: "dtv".into(),
                 certificate_pem: pem,
+                ..Default::default()
             },
         ))
         .await

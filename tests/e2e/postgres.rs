@@ -1,7 +1,7 @@
 //! The PostgreSQL store, and gateway replicas sharing one database: a signal sent to one
 //! replica reaches a subscriber of another, concurrent sends to both keep one intact audit
 //! chain and one answer per idempotency key, and a revocation made through one replica closes
-//! a stream on the other within 5 s.
+//! a stream on the other within 5 s; the programme monitor counts and reports as on SQLite.
 //!
 //! Each test makes a database of its own on the server at `KETENPOORT_TEST_POSTGRES_URL`
 //! (default: the one `.ci/postgres` starts) and drops it afterwards. Without a server the tests
@@ -251,6 +251,7 @@ async fn a_revocation_through_one_replica_closes_a_stream_on_another_within_5s()
             RevokeCertificateRequest {
                 fingerprint,
                 reason: "private key leaked".into(),
+                ..Default::default()
             },
         ))
         .await
@@ -332,6 +333,17 @@ async fn streams_of_one_endpoint_on_two_replicas_never_share_a_delivery() {
     );
     assert_eq!(&ids_a | &ids_b, sent);
     drop((on_a, on_b));
+    drop(h);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn on_postgres_the_monitor_counts_and_reports_the_scripted_quarters() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let h = Harness::start_on(&db.url()).await;
+    crate::monitor::monitor_scenario(&h).await;
     drop(h);
     db.drop().await;
 }

@@ -141,11 +141,11 @@ async fn malformed_envelopes_are_invalid_argument_and_say_what_to_fix() {
         ),
         (
             with_payload("type.googleapis.com/ketenpoort.v1.Person", vec![]),
-            "payload type ketenpoort.v1.Person is not a catalogue signal",
+            "payload type URL names no catalogue signal",
         ),
         (
             with_payload("type.googleapis.com/acme.Unknown", vec![]),
-            "is not a catalogue signal; use one of",
+            "names no catalogue signal; use type.googleapis.com/ketenpoort.v1.<signal>, one of",
         ),
         (
             with_payload(

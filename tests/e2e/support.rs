@@ -419,39 +419,60 @@ pub async fn handshake_on(
     port: u16,
     identity: Option<(&str, &str)>,
 ) -> Result<Vec<u8>, rustls::Error> {
+    let config = std::sync::Arc::new(client_config(h, identity));
+    handshake_with(config, port).await.map(|(frame, _)| frame)
+}
+
+/// A rustls client configuration trusting the test CA, offering HTTP/2, with the client
+/// certificate and key named in `identity` (files in the test PKI), or none.
+pub fn client_config(h: &Harness, identity: Option<(&str, &str)>) -> ClientConfig {
+    client_config_in(&h.pki(), identity)
+}
+
+/// [`client_config`] with the PKI in `pki`.
+pub fn client_config_in(pki: &Path, identity: Option<(&str, &str)>) -> ClientConfig {
     ketenpoort::identity::install_crypto_provider();
     let mut roots = RootCertStore::empty();
-    for ca in read_certificates(&h.pki().join("ca.pem")).unwrap() {
+    for ca in read_certificates(&pki.join("ca.pem")).unwrap() {
         roots.add(ca).unwrap();
     }
     let builder = ClientConfig::builder().with_root_certificates(roots);
     let mut config = match identity {
         Some((cert, key)) => builder
             .with_client_auth_cert(
-                read_certificates(&h.pki().join(cert)).unwrap(),
-                read_private_key(&h.pki().join(key)).unwrap(),
+                read_certificates(&pki.join(cert)).unwrap(),
+                read_private_key(&pki.join(key)).unwrap(),
             )
             .unwrap(),
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"h2".to_vec()];
+    config
+}
+
+/// [`handshake`] with a given client configuration (and so its session cache): what the
+/// server sent first and whether the session was resumed, or the TLS error.
+pub async fn handshake_with(
+    config: std::sync::Arc<ClientConfig>,
+    port: u16,
+) -> Result<(Vec<u8>, rustls::HandshakeKind), rustls::Error> {
     let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let server_name = ServerName::try_from("localhost").unwrap();
-    let result: std::io::Result<Vec<u8>> = async {
-        let mut tls = TlsConnector::from(std::sync::Arc::new(config))
-            .connect(server_name, tcp)
-            .await?;
+    let result: std::io::Result<(Vec<u8>, rustls::HandshakeKind)> = async {
+        let mut tls = TlsConnector::from(config).connect(server_name, tcp).await?;
         tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await?;
         let mut buf = vec![0u8; 9];
         tls.read_exact(&mut buf).await?;
-        Ok(buf)
+        let kind = tls.get_ref().1.handshake_kind();
+        Ok((buf, kind.unwrap_or(rustls::HandshakeKind::Full)))
     }
     .await;
     result.map_err(|e| {
         e.get_ref()
             .and_then(|inner| inner.downcast_ref::<rustls::Error>())
             .cloned()
-            .unwrap_or_else(|| panic!("not a TLS error: {e}"))
+            // Dropped before or during the handshake.
+            .unwrap_or_else(|| rustls::Error::General(e.to_string()))
     })
 }
 

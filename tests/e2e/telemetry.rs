@@ -138,6 +138,7 @@ async fn health_warns_when_a_partners_only_certificate_expires_within_14_days() 
     let cert = AddCertificateRequest {
         partner_id: "gemeente-zwolle".into(),
         certificate_pem: std::fs::read_to_string(cert).unwrap(),
+        ..Default::default()
     };
     admin
         .add_certificate(h.with_token("beheer", "ops@beheer.example", cert))

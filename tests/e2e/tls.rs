@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime};
 use ketenpoort::identity::dev_pki::DevCa;
 use rustls::AlertDescription;
 
-use crate::support::{Harness, Options, handshake, write_cert};
+use crate::support::{
+    Harness, Options, client_config, handshake, handshake_with, subscribe, write_cert,
+};
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
@@ -163,4 +165,43 @@ async fn handshakes_in_progress_are_bounded() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(served, "the place was not given back");
+}
+
+#[tokio::test]
+async fn a_session_is_never_resumed_past_the_certificate_checks() {
+    let h = Harness::start().await;
+    let config = std::sync::Arc::new(client_config(&h, Some(("dtv.pem", "dtv.key"))));
+    for attempt in 0..3 {
+        let (frame, kind) = handshake_with(config.clone(), h.port()).await.unwrap();
+        assert_eq!(frame[3], 0x4, "expected the server's SETTINGS frame first");
+        assert_eq!(
+            kind,
+            rustls::HandshakeKind::Full,
+            "connection {attempt} must prove its certificate anew"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_connection_is_closed_when_its_certificate_expires() {
+    // A DT&V certificate that expires a few seconds after the gateway starts.
+    let h = Harness::start_with(|ca, pki| {
+        let started = SystemTime::now() - Duration::from_secs(3600);
+        let lifetime = Duration::from_secs(3600 + 4);
+        write_cert(ca, pki, "dtv", "00000099100000010000", started, lifetime);
+        Options::default()
+    })
+    .await;
+    let mut dtv = h.client("dtv").await;
+    let mut stream = subscribe(&mut dtv).await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match tokio_stream::StreamExt::next(&mut stream).await {
+                Some(Ok(_)) => continue,
+                _ => return,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived its certificate");
 }

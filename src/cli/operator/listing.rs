@@ -4,9 +4,16 @@
 
 use std::io;
 
-use ketenpoort::api::proto::{CertificateInfo, DeadLetter, ExpiringCertificate, PartnerInfo};
+use ketenpoort::api::proto::{
+    AddCertificateResponse, CertificateInfo, DeadLetter, ExpiringCertificate, GetPartnerResponse,
+    PartnerInfo, ResumePartnerResponse, RetireCertificateResponse, RevokeCertificateResponse,
+    SuspendPartnerResponse,
+};
+use tonic::{Request, Response, Status};
 
+use super::{Admin, Output};
 use crate::cli::{
+    args::PersonArgs,
     output::{Row, print_rows},
     times::{rfc3339_of, when},
 };
@@ -23,7 +30,7 @@ impl Row for PartnerInfo {
         serde_json::json!({
             "id": p.id, "oin": p.oin, "name": p.name, "role": p.role, "purposes": p.purposes,
             "status": p.status, "certificates": certs, "changed_by": p.changed_by,
-            "changed_at": when(p.changed_at.as_ref()),
+            "changed_at": when(p.changed_at.as_ref()), "version": p.version,
         })
     }
 
@@ -115,4 +122,45 @@ impl Row for DeadLetter {
             self.delivery_id
         )
     }
+}
+
+/// An answer of `AdminService` that carries the one partner it changed or showed.
+pub(super) trait OnePartner {
+    /// That partner.
+    fn partner(self) -> Option<PartnerInfo>;
+}
+
+macro_rules! one_partner {
+    ($($answer:ty),*) => {
+        $(impl OnePartner for $answer {
+            fn partner(self) -> Option<PartnerInfo> {
+                self.partner
+            }
+        })*
+    };
+}
+
+one_partner!(
+    GetPartnerResponse,
+    AddCertificateResponse,
+    RetireCertificateResponse,
+    RevokeCertificateResponse,
+    SuspendPartnerResponse,
+    ResumePartnerResponse
+);
+
+/// Calls `method` of `AdminService` as the operator and prints the partner it answers with.
+pub(super) async fn one<M, A: OnePartner>(
+    operator: &PersonArgs,
+    output: &Output,
+    message: M,
+    method: impl AsyncFnOnce(&mut Admin, Request<M>) -> Result<Response<A>, Status>,
+) -> anyhow::Result<()> {
+    let answer = operator
+        .connect(Admin::new)
+        .await?
+        .call(message, method)
+        .await?;
+    print_partners(answer.partner().as_slice(), output.json)?;
+    Ok(())
 }

@@ -11,14 +11,12 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::Subcommand;
 use ketenpoort::api::proto::{
-    AddCertificateRequest, AddCertificateResponse, AddPartnerRequest, GetPartnerRequest,
-    GetPartnerResponse, ListDeadLettersRequest, ListExpiringCertificatesRequest,
-    ListPartnersRequest, PartnerInfo, ReloadTrustAnchorsRequest, ResumePartnerRequest,
-    ResumePartnerResponse, RetireCertificateRequest, RetireCertificateResponse,
-    RevokeCertificateRequest, RevokeCertificateResponse, SuspendPartnerRequest,
-    SuspendPartnerResponse, admin_service_client::AdminServiceClient,
+    AddCertificateRequest, AddPartnerRequest, GetPartnerRequest, ListDeadLettersRequest,
+    ListExpiringCertificatesRequest, ListPartnersRequest, ReloadTrustAnchorsRequest,
+    ResumePartnerRequest, RetireCertificateRequest, RevokeCertificateRequest,
+    SuspendPartnerRequest, admin_service_client::AdminServiceClient,
 };
-use tonic::{Request, Response, Status, transport::Channel};
+use tonic::transport::Channel;
 
 use crate::cli::{
     args::PersonArgs,
@@ -27,7 +25,7 @@ use crate::cli::{
 };
 
 use certificate::{fingerprint_of, read_pem};
-use listing::print_partners;
+use listing::{one, print_partners};
 
 /// The client of `AdminService`.
 type Admin = AdminServiceClient<Channel>;
@@ -180,7 +178,7 @@ pub enum PartnerCommand {
 pub struct Output {
     /// Print JSON instead of a readable table.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
 }
 
 /// Runs a partner subcommand.
@@ -217,6 +215,7 @@ pub async fn run(command: PartnerCommand) -> anyhow::Result<ExitCode> {
                 let request = AddCertificateRequest {
                     partner_id: id,
                     certificate_pem: pem,
+                    expected_version: 0,
                 };
                 partner = admin.call(request, Admin::add_certificate).await?.partner;
             }
@@ -254,6 +253,7 @@ pub async fn run(command: PartnerCommand) -> anyhow::Result<ExitCode> {
             let request = AddCertificateRequest {
                 partner_id,
                 certificate_pem: pem,
+                expected_version: 0,
             };
             one(&operator, &output, request, Admin::add_certificate).await?;
         }
@@ -266,6 +266,7 @@ pub async fn run(command: PartnerCommand) -> anyhow::Result<ExitCode> {
             let request = RetireCertificateRequest {
                 fingerprint: fingerprint_of(&fingerprint)?,
                 retire_at: at.map(times::to_proto),
+                expected_version: 0,
             };
             one(&operator, &output, request, Admin::retire_certificate).await?;
         }
@@ -278,6 +279,7 @@ pub async fn run(command: PartnerCommand) -> anyhow::Result<ExitCode> {
             let request = RevokeCertificateRequest {
                 fingerprint: fingerprint_of(&fingerprint)?,
                 reason,
+                expected_version: 0,
             };
             one(&operator, &output, request, Admin::revoke_certificate).await?;
         }
@@ -287,7 +289,11 @@ pub async fn run(command: PartnerCommand) -> anyhow::Result<ExitCode> {
             reason,
             output,
         } => {
-            let request = SuspendPartnerRequest { id, reason };
+            let request = SuspendPartnerRequest {
+                id,
+                reason,
+                expected_version: 0,
+            };
             one(&operator, &output, request, Admin::suspend_partner).await?;
         }
         PartnerCommand::Resume {
@@ -295,7 +301,10 @@ pub async fn run(command: PartnerCommand) -> anyhow::Result<ExitCode> {
             id,
             output,
         } => {
-            let request = ResumePartnerRequest { id };
+            let request = ResumePartnerRequest {
+                id,
+                expected_version: 0,
+            };
             one(&operator, &output, request, Admin::resume_partner).await?;
         }
         PartnerCommand::Expiring {
@@ -353,45 +362,4 @@ pub async fn run(command: PartnerCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// An answer of `AdminService` that carries the one partner it changed or showed.
-trait OnePartner {
-    /// That partner.
-    fn partner(self) -> Option<PartnerInfo>;
-}
-
-macro_rules! one_partner {
-    ($($answer:ty),*) => {
-        $(impl OnePartner for $answer {
-            fn partner(self) -> Option<PartnerInfo> {
-                self.partner
-            }
-        })*
-    };
-}
-
-one_partner!(
-    GetPartnerResponse,
-    AddCertificateResponse,
-    RetireCertificateResponse,
-    RevokeCertificateResponse,
-    SuspendPartnerResponse,
-    ResumePartnerResponse
-);
-
-/// Calls `method` of `AdminService` as the operator and prints the partner it answers with.
-async fn one<M, A: OnePartner>(
-    operator: &PersonArgs,
-    output: &Output,
-    message: M,
-    method: impl AsyncFnOnce(&mut Admin, Request<M>) -> Result<Response<A>, Status>,
-) -> anyhow::Result<()> {
-    let answer = operator
-        .connect(Admin::new)
-        .await?
-        .call(message, method)
-        .await?;
-    print_partners(answer.partner().as_slice(), output.json)?;
-    Ok(())
 }

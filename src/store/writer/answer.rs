@@ -12,7 +12,10 @@ use crate::{
 /// The answer of one job, held until its batch commits.
 pub(super) enum Answer {
     Send(oneshot::Sender<Result<Sent, StoreError>>, Sent),
-    Unit(oneshot::Sender<Result<(), StoreError>>),
+    Unit(
+        oneshot::Sender<Result<(), StoreError>>,
+        Result<(), StoreError>,
+    ),
     Ack(
         oneshot::Sender<Result<u32, StoreError>>,
         Result<u32, StoreError>,
@@ -38,7 +41,7 @@ impl Answer {
             Job::Send(_, reply) => Some(Answer::Send(reply, Sent::Conflict)),
             Job::Streamed { reply, .. } => Some(Answer::Leased(reply, Vec::new())),
             Job::Audit(_, reply) | Job::Release { reply, .. } | Job::SaveRecords { reply, .. } => {
-                Some(Answer::Unit(reply))
+                Some(Answer::Unit(reply, Ok(())))
             }
             Job::Ack { reply, .. } => Some(Answer::Ack(reply, Ok(0))),
             Job::Expire { reply, .. } => Some(Answer::Expired(reply, Vec::new())),
@@ -53,8 +56,8 @@ impl Answer {
             Answer::Send(reply, outcome) => {
                 let _ = reply.send(Ok(outcome));
             }
-            Answer::Unit(reply) => {
-                let _ = reply.send(Ok(()));
+            Answer::Unit(reply, result) => {
+                let _ = reply.send(result);
             }
             Answer::Ack(reply, result) => {
                 let _ = reply.send(result);
@@ -74,13 +77,21 @@ impl Answer {
         }
     }
 
-    pub(super) fn fail(self, e: &StoreError) {
-        let error = || StoreError::Corrupt(format!("batch not committed: {e}"));
+    /// Answers with the batch's failure: [`StoreError::BatchFailed`] when other jobs shared
+    /// the transaction (the job is then retried alone), otherwise the error itself.
+    pub(super) fn fail(self, e: &StoreError, shared: bool) {
+        let error = || {
+            if shared {
+                StoreError::BatchFailed
+            } else {
+                StoreError::Corrupt(format!("not committed: {e}"))
+            }
+        };
         match self {
             Answer::Send(reply, _) => {
                 let _ = reply.send(Err(error()));
             }
-            Answer::Unit(reply) => {
+            Answer::Unit(reply, _) => {
                 let _ = reply.send(Err(error()));
             }
             Answer::Ack(reply, _) => {

@@ -11,6 +11,13 @@ use crate::{
     },
 };
 
+/// A job as queued for the writer.
+pub(in crate::store) struct Queued {
+    pub(in crate::store) job: Job,
+    /// Commit this job in a transaction of its own: its first batch failed.
+    pub(in crate::store) alone: bool,
+}
+
 /// A write to perform, with where to send its answer.
 pub(in crate::store) enum Job {
     Send(Box<NewSignal>, oneshot::Sender<Result<Sent, StoreError>>),

@@ -22,6 +22,7 @@ use crate::{
         columns::{from_json, signal_subject, subject_of, to_json},
         db::Sql,
         deliveries::{held_elsewhere, may_take},
+        registry,
         signals::{ReceiptFacts, load_receipt},
     },
 };
@@ -114,6 +115,7 @@ impl Writer {
             audit_seq,
             subject: signal.subject,
         });
+        batch.rows.counters.add(signal.counters);
         Ok(Sent::Accepted(receipt))
     }
 
@@ -301,15 +303,20 @@ impl Writer {
         records: &[PartnerRecord],
         audit: Vec<AuditEvent>,
         rows: &mut Rows,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Result<(), StoreError>, StoreError> {
         for record in records {
-            crate::store::registry::save_record(&mut self.conn, record).await?;
+            if let Err(stale) = registry::check_version(&mut self.conn, record).await? {
+                return Ok(Err(stale));
+            }
+        }
+        for record in records {
+            registry::save_record(&mut self.conn, record).await?;
         }
         let now = now_ms();
         for event in audit {
             self.append_audit(event, now, rows);
         }
-        Ok(())
+        Ok(Ok(()))
     }
 }
 

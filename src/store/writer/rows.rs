@@ -66,6 +66,8 @@ pub(super) struct Rows {
     pub expired: Vec<(String, i64)>,
     /// Deliveries whose copy is erased in this batch (acknowledged, with no grace period).
     pub erased: Vec<String>,
+    /// What the batch's accepted signals add to the monitor's counters.
+    pub counters: super::counters::Counters,
 }
 
 /// What the database held, before the batch, about the signals and deliveries its jobs name.
@@ -319,6 +321,7 @@ impl Rows {
             },
         )
         .await?;
+        self.counters.write(conn, backend).await?;
         Ok(())
     }
 }
@@ -328,7 +331,7 @@ impl Rows {
 ///
 /// The statements are not kept prepared: their text changes with the number of rows, so a
 /// cache would hold many large statements that are rarely used again.
-async fn execute_values<T>(
+pub(super) async fn execute_values<T>(
     conn: &mut AnyConnection,
     backend: Backend,
     head: &str,

@@ -11,7 +11,7 @@ use crate::{
     audit::{
         AuditEvent, EventKind, Outcome, Subject,
         keys::{self, Signer},
-        verify::Verifier,
+        verify::{Verification, Verifier},
     },
     clock::now_ms,
     ids::Oin,
@@ -35,8 +35,15 @@ struct Fixture {
 }
 
 impl Fixture {
+    /// A fixture on a fresh SQLite database.
     async fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        Fixture::on(dir, &url).await
+    }
+
+    /// A fixture on the database at `url`; `dir` holds the signing key.
+    async fn on(dir: TempDir, url: &str) -> Fixture {
         let key = dir.path().join("signing.key");
         std::fs::write(&key, keys::generate_signing_key().unwrap()).unwrap();
         let signer = Arc::new(Signer::load(&key).unwrap());
@@ -46,13 +53,12 @@ impl Fixture {
             checkpoint_every_records: 1000,
             checkpoint_every: Duration::from_secs(3600),
         };
-        let url = format!("sqlite://{}", dir.path().join("test.db").display());
         let notifier = Arc::new(Notifier::default());
-        let store = Store::open(&url, notifier.clone(), settings.clone())
+        let store = Store::open(url, notifier.clone(), settings.clone())
             .await
             .unwrap();
         let backend = store.backend();
-        let conn = backend.connect(&url).await.unwrap();
+        let conn = backend.connect(url).await.unwrap();
         let writer = Writer::new(backend, conn, notifier, settings);
         Fixture {
             _dir: dir,
@@ -77,6 +83,22 @@ impl Fixture {
             .iter()
             .map(|r| (r.record.event.event, r.record.event.outcome))
             .collect()
+    }
+
+    /// The whole chain, verified.
+    async fn verification(&self) -> Verification {
+        let filter = AuditFilter {
+            limit: 100_000,
+            ..AuditFilter::default()
+        };
+        let records = self.store.audit_records(&filter).await.unwrap();
+        let key = self.signer.public();
+        let checkpoints = self.store.checkpoints().await.unwrap();
+        let mut verifier = Verifier::new(&key, checkpoints, false);
+        for record in &records {
+            verifier.push(record);
+        }
+        verifier.finish()
     }
 
     /// The receipt of a newly committed signal, signed as `Store::send` signs it.
@@ -146,6 +168,7 @@ fn signal(key: &str, content: &str) -> NewSignal {
             subject_key_id: Some("dev-1".into()),
             ..Subject::default()
         },
+        counters: Vec::new(),
     }
 }
 
@@ -392,20 +415,11 @@ async fn the_chain_verifies_when_a_batch_is_split_into_several_statements() {
         f.accepted(rx.await.unwrap().unwrap());
     }
     assert_eq!(f.store.count(Table::Deliveries).await.unwrap(), 512);
-    let filter = AuditFilter {
-        limit: 100_000,
-        ..AuditFilter::default()
-    };
-    let records = f.store.audit_records(&filter).await.unwrap();
-    assert_eq!(records.len(), 3000 + 256 * 3);
-    let key = f.signer.public();
-    let mut verifier = Verifier::new(&key, f.store.checkpoints().await.unwrap(), false);
-    for record in &records {
-        verifier.push(record);
-    }
-    let verification = verifier.finish();
+    let verification = f.verification().await;
     assert_eq!(verification.first_problem, None);
     assert_eq!(verification.records, 3768);
     // Past 1000 records: the batch carries a signed checkpoint of its head.
     assert_eq!(verification.checkpoints, 1);
 }
+
+mod isolation;
