@@ -3,12 +3,7 @@
 //!
 //! Everything that can be wrong with the configuration is found here, before the socket opens.
 
-use std::{
-    net::SocketAddr,
-    path::{Path, PathBuf},
-    sync::Arc,
-    time::Duration,
-};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use arc_swap::ArcSwap;
 use tokio::{net::TcpListener, task::JoinHandle};
@@ -25,10 +20,7 @@ use crate::{
         },
         span::RpcSpans,
     },
-    audit::{
-        AuditEvent, EventKind, Outcome,
-        keys::{self, Signer, SubjectKeys},
-    },
+    audit::keys::{self, Signer, SubjectKeys},
     catalogue::{Catalogue, CatalogueError, DESCRIPTOR_SET},
     clock::Clock,
     config::Config,
@@ -47,12 +39,14 @@ use crate::{
         tls::{self, TlsFiles, TlsSetupError},
     },
     policy::{Policy, PolicyError},
-    registry::{self, Registry, RegistryError},
+    registry::{self, RegistryError},
     store::{Store, StoreError, WriterSettings, wakeups::Notifier},
     telemetry,
 };
 
 /// How long a peer gets to answer an HTTP/2 keepalive ping before it is disconnected.
+mod seed;
+
 const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a shutdown waits for open requests before it stops them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -151,7 +145,7 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
     };
     let store = Store::open(&config.store.url, notifier.clone(), settings).await?;
     let registry = Arc::new(ArcSwap::from_pointee(
-        registry_from_store(&store, &config.files.partners, defs).await?,
+        seed::registry_from_store(&store, &config.files.partners, defs).await?,
     ));
     policy.check_registry(&config.files.policy, &registry.load())?;
     let tls_files = TlsFiles {
@@ -286,41 +280,6 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
         task,
         exchange,
     })
-}
-
-/// The registry from the database; on first start, the database is seeded from
-/// `partners.toml`, and after that `partners.toml` is not read for the registry.
-async fn registry_from_store(
-    store: &Store,
-    partners_file: &Path,
-    defs: Vec<registry::PartnerDef>,
-) -> Result<Registry, StartError> {
-    let mut records = store.registry_records().await?;
-    if records.is_empty() {
-        records = registry::records_from_definitions(partners_file, defs, crate::clock::now_ms())?;
-        Registry::assemble(partners_file, records.clone())?;
-        let mut seeded = AuditEvent::new(EventKind::RegistryChanged, Outcome::Ok);
-        seeded.detail = serde_json::json!({
-            "action": "registry_seeded",
-            "source": partners_file.display().to_string(),
-            "partners": records.len(),
-        });
-        match store.save_records(records.clone(), vec![seeded]).await {
-            // Another replica seeded the same database first: its records stand.
-            Ok(()) | Err(StoreError::Stale { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-        tracing::info!(partners = records.len(), file = %partners_file.display(), "registry seeded into the database");
-        // As stored, at their first version.
-        records = store.registry_records().await?;
-    } else {
-        tracing::info!(
-            partners = records.len(),
-            "registry read from the database ({} is only read to seed an empty database)",
-            partners_file.display()
-        );
-    }
-    Ok(Registry::assemble(Path::new("database"), records)?)
 }
 
 // === impl Gateway ===
