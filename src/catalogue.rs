@@ -2,7 +2,12 @@
 //! sensitivity classes of their fields (read from the `ketenpoort.v1.sensitivity` option).
 //!
 //! The descriptors are compiled from `proto/` by `build.rs` and embedded in the binary, so
-//! the gateway, the policy checker and the CLI always agree on the schema.
+//! the gateway, the policy checker and the CLI always agree on the schema. The form each text
+//! field's value must have is checked in [`formats`].
+
+mod formats;
+
+pub use formats::FormatError;
 
 use std::{collections::BTreeMap, fmt};
 
@@ -46,6 +51,8 @@ pub struct Catalogue {
     pool: DescriptorPool,
     sensitivity: ExtensionDescriptor,
     subject_id: ExtensionDescriptor,
+    format: ExtensionDescriptor,
+    max_length: ExtensionDescriptor,
     signals: BTreeMap<String, MessageDescriptor>,
 }
 
@@ -92,15 +99,15 @@ impl Catalogue {
     /// Loads the embedded catalogue.
     pub fn load() -> Result<Self, CatalogueError> {
         let pool = DescriptorPool::decode(DESCRIPTOR_SET)?;
-        let sensitivity = pool
-            .get_extension_by_name("ketenpoort.v1.sensitivity")
-            .ok_or(CatalogueError::MissingOption("ketenpoort.v1.sensitivity"))?;
-        let signal = pool
-            .get_extension_by_name("ketenpoort.v1.signal")
-            .ok_or(CatalogueError::MissingOption("ketenpoort.v1.signal"))?;
-        let subject_id = pool
-            .get_extension_by_name("ketenpoort.v1.subject_id")
-            .ok_or(CatalogueError::MissingOption("ketenpoort.v1.subject_id"))?;
+        let option = |name: &'static str| {
+            pool.get_extension_by_name(name)
+                .ok_or(CatalogueError::MissingOption(name))
+        };
+        let sensitivity = option("ketenpoort.v1.sensitivity")?;
+        let signal = option("ketenpoort.v1.signal")?;
+        let subject_id = option("ketenpoort.v1.subject_id")?;
+        let format = option("ketenpoort.v1.format")?;
+        let max_length = option("ketenpoort.v1.max_length")?;
         let signals = pool
             .all_messages()
             .filter(|m| m.package_name() == PACKAGE)
@@ -111,6 +118,8 @@ impl Catalogue {
             pool,
             sensitivity,
             subject_id,
+            format,
+            max_length,
             signals,
         })
     }

@@ -160,6 +160,11 @@ impl Envelope {
                     signal.full_name()
                 ))
             })?;
+        // Each value in the form its field's schema gives: a payload packed under another
+        // signal's type URL fails here rather than land free text in, say, a date field.
+        catalogue
+            .check_formats(&payload)
+            .map_err(|e| ExchangeError::Invalid(e.to_string()))?;
         Ok(Checked {
             signal,
             payload,

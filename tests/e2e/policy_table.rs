@@ -437,7 +437,7 @@ fn sample(field: &FieldDescriptor, at: &str, i: usize) -> Value {
     let n = i as u32 + 7;
     match field.kind() {
         Kind::Message(m) => Value::Message(populated(&m, at)),
-        Kind::String => Value::String(at.to_string()),
+        Kind::String => Value::String(text_sample(field, at)),
         Kind::Bytes => Value::Bytes(at.as_bytes().to_vec().into()),
         Kind::Bool => Value::Bool(true),
         Kind::Enum(e) => {
@@ -451,6 +451,40 @@ fn sample(field: &FieldDescriptor, at: &str, i: usize) -> Value {
         Kind::Uint64 | Kind::Fixed64 => Value::U64(n.into()),
         Kind::Float => Value::F32(n as f32 + 0.5),
         Kind::Double => Value::F64(f64::from(n) + 0.5),
+    }
+}
+
+/// A distinctive value of a text field in the form its schema gives (`ketenpoort.v1.format`):
+/// free text holds its own path; dates, codes and numbers are derived from it.
+fn text_sample(field: &FieldDescriptor, at: &str) -> String {
+    let format = field
+        .parent_pool()
+        .get_extension_by_name("ketenpoort.v1.format")
+        .and_then(|ext| field.options().get_extension(&ext).as_enum_number());
+    let h = at
+        .bytes()
+        .fold(17u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    match format {
+        // A date, or a partial one: a day that exists in every year.
+        Some(1 | 2) => format!("{}-{:02}-{:02}", 1950 + h % 70, 1 + h % 12, 1 + h / 12 % 28),
+        Some(3) => (0..3)
+            .map(|i| char::from(b'A' + (h >> (5 * i)) as u8 % 26))
+            .collect(),
+        Some(4) => format!("{:010}", h % 10_000_000_000),
+        // A BSN: eight digits and the check digit the eleven-test asks for.
+        Some(5) => (0..10u64)
+            .map(|k| format!("{:08}", (h + k) % 100_000_000))
+            .find_map(|eight| {
+                let sum: u64 = eight
+                    .bytes()
+                    .zip((2..=9).rev())
+                    .map(|(b, w)| u64::from(b - b'0') * w)
+                    .sum();
+                let check = sum % 11;
+                (check < 10 && sum > 0).then(|| format!("{eight}{check}"))
+            })
+            .unwrap(),
+        _ => at.to_string(),
     }
 }
 

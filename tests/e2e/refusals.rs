@@ -68,6 +68,10 @@ async fn malformed_envelopes_are_invalid_argument_and_say_what_to_fix() {
     let h = Harness::start().await;
     let mut utrecht = h.client("gemeente-utrecht").await;
     let good = || h.request("key", "INTAKE", &["dtv"], "Intake", INTAKE);
+    let payload_of = |signal: &str, json: &str| {
+        let request = h.request("key", "INTAKE", &["dtv"], signal, json);
+        request.payload.unwrap().value
+    };
     let with_payload = |type_url: &str, value: Vec<u8>| SendRequest {
         payload: Some(Any {
             type_url: type_url.into(),
@@ -153,6 +157,25 @@ async fn malformed_envelopes_are_invalid_argument_and_say_what_to_fix() {
                 vec![0x0a, 0xff, 0x01],
             ),
             "payload does not decode as ketenpoort.v1.Intake",
+        ),
+        (
+            with_payload(
+                "type.googleapis.com/ketenpoort.v1.Intake",
+                payload_of("Intake", &INTAKE.replace("1990-01-01", "1990-02-30")),
+            ),
+            "payload field person.birth_date must be a date as YYYY-MM-DD",
+        ),
+        (
+            // A safety signal's facts, packed under the Intake's type URL: its free text
+            // would land in the intake date.
+            with_payload(
+                "type.googleapis.com/ketenpoort.v1.Intake",
+                payload_of(
+                    "SafetySignal",
+                    r#"{"factsDescription": "feiten in vrije tekst"}"#,
+                ),
+            ),
+            "payload field intake_date must be a date that exists",
         ),
         (
             with_payload(
