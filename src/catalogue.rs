@@ -5,8 +5,10 @@
 //! the gateway, the policy checker and the CLI always agree on the schema. The form each text
 //! field's value must have is checked in [`formats`].
 
+mod countries;
 mod formats;
 
+pub use countries::{COUNTRY_CODES, is_country_code};
 pub use formats::FormatError;
 
 use std::{collections::BTreeMap, fmt};

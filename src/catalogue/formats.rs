@@ -7,7 +7,7 @@
 
 use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, Value};
 
-use super::Catalogue;
+use super::{Catalogue, countries::is_country_code};
 
 /// The longest free text when the schema names no `max_length`, in characters.
 const DEFAULT_MAX_LENGTH: usize = 2000;
@@ -134,13 +134,10 @@ fn check_text(text: &str, format: TextFormat, max: usize) -> Result<(), String> 
         TextFormat::PartialDate => date(text, true).ok_or_else(|| {
             "must be a date as YYYY-MM-DD, with month and day 00 when not known".into()
         }),
-        TextFormat::Country => {
-            let ok = text.len() == 3 && text.bytes().all(|b| b.is_ascii_uppercase());
-            ok.then_some(()).ok_or_else(|| {
-                "must be an ISO 3166-1 alpha-3 country code in capitals (XXA stateless, XXX unknown)"
-                    .into()
-            })
-        }
+        TextFormat::Country => is_country_code(text).then_some(()).ok_or_else(|| {
+            "must be an ISO 3166-1 alpha-3 country code in capitals (XXA stateless, XXX unknown)"
+                .into()
+        }),
         TextFormat::VNummer => digits(text, 10)
             .then_some(())
             .ok_or_else(|| "must be a V-nummer: exactly 10 digits".into()),
@@ -238,6 +235,7 @@ mod tests {
         assert!(check_text("123456789O", TextFormat::VNummer, 0).is_err());
         assert!(check_text("SYR", TextFormat::Country, 0).is_ok());
         assert!(check_text("syr", TextFormat::Country, 0).is_err());
+        assert!(check_text("ABC", TextFormat::Country, 0).is_err());
         assert!(check_text(&"x".repeat(11), TextFormat::Free, 10).is_err());
         assert!(check_text("line\nnext", TextFormat::Free, 10).is_ok());
         assert!(check_text("nul\0", TextFormat::Free, 10).is_err());

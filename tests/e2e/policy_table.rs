@@ -467,9 +467,10 @@ fn text_sample(field: &FieldDescriptor, at: &str) -> String {
     match format {
         // A date, or a partial one: a day that exists in every year.
         Some(1 | 2) => format!("{}-{:02}-{:02}", 1950 + h % 70, 1 + h % 12, 1 + h / 12 % 28),
-        Some(3) => (0..3)
-            .map(|i| char::from(b'A' + (h >> (5 * i)) as u8 % 26))
-            .collect(),
+        Some(3) => {
+            let codes = ketenpoort::catalogue::COUNTRY_CODES;
+            codes[(h % codes.len() as u64) as usize].to_string()
+        }
         Some(4) => format!("{:010}", h % 10_000_000_000),
         // A BSN: eight digits and the check digit the eleven-test asks for.
         Some(5) => (0..10u64)
