@@ -289,6 +289,10 @@ impl AuditRecord {
     }
 }
 
+/// Largest `detail` a record keeps, serialized, in bytes; a larger one is replaced by a note
+/// of its size, so that nothing can grow the log by more than this per record.
+pub const MAX_DETAIL_BYTES: usize = 8 * 1024;
+
 // === impl ChainHead ===
 
 impl ChainHead {
@@ -301,7 +305,11 @@ impl ChainHead {
     }
 
     /// Places `event` after the head, returning the record and its hash, and advances the head.
-    pub fn append(&mut self, event: AuditEvent, at: i64) -> (AuditRecord, String) {
+    pub fn append(&mut self, mut event: AuditEvent, at: i64) -> (AuditRecord, String) {
+        let detail_bytes = serde_json::to_vec(&event.detail).map_or(0, |v| v.len());
+        if detail_bytes > MAX_DETAIL_BYTES {
+            event.detail = serde_json::json!({ "detail_omitted_bytes": detail_bytes });
+        }
         let record = AuditRecord {
             seq: self.seq + 1,
             id: uuid::Uuid::now_v7().to_string(),
@@ -319,6 +327,20 @@ impl ChainHead {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_records_detail_has_a_size_bound() {
+        let mut head = ChainHead::genesis();
+        let mut event = AuditEvent::new(EventKind::SignalRefused, Outcome::Refused);
+        event.detail = serde_json::json!({ "reason": "x".repeat(100_000) });
+        let (record, _) = head.append(event, 0);
+        // {"reason":"xxx…"}: 100,000 characters and 13 of JSON around them.
+        assert_eq!(record.event.detail["detail_omitted_bytes"], 100_013);
+        let mut small = AuditEvent::new(EventKind::SignalRefused, Outcome::Refused);
+        small.detail = serde_json::json!({ "reason": "no rule" });
+        let (record, _) = head.append(small, 0);
+        assert_eq!(record.event.detail["reason"], "no rule");
+    }
 
     #[test]
     fn trace_context_is_continued_or_started() {
