@@ -26,10 +26,12 @@ fn intake_with(marker: &str) -> String {
     )
 }
 
-/// Whether `marker` stands anywhere in the database file or its WAL.
+/// Whether `marker` stands anywhere in the database file or its WAL. The WAL is read first:
+/// a checkpoint running meanwhile (the gateway's jobs truncate the WAL) copies pages into the
+/// database file before it empties the WAL, so a page is always found in one of the two.
 fn on_disk(h: &Harness, marker: &str) -> bool {
     let wal = h.database().with_extension("db-wal");
-    [h.database(), wal].iter().any(|file| {
+    [wal, h.database()].iter().any(|file| {
         let bytes = std::fs::read(file).unwrap_or_default();
         bytes.windows(marker.len()).any(|w| w == marker.as_bytes())
     })
