@@ -53,8 +53,9 @@ pub struct Catalogue {
     pool: DescriptorPool,
     sensitivity: ExtensionDescriptor,
     subject_id: ExtensionDescriptor,
-    format: ExtensionDescriptor,
-    max_length: ExtensionDescriptor,
+    /// The form of every text field that names one, by full name, read once at load: the
+    /// check of each `Send` looks it up instead of decoding field options.
+    text_forms: std::collections::HashMap<String, formats::TextForm>,
     signals: BTreeMap<String, MessageDescriptor>,
 }
 
@@ -108,8 +109,11 @@ impl Catalogue {
         let sensitivity = option("ketenpoort.v1.sensitivity")?;
         let signal = option("ketenpoort.v1.signal")?;
         let subject_id = option("ketenpoort.v1.subject_id")?;
-        let format = option("ketenpoort.v1.format")?;
-        let max_length = option("ketenpoort.v1.max_length")?;
+        let text_forms = formats::text_forms(
+            &pool,
+            &option("ketenpoort.v1.format")?,
+            &option("ketenpoort.v1.max_length")?,
+        );
         let signals = pool
             .all_messages()
             .filter(|m| m.package_name() == PACKAGE)
@@ -120,8 +124,7 @@ impl Catalogue {
             pool,
             sensitivity,
             subject_id,
-            format,
-            max_length,
+            text_forms,
             signals,
         })
     }

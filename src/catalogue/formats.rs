@@ -5,7 +5,11 @@
 //! the path of the field and the rule — never the value — so that a payload sent under the
 //! wrong type cannot land, say, a health free-text field in a released date field.
 
-use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, Value};
+use std::collections::HashMap;
+
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, ExtensionDescriptor, FieldDescriptor, Kind, Value,
+};
 
 use super::{Catalogue, countries::is_country_code};
 
@@ -26,13 +30,56 @@ pub struct FormatError {
 
 /// The form a text field's value must have (mirror of `ketenpoort.v1.TextFormat`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TextFormat {
+pub(super) enum TextFormat {
     Free,
     Date,
     PartialDate,
     Country,
     VNummer,
     Bsn,
+}
+
+/// A text field's form and longest value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct TextForm {
+    format: TextFormat,
+    max: usize,
+}
+
+/// Free text of the default length: the form of every field that names none.
+const FREE_TEXT: TextForm = TextForm {
+    format: TextFormat::Free,
+    max: DEFAULT_MAX_LENGTH,
+};
+
+/// The form of every text field of `pool` that names a format or a maximum length, by the
+/// field's full name; read once, when the catalogue loads.
+pub(super) fn text_forms(
+    pool: &DescriptorPool,
+    format: &ExtensionDescriptor,
+    max_length: &ExtensionDescriptor,
+) -> HashMap<String, TextForm> {
+    pool.all_messages()
+        .flat_map(|m| m.fields().collect::<Vec<_>>())
+        .filter(|field| field.kind() == Kind::String)
+        .filter_map(|field| {
+            let options = field.options();
+            let format = match options.get_extension(format).as_enum_number() {
+                Some(1) => TextFormat::Date,
+                Some(2) => TextFormat::PartialDate,
+                Some(3) => TextFormat::Country,
+                Some(4) => TextFormat::VNummer,
+                Some(5) => TextFormat::Bsn,
+                _ => TextFormat::Free,
+            };
+            let max = match options.get_extension(max_length).as_u32() {
+                Some(0) | None => DEFAULT_MAX_LENGTH,
+                Some(n) => n as usize,
+            };
+            let form = TextForm { format, max };
+            (form != FREE_TEXT).then(|| (field.full_name().to_string(), form))
+        })
+        .collect()
 }
 
 // === impl Catalogue ===
@@ -80,8 +127,8 @@ impl Catalogue {
         };
         match (value, field.kind()) {
             (Value::String(text), _) if !text.is_empty() => {
-                let (format, max) = self.text_form(field);
-                check_text(text, format, max).map_err(broken)
+                let form = self.text_form(field);
+                check_text(text, form.format, form.max).map_err(broken)
             }
             (Value::EnumNumber(n), Kind::Enum(e)) if e.get_value(*n).is_none() => Err(broken(
                 format!("holds no value of {}: use one the schema names", e.name()),
@@ -95,21 +142,11 @@ impl Catalogue {
     }
 
     /// A text field's form and longest value.
-    fn text_form(&self, field: &FieldDescriptor) -> (TextFormat, usize) {
-        let options = field.options();
-        let format = match options.get_extension(&self.format).as_enum_number() {
-            Some(1) => TextFormat::Date,
-            Some(2) => TextFormat::PartialDate,
-            Some(3) => TextFormat::Country,
-            Some(4) => TextFormat::VNummer,
-            Some(5) => TextFormat::Bsn,
-            _ => TextFormat::Free,
-        };
-        let max = match options.get_extension(&self.max_length).as_u32() {
-            Some(0) | None => DEFAULT_MAX_LENGTH,
-            Some(n) => n as usize,
-        };
-        (format, max)
+    fn text_form(&self, field: &FieldDescriptor) -> TextForm {
+        self.text_forms
+            .get(field.full_name())
+            .copied()
+            .unwrap_or(FREE_TEXT)
     }
 }
 
@@ -257,7 +294,7 @@ mod tests {
                 if field.kind() != Kind::String {
                     continue;
                 }
-                let (format, _) = catalogue.text_form(&field);
+                let format = catalogue.text_form(&field).format;
                 let name = field.name();
                 if name.ends_with("_date")
                     || name.ends_with("_deadline")
