@@ -7,7 +7,7 @@
 //! - [`deliveries`]: the stream of a recipient's deliveries, acknowledgements, expiry.
 //! - [`registry_changes`] with [`lifecycle`]: operators' changes, reloads, the registry watch.
 //! - [`audit_reading`]: the officers' queries, subject reports, verification and export.
-//! - [`sign_in`]: an officer signing in to the console with a token alone.
+//! - [`sign_in`]: an officer or a monitor signing in to the console with a token alone.
 //! - [`daily`]: exchanges and refusals per day, for the console's chart.
 //! - [`disclosure`]: which items of a subject report are held back from the data subject.
 //! - [`retention`]: removing audit records past their retention.

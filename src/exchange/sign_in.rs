@@ -1,10 +1,28 @@
-//! A privacy officer signs in without a client certificate (the console, in a browser): the
-//! officer names the organisation, and a token signed with one of that organisation's
-//! registered JWT keys proves it. The token is verified exactly as on the gRPC path (same
-//! function, same audience and lifetime rules, same role check), and a refusal is audited.
+//! Signing in without a client certificate (the console, in a browser): the person names the
+//! organisation, and a token signed with one of that organisation's registered JWT keys
+//! proves it. The token is verified exactly as on the gRPC path (same function, same audience
+//! and lifetime rules, same role check), and a refusal is audited. The organisation's role
+//! decides what the person may do: a privacy officer reads the audit log, a monitor the
+//! programme monitor's figures; every other role is refused.
 
-use super::{Exchange, ExchangeError, audit_reading::Officer, callers::Credentials};
-use crate::{audit::EventKind, registry::Role};
+use std::sync::Arc;
+
+use super::{
+    Exchange, ExchangeError, audit_reading::Officer, callers::Credentials, monitoring::Monitor,
+};
+use crate::{
+    audit::EventKind,
+    registry::{Partner, Role},
+};
+
+/// Who signed in: a privacy officer or a person of the programme monitor.
+#[derive(Debug)]
+pub enum SignedInPerson {
+    /// A privacy officer, scoped to its organisation's audit scope.
+    Officer(Officer),
+    /// A person of the monitor role.
+    Monitor(Monitor),
+}
 
 // === impl Exchange ===
 
@@ -18,9 +36,39 @@ impl Exchange {
         token: &str,
         method: &str,
     ) -> Result<Officer, ExchangeError> {
+        let partner = self.organisation(organisation)?;
+        let (partner, actor) = self
+            .token_in_role(partner, token, Role::PrivacyOfficer, method)
+            .await?;
+        Ok(Officer::new(partner, actor))
+    }
+
+    /// The officer or monitor of `organisation` named by `token`: a monitor when the
+    /// organisation has the monitor role, else an officer, refused as in
+    /// [`Self::sign_in_officer`].
+    pub async fn sign_in(
+        &self,
+        organisation: &str,
+        token: &str,
+        method: &str,
+    ) -> Result<SignedInPerson, ExchangeError> {
+        let partner = self.organisation(organisation)?;
+        let role = match partner.role {
+            Role::Monitor => Role::Monitor,
+            _ => Role::PrivacyOfficer,
+        };
+        let (partner, actor) = self.token_in_role(partner, token, role, method).await?;
+        Ok(match role {
+            Role::Monitor => SignedInPerson::Monitor(Monitor::new(partner, actor)),
+            _ => SignedInPerson::Officer(Officer::new(partner, actor)),
+        })
+    }
+
+    /// The active partner `organisation` names, by id or OIN.
+    fn organisation(&self, organisation: &str) -> Result<Arc<Partner>, ExchangeError> {
         let organisation = organisation.trim();
         let registry = self.registry.load();
-        let partner = registry
+        registry
             .by_id(organisation)
             .or_else(|| {
                 organisation
@@ -34,21 +82,28 @@ impl Exchange {
                 ExchangeError::Unauthenticated(
                     "no active organisation with that id or OIN: check the name".into(),
                 )
-            })?;
+            })
+    }
+
+    /// `partner` and the person `token` names, in `role`; a refusal is audited as the
+    /// role's services audit theirs.
+    async fn token_in_role(
+        &self,
+        partner: Arc<Partner>,
+        token: &str,
+        role: Role,
+        method: &str,
+    ) -> Result<(Arc<Partner>, crate::audit::Actor), ExchangeError> {
+        let refused = match role {
+            Role::Monitor => EventKind::MonitorRefused,
+            _ => EventKind::AuditRefused,
+        };
         let authorization = format!("Bearer {}", token.trim());
         let credentials = Credentials {
             authorization: Some(&authorization),
             ..Credentials::default()
         };
-        let (partner, actor) = self
-            .partner_person_in_role(
-                partner,
-                &credentials,
-                Role::PrivacyOfficer,
-                EventKind::AuditRefused,
-                method,
-            )
-            .await?;
-        Ok(Officer::new(partner, actor))
+        self.partner_person_in_role(partner, &credentials, role, refused, method)
+            .await
     }
 }

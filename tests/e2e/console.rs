@@ -35,6 +35,11 @@ fn token(h: &Harness, id: &str, sub: &str) -> String {
 
 /// Signs in through the form as `sub` of the officers' partner `id`.
 pub async fn sign_in(browser: &Browser, h: &Harness, id: &str, sub: &str) {
+    sign_in_as(browser, id, &token(h, id, sub), "/timeline").await;
+}
+
+/// Signs in through the form for partner `id` with `token`; asserts it lands on `landing`.
+pub async fn sign_in_as(browser: &Browser, id: &str, token: &str, landing: &str) {
     browser.goto("/").await;
     assert_eq!(browser.path().await, "/sign-in");
     browser
@@ -43,17 +48,12 @@ pub async fn sign_in(browser: &Browser, h: &Harness, id: &str, sub: &str) {
         .select_by_value(id)
         .await
         .unwrap();
-    browser
-        .find("#token")
-        .await
-        .send_keys(&token(h, id, sub))
-        .await
-        .unwrap();
+    browser.find("#token").await.send_keys(token).await.unwrap();
     browser.submit("#sign-in").await;
     let landed = browser.path().await;
-    if landed != "/timeline" {
+    if landed != landing {
         let page = browser.text("main").await;
-        panic!("not signed in as {sub} of {id}: on {landed}: {page}");
+        panic!("not signed in to {id}: on {landed}: {page}");
     }
 }
 

@@ -11,7 +11,7 @@ use super::{Console, ConsoleError, layout, timeline::fields};
 use crate::{
     audit::StoredRecord,
     clock::rfc3339,
-    console::session::SignedIn,
+    console::session::AsOfficer,
     exchange::{ExchangeError, audit_reading::Query},
 };
 
@@ -35,7 +35,7 @@ pub struct ListFilters {
 /// `GET /exchanges`.
 pub async fn list(
     State(console): State<Console>,
-    SignedIn(session): SignedIn,
+    AsOfficer(session, officer): AsOfficer,
     Filters(filters): Filters<ListFilters>,
 ) -> Result<Markup, ConsoleError> {
     let query = Query {
@@ -49,7 +49,7 @@ pub async fn list(
         page_token: filters.page.clone(),
         ..Query::default()
     };
-    let officer = session.officer.in_new_request();
+    let officer = officer.in_new_request();
     let page = console.exchange.query_audit(&officer, query).await?;
     let body = html! {
         (form(&console, &filters))

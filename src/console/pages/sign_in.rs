@@ -1,7 +1,9 @@
-//! Signing in and out. The officer chooses the organisation and pastes the JWT its identity
-//! provider issued (in development: `ketenpoort dev-token`); the gateway verifies it with the
-//! keys registered for that organisation, exactly as on the gRPC path, and opens a session.
-//! The form is protected by a token in a cookie of its own that the form must repeat.
+//! Signing in and out. The officer (or the programme monitor's analyst) chooses the
+//! organisation and pastes the JWT its identity provider issued (in development:
+//! `ketenpoort dev-token`); the gateway verifies it with the keys registered for that
+//! organisation, exactly as on the gRPC path, and opens a session on the pages of the
+//! organisation's role. The form is protected by a token in a cookie of its own that the form
+//! must repeat.
 
 use axum::{
     Form,
@@ -14,7 +16,7 @@ use serde::Deserialize;
 
 use super::{Console, ConsoleError, csrf, layout};
 use crate::{
-    console::session::{self, SESSION_COOKIE},
+    console::session::{self, SESSION_COOKIE, Visitor},
     registry::Role,
 };
 
@@ -64,12 +66,12 @@ pub async fn submit(
     if !csrf::matches(&expected, &form.csrf) {
         return Err(ConsoleError::Forged);
     }
-    let officer = match console
+    let person = match console
         .exchange
-        .sign_in_officer(&form.organisation, &form.token, "ConsoleSignIn")
+        .sign_in(&form.organisation, &form.token, "ConsoleSignIn")
         .await
     {
-        Ok(officer) => officer,
+        Ok(person) => Visitor::from(person),
         Err(e) => {
             let message = format!("Not signed in: {e}");
             return Ok(page(
@@ -80,14 +82,15 @@ pub async fn submit(
             ));
         }
     };
-    tracing::info!(partner = %officer.partner().id, "officer signed in to the console");
-    let id = console.sessions.open(officer)?;
+    tracing::info!(partner = %person.partner().id, "signed in to the console");
+    let home = person.home();
+    let id = console.sessions.open(person)?;
     Ok((
         AppendHeaders([
             (header::SET_COOKIE, console.sessions.cookie_for(&id)),
             (header::SET_COOKIE, session::removal(SIGN_IN_COOKIE)),
         ]),
-        Redirect::to("/timeline"),
+        Redirect::to(home),
     )
         .into_response())
 }
@@ -114,7 +117,7 @@ fn page(console: &Console, token: &str, message: Option<&str>, status: StatusCod
     let officers: Vec<(&str, &str)> = registry
         .partners()
         .iter()
-        .filter(|p| p.role == Role::PrivacyOfficer && p.is_active())
+        .filter(|p| matches!(p.role, Role::PrivacyOfficer | Role::Monitor) && p.is_active())
         .map(|p| (p.id.as_str(), p.name.as_str()))
         .collect();
     let body: Markup = html! {
@@ -135,7 +138,7 @@ fn page(console: &Console, token: &str, message: Option<&str>, status: StatusCod
         }
         p {
             "In development, " code { "ketenpoort dev-token --as gemeente-utrecht-fg --sub you@example.org" }
-            " prints a token."
+            " prints a token (" code { "--as programma-monitor" } " for the programme monitor)."
         }
     };
     let cookie = format!(
