@@ -67,6 +67,16 @@ impl Backend {
         Ok(conn)
     }
 
+    /// Opens the writer's connection: as [`Backend::connect`], and with SQLite without
+    /// checkpoints inside its commits ([`super::wal`] runs them beside it).
+    pub(super) async fn connect_writer(self, url: &str) -> Result<AnyConnection, StoreError> {
+        let mut conn = self.connect(url).await?;
+        if self == Backend::Sqlite {
+            conn.execute(super::wal::WRITER_PRAGMAS).await?;
+        }
+        Ok(conn)
+    }
+
     fn connect_options(self, url: &str) -> Result<AnyConnectOptions, StoreError> {
         match self {
             Backend::Sqlite => {
@@ -155,6 +165,8 @@ pub(super) struct Sql {
     text: String,
     args: AnyArguments,
     error: Option<sqlx::error::BoxDynError>,
+    /// Keep the statement prepared on its connection, for the next time its text is run.
+    kept: bool,
 }
 
 // === impl Sql ===
@@ -167,7 +179,15 @@ impl Sql {
             text: text.to_string(),
             args: AnyArguments::default(),
             error: None,
+            kept: false,
         }
+    }
+
+    /// Keeps the statement prepared on its connection (sqlx's statement cache), for a text
+    /// that is run again and again; others are prepared anew each time.
+    pub fn kept(&mut self) -> &mut Self {
+        self.kept = true;
+        self
     }
 
     /// Appends SQL text.
@@ -241,7 +261,7 @@ impl Sql {
         let args = std::mem::take(&mut self.args);
         Ok(
             sqlx::query_with(sqlx::AssertSqlSafe(std::mem::take(&mut self.text)), args)
-                .persistent(false),
+                .persistent(self.kept),
         )
     }
 

@@ -19,6 +19,7 @@ mod registry;
 mod signals;
 pub mod stats;
 pub mod wakeups;
+mod wal;
 mod writer;
 
 pub use audit_log::{AuditFilter, Pruned, Undecodable};
@@ -44,6 +45,7 @@ use crate::{
 };
 
 use wakeups::Notifier;
+use wal::LongLog;
 use writer::{Job, Queued, Sent};
 
 /// Read connections; the writer has its own.
@@ -86,13 +88,18 @@ pub struct Store {
     jobs: mpsc::Sender<Queued>,
     tasks: Arc<parking_lot::Mutex<Tasks>>,
     signer: Arc<Signer>,
+    /// The writer's flag for a long WAL, for tests that run checkpoints of their own.
+    #[cfg(test)]
+    long_log: Arc<LongLog>,
 }
 
 /// The store's background tasks, stopped by [`Store::close`].
 #[derive(Default)]
 struct Tasks {
-    writer: Option<tokio::task::JoinHandle<()>>,
-    listener: Option<tokio::task::JoinHandle<()>>,
+    writer: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// Beside the writer: the listener for other replicas' announcements (PostgreSQL) or
+    /// the WAL checkpointer (SQLite).
+    beside: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// How the writer seals the audit log and forgets what it no longer needs.
@@ -121,19 +128,23 @@ impl Store {
         let backend = Backend::of_url(url)?;
         let pool = backend.open_pool(url, READ_CONNECTIONS).await?;
         let signer = settings.signer.clone();
-        let listener = match backend {
-            Backend::Postgres => Some(listen::spawn(url, notifier.clone()).await?),
-            Backend::Sqlite => None,
+        let long_log = Arc::new(LongLog::default());
+        let beside = match backend {
+            Backend::Postgres => listen::spawn(url, notifier.clone()).await?,
+            Backend::Sqlite => wal::spawn(pool.clone(), long_log.clone()),
         };
-        let conn = backend.connect(url).await?;
-        let (jobs, writer) = writer::spawn(backend, conn, notifier, settings);
+        let writer = writer::spawn(backend, url, notifier, settings, long_log.clone()).await?;
+        #[cfg(not(test))]
+        drop(long_log);
         Ok(Self {
             pool,
             backend,
-            jobs,
+            jobs: writer.jobs,
+            #[cfg(test)]
+            long_log,
             tasks: Arc::new(parking_lot::Mutex::new(Tasks {
-                writer: Some(writer),
-                listener,
+                writer: Some(writer.stopped),
+                beside: Some(beside),
             })),
             signer,
         })
@@ -346,7 +357,7 @@ impl Store {
 
     /// Stops the writer after it has committed what it holds, and closes all connections.
     pub async fn close(&self) {
-        let Tasks { writer, listener } = std::mem::take(&mut *self.tasks.lock());
+        let Tasks { writer, beside } = std::mem::take(&mut *self.tasks.lock());
         let _ = self
             .jobs
             .send(Queued {
@@ -357,8 +368,8 @@ impl Store {
         if let Some(writer) = writer {
             let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
         }
-        if let Some(listener) = listener {
-            listener.abort();
+        if let Some(beside) = beside {
+            beside.abort();
         }
         self.pool.close().await;
     }

@@ -28,14 +28,17 @@ mod rows;
 use std::{collections::HashSet, sync::Arc};
 
 use sqlx::{AnyConnection, Connection, Row, any::AnyRow};
-use tokio::{sync::mpsc, time::Instant};
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
+};
 
 use answer::Answer;
 pub(super) use job::{Job, Queued, Sent};
 use jobs::Batch;
 use rows::{Known, Rows};
 
-use super::{Forgotten, StoreError, WriterSettings, wakeups::Notifier};
+use super::{Forgotten, StoreError, WriterSettings, wakeups::Notifier, wal::LongLog};
 use crate::{
     audit::{AuditEvent, ChainHead},
     clock::now_ms,
@@ -59,18 +62,64 @@ struct Writer {
     checkpointed_at: Instant,
     notifier: Arc<Notifier>,
     settings: WriterSettings,
+    /// Set when SQLite's log has grown long: the writer restarts it between transactions.
+    long_log: Arc<LongLog>,
 }
 
-/// Starts the writer task on its own connection.
-pub(super) fn spawn(
+/// The writer when it runs: where its jobs go, and what ends when it has stopped.
+pub(super) struct Running {
+    pub jobs: mpsc::Sender<Queued>,
+    pub stopped: oneshot::Receiver<()>,
+}
+
+/// Starts the writer on a thread of its own, with its own connection to `url`.
+///
+/// The writer awaits the database once per statement; on the gateway's runtime each of those
+/// awaits queued it behind the requests being decoded and answered, so a transaction took
+/// several times its own work. On its own single-threaded runtime it is never queued (as the
+/// durable floor's writer thread is not), and the requests keep both cores.
+pub(super) async fn spawn(
     backend: Backend,
-    conn: AnyConnection,
+    url: &str,
     notifier: Arc<Notifier>,
     settings: WriterSettings,
-) -> (mpsc::Sender<Queued>, tokio::task::JoinHandle<()>) {
-    let writer = Writer::new(backend, conn, notifier, settings);
+    long_log: Arc<LongLog>,
+) -> Result<Running, StoreError> {
     let (tx, rx) = mpsc::channel(QUEUE);
-    (tx, tokio::spawn(writer.run(rx)))
+    let (started_tx, started) = oneshot::channel();
+    let (stopped_tx, stopped) = oneshot::channel();
+    let url = url.to_string();
+    std::thread::Builder::new()
+        .name("ketenpoort-writer".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = started_tx.send(Err(StoreError::WriterThread(e)));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let conn = match backend.connect_writer(&url).await {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        let _ = started_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = started_tx.send(Ok(()));
+                let mut writer = Writer::new(backend, conn, notifier, settings);
+                writer.long_log = long_log;
+                writer.run(rx).await;
+            });
+            let _ = stopped_tx.send(());
+        })
+        .map_err(StoreError::WriterThread)?;
+    started.await.map_err(|_| StoreError::Closed)??;
+    Ok(Running { jobs: tx, stopped })
 }
 
 impl Writer {
@@ -88,6 +137,7 @@ impl Writer {
             checkpointed_at: Instant::now(),
             notifier,
             settings,
+            long_log: Arc::default(),
         }
     }
 
@@ -143,6 +193,7 @@ impl Writer {
             for q in alone {
                 self.commit(vec![q.job]).await;
             }
+            self.long_log.restart_if_long(&mut self.conn).await;
             if stop {
                 break;
             }

@@ -326,27 +326,63 @@ impl Rows {
     }
 }
 
-/// Executes `head VALUES (…), (…) tail` over `rows`, `columns` values each, in as few statements
-/// as [`MAX_PARAMETERS`] allows; nothing when there are no rows.
+/// Most rows in one multi-row statement.
+const MOST_ROWS: usize = 128;
+
+/// Executes `head VALUES (…), (…) tail` over `rows`, `columns` values each; nothing when there
+/// are no rows.
 ///
-/// The statements are not kept prepared: their text changes with the number of rows, so a
-/// cache would hold many large statements that are rarely used again.
+/// Each statement takes a power of two of rows, at most [`MOST_ROWS`] (and within
+/// [`MAX_PARAMETERS`]): 50 rows are written as 32 + 16 + 2. So a table has at most eight
+/// statement texts, which stay prepared on the writer's connection, instead of a new text to
+/// parse and plan for every batch size.
 pub(super) async fn execute_values<T>(
     conn: &mut AnyConnection,
     backend: Backend,
     head: &str,
     tail: &str,
     columns: usize,
-    rows: impl IntoIterator<Item = T>,
+    rows: impl IntoIterator<Item = T, IntoIter: ExactSizeIterator>,
     mut push: impl FnMut(&mut Values<'_>, T),
 ) -> Result<(), sqlx::Error> {
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
+    let mut rows = rows.into_iter();
+    let most = MOST_ROWS.min(MAX_PARAMETERS / columns);
+    while rows.len() > 0 {
+        let take = chunk(rows.len(), most);
         Sql::new(backend, head)
-            .values(rows.by_ref().take(MAX_PARAMETERS / columns), &mut push)
+            .values(rows.by_ref().take(take), &mut push)
             .push(tail)
+            .kept()
             .execute(conn)
             .await?;
     }
     Ok(())
+}
+
+/// The largest power of two at most `left` and `most`.
+fn chunk(left: usize, most: usize) -> usize {
+    let n = left.min(most).max(1);
+    1 << (usize::BITS - 1 - n.leading_zeros())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunk;
+
+    #[test]
+    fn rows_are_written_in_powers_of_two() {
+        let sizes = |mut left: usize| {
+            let mut sizes = Vec::new();
+            while left > 0 {
+                let n = chunk(left, 128);
+                sizes.push(n);
+                left -= n;
+            }
+            sizes
+        };
+        assert_eq!(sizes(50), [32, 16, 2]);
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(300), [128, 128, 32, 8, 4]);
+        assert_eq!(chunk(1000, 100), 64);
+    }
 }
