@@ -22,9 +22,6 @@ pub enum StoreError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The writer's thread or its runtime could not be started.
-    #[error("cannot start the store's writer thread: {0}")]
-    WriterThread(#[source] std::io::Error),
     /// The writer task has stopped (the gateway is shutting down).
     #[error("the store is closed")]
     Closed,

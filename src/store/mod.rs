@@ -96,7 +96,7 @@ pub struct Store {
 /// The store's background tasks, stopped by [`Store::close`].
 #[derive(Default)]
 struct Tasks {
-    writer: Option<tokio::sync::oneshot::Receiver<()>>,
+    writer: Option<tokio::task::JoinHandle<()>>,
     /// Beside the writer: the listener for other replicas' announcements (PostgreSQL) or
     /// the WAL checkpointer (SQLite).
     beside: Option<tokio::task::JoinHandle<()>>,
@@ -143,7 +143,7 @@ impl Store {
             #[cfg(test)]
             long_log,
             tasks: Arc::new(parking_lot::Mutex::new(Tasks {
-                writer: Some(writer.stopped),
+                writer: Some(writer.task),
                 beside: Some(beside),
             })),
             signer,

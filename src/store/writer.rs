@@ -24,7 +24,7 @@ mod job;
 mod jobs;
 mod removal;
 mod rows;
-mod thread;
+mod start;
 
 use std::{collections::HashSet, sync::Arc};
 
@@ -35,7 +35,7 @@ use answer::Answer;
 pub(super) use job::{Job, Queued, Sent};
 use jobs::Batch;
 use rows::{Known, Rows};
-pub(super) use thread::spawn;
+pub(super) use start::spawn;
 
 use super::{Forgotten, StoreError, WriterSettings, wakeups::Notifier, wal::LongLog};
 use crate::{
