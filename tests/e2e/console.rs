@@ -309,7 +309,7 @@ async fn a_held_back_police_item_is_left_out_of_the_subject_report_and_shown_to_
                 "{row}"
             );
             assert!(
-                row.contains("SafetySignal signals are held back (Wpg)"),
+                row.contains("SafetySignal signals are held back (Wpg art. 27)"),
                 "{row}"
             );
         }
