@@ -23,8 +23,9 @@
 //!   background jobs.
 //! - [`api`]: the tonic services; the only place that knows prost types and maps errors to
 //!   `tonic::Status`, with one span per RPC.
-//! - [`console`]: the privacy officers' web console, beside `api`: the audit use cases as
-//!   HTML pages over TLS, with sign-in by token and sessions in memory; off by default.
+//! - [`console`]: the privacy officers' web console, beside `api`: the audit use cases (and,
+//!   for the monitor role, the monitor's report) as HTML pages over TLS, with sign-in by
+//!   token and sessions in memory; off by default.
 //! - [`server`]: wires the above into a running gateway.
 //!
 //! The `ketenpoort` binary (`src/main.rs`, `src/cli/`) is a thin CLI over these modules.

@@ -16,7 +16,7 @@ use tonic::{Extensions, Request, Status, metadata::MetadataMap};
 
 pub use admin::AdminApi;
 pub use audit::AuditApi;
-pub use monitor::MonitorApi;
+pub use monitor::{MonitorApi, from_proto as monitor_report_from_proto};
 pub use policy::PolicyApi;
 pub use signal::SignalApi;
 

@@ -1,6 +1,7 @@
-//! `MonitorService`: the programme monitor's quarter report. Proto ⇄ domain only; the role
-//! check, the reading of the counters and the auditing of every report are in
-//! [`crate::exchange::monitoring`], the disclosure control in [`crate::monitor`].
+//! `MonitorService`: the programme monitor's quarter report. Proto ⇄ domain only (both ways:
+//! the CLI reads an answer back into a [`Report`] to print it); the role check, the reading of
+//! the counters and the auditing of every report are in [`crate::exchange::monitoring`], the
+//! disclosure control in [`crate::monitor`].
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use super::{
 };
 use crate::{
     exchange::Exchange,
-    monitor::{Cell, QuarterFigures, Report, Row, Suppression, Table},
+    monitor::{Cell, InvalidQuarter, QuarterFigures, Report, Row, Suppression, Table},
 };
 
 /// The `MonitorService` implementation.
@@ -92,5 +93,54 @@ fn cell(c: Cell) -> MonitorCell {
     };
     MonitorCell {
         content: Some(content),
+    }
+}
+
+/// A report read back from its wire form; a cell without content reads as hidden, so that no
+/// figure is printed that the gateway did not send.
+pub fn from_proto(response: QuarterReportResponse) -> Result<Report, InvalidQuarter> {
+    let quarters = response
+        .quarters
+        .into_iter()
+        .map(|q| {
+            Ok(QuarterFigures {
+                quarter: q.quarter.parse()?,
+                tables: q.tables.into_iter().map(table_from).collect(),
+            })
+        })
+        .collect::<Result<_, InvalidQuarter>>()?;
+    Ok(Report {
+        quarter: response.quarter.parse()?,
+        threshold: response.threshold,
+        quarters,
+    })
+}
+
+fn table_from(t: MonitorTable) -> Table {
+    Table {
+        signal_type: t.signal_type,
+        field: t.field,
+        values: t.values,
+        rows: t.rows.into_iter().map(row_from).collect(),
+        national: row_from(t.national.unwrap_or_default()),
+    }
+}
+
+fn row_from(r: MonitorRow) -> Row {
+    Row {
+        region: r.region,
+        cells: r.cells.into_iter().map(cell_from).collect(),
+        total: cell_from(r.total.unwrap_or_default()),
+        percent_true: r.percent_true,
+    }
+}
+
+fn cell_from(c: MonitorCell) -> Cell {
+    match c.content {
+        Some(Content::Suppressed(kind)) if kind == proto::Suppression::Primary as i32 => {
+            Cell::Hidden(Suppression::Primary)
+        }
+        Some(Content::Count(n)) => Cell::Count(n),
+        Some(Content::Suppressed(_)) | None => Cell::Hidden(Suppression::Secondary),
     }
 }

@@ -226,6 +226,15 @@ impl Actor {
             ..AuditEvent::new(kind, outcome)
         }
     }
+
+    /// The same actor in a new request, with a trace of its own: a console session signed in
+    /// once makes many requests, each audited under its own trace id.
+    pub fn in_new_request(&self) -> Actor {
+        Actor {
+            trace: Trace::continue_from(None),
+            ..self.clone()
+        }
+    }
 }
 
 // === impl Trace ===

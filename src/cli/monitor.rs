@@ -5,11 +5,13 @@
 
 use std::process::ExitCode;
 
-use ketenpoort::api::proto::{
-    MonitorCell, MonitorRow, MonitorTable, QuarterReportRequest, QuarterReportResponse,
-    Suppression, monitor_cell::Content, monitor_service_client::MonitorServiceClient,
+use ketenpoort::{
+    api::{
+        monitor_report_from_proto,
+        proto::{QuarterReportRequest, monitor_service_client::MonitorServiceClient},
+    },
+    monitor::{Report, Table},
 };
-use serde_json::{Value, json};
 
 use crate::cli::{args::PersonArgs, output::outln};
 
@@ -50,106 +52,18 @@ pub async fn run(command: MonitorCommand) -> anyhow::Result<ExitCode> {
         .await?
         .call(request, MonitorServiceClient::quarter_report)
         .await?;
+    let report = monitor_report_from_proto(report)?;
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&to_json(&report))?)?;
+        outln!("{}", serde_json::to_string_pretty(&report.to_json())?)?;
     } else if args.csv {
-        print_csv(&report)?;
+        outln!("{}", report.to_csv().trim_end())?;
     } else {
         print_tables(&report)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// A cell as printed: the count, `< threshold`, or `x`.
-fn cell_text(cell: Option<&MonitorCell>, threshold: u64) -> String {
-    match cell.and_then(|c| c.content) {
-        Some(Content::Count(n)) => n.to_string(),
-        Some(Content::Suppressed(s)) if s == Suppression::Primary as i32 => {
-            format!("< {threshold}")
-        }
-        Some(Content::Suppressed(_)) => "x".to_string(),
-        None => String::new(),
-    }
-}
-
-/// A cell in JSON: the count as a number, else the printed text.
-fn cell_json(cell: Option<&MonitorCell>, threshold: u64) -> Value {
-    match cell.and_then(|c| c.content) {
-        Some(Content::Count(n)) => json!(n),
-        _ => json!(cell_text(cell, threshold)),
-    }
-}
-
-fn to_json(report: &QuarterReportResponse) -> Value {
-    let t = report.threshold;
-    let row = |r: &MonitorRow, values: &[String]| {
-        let cells: serde_json::Map<String, Value> = values
-            .iter()
-            .zip(&r.cells)
-            .map(|(v, c)| (v.clone(), cell_json(Some(c), t)))
-            .collect();
-        json!({
-            "region": r.region, "cells": cells, "total": cell_json(r.total.as_ref(), t),
-            "percent_true": r.percent_true,
-        })
-    };
-    let quarters: Vec<Value> = report
-        .quarters
-        .iter()
-        .map(|q| {
-            let tables: Vec<Value> = q
-                .tables
-                .iter()
-                .map(|table| {
-                    let rows: Vec<Value> = table
-                        .rows
-                        .iter()
-                        .chain(table.national.as_ref())
-                        .map(|r| row(r, &table.values))
-                        .collect();
-                    json!({ "signal_type": table.signal_type, "field": table.field, "rows": rows })
-                })
-                .collect();
-            json!({ "quarter": q.quarter, "tables": tables })
-        })
-        .collect();
-    json!({ "quarter": report.quarter, "threshold": t, "quarters": quarters })
-}
-
-fn print_csv(report: &QuarterReportResponse) -> anyhow::Result<()> {
-    outln!("quarter,signal_type,field,region,value,count")?;
-    for q in &report.quarters {
-        for table in &q.tables {
-            for row in table.rows.iter().chain(table.national.as_ref()) {
-                let cells = table.values.iter().zip(row.cells.iter().map(Some));
-                let total = std::iter::once(("total", row.total.as_ref()));
-                for (value, cell) in cells.map(|(v, c)| (v.as_str(), c)).chain(total) {
-                    outln!(
-                        "{},{},{},{},{},{}",
-                        q.quarter,
-                        table.signal_type,
-                        table.field,
-                        csv_field(&row.region),
-                        value,
-                        cell_text(cell, report.threshold)
-                    )?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Quotes a CSV field when it needs it.
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
-
-fn print_tables(report: &QuarterReportResponse) -> anyhow::Result<()> {
+fn print_tables(report: &Report) -> anyhow::Result<()> {
     outln!(
         "Programme monitor LVV, {} (cells under {} shown as \"< {}\"; x: hidden to protect them)",
         report.quarter,
@@ -159,24 +73,16 @@ fn print_tables(report: &QuarterReportResponse) -> anyhow::Result<()> {
     if let Some(current) = report.quarters.last() {
         for table in &current.tables {
             outln!()?;
-            outln!("{}", title(table))?;
+            outln!("{}", table.title())?;
             print_table(table, report.threshold)?;
         }
     }
     print_trend(report)
 }
 
-fn title(table: &MonitorTable) -> String {
-    if table.field.is_empty() {
-        format!("{} signals", table.signal_type)
-    } else {
-        format!("{}.{}", table.signal_type, table.field)
-    }
-}
-
-fn print_table(table: &MonitorTable, threshold: u64) -> anyhow::Result<()> {
-    let labels = short_labels(&table.values);
-    let is_bool = table.values == ["false", "true"];
+fn print_table(table: &Table, threshold: u64) -> anyhow::Result<()> {
+    let labels = table.labels();
+    let is_bool = table.is_bool();
     let mut header = format!("{:<26}", "region");
     for label in &labels {
         header.push_str(&format!(" {:>width$}", label, width = label.len().max(6)));
@@ -186,13 +92,13 @@ fn print_table(table: &MonitorTable, threshold: u64) -> anyhow::Result<()> {
         header.push_str(&format!(" {:>7}", "% true"));
     }
     outln!("{header}")?;
-    for row in table.rows.iter().chain(table.national.as_ref()) {
+    for row in table.rows.iter().chain(std::iter::once(&table.national)) {
         let mut line = format!("{:<26}", row.region);
         for (label, cell) in labels.iter().zip(&row.cells) {
-            let text = cell_text(Some(cell), threshold);
+            let text = cell.text(threshold);
             line.push_str(&format!(" {:>width$}", text, width = label.len().max(6)));
         }
-        line.push_str(&format!(" {:>6}", cell_text(row.total.as_ref(), threshold)));
+        line.push_str(&format!(" {:>6}", row.total.text(threshold)));
         if is_bool {
             let share = row
                 .percent_true
@@ -204,58 +110,25 @@ fn print_table(table: &MonitorTable, threshold: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The trend: per signal type the signals per region and quarter, and per bool field the
+/// The trends: per signal type the signals per region and quarter, and per bool field the
 /// share true.
-fn print_trend(report: &QuarterReportResponse) -> anyhow::Result<()> {
-    let Some(first) = report.quarters.first() else {
-        return Ok(());
-    };
-    for (i, table) in first.tables.iter().enumerate() {
-        let is_bool = table.values == ["false", "true"];
-        if !table.field.is_empty() && !is_bool {
-            continue;
-        }
+fn print_trend(report: &Report) -> anyhow::Result<()> {
+    for trend in report.trends() {
         outln!()?;
-        let what = if is_bool { ", % true" } else { "" };
-        outln!("Trend: {}{what}", title(table))?;
+        let what = if trend.percent { ", % true" } else { "" };
+        outln!("Trend: {}{what}", trend.title)?;
         let mut header = format!("{:<26}", "region");
         for q in &report.quarters {
-            header.push_str(&format!(" {:>7}", q.quarter));
+            header.push_str(&format!(" {:>7}", q.quarter.to_string()));
         }
         outln!("{header}")?;
-        for (r, row) in table.rows.iter().chain(table.national.as_ref()).enumerate() {
+        for row in &trend.rows {
             let mut line = format!("{:<26}", row.region);
-            for q in &report.quarters {
-                let same = q
-                    .tables
-                    .get(i)
-                    .and_then(|t| t.rows.iter().chain(t.national.as_ref()).nth(r));
-                let text = match (same, is_bool) {
-                    (Some(row), true) => row.percent_true.map_or("-".into(), |p| format!("{p:.1}")),
-                    (Some(row), false) => cell_text(row.total.as_ref(), report.threshold),
-                    (None, _) => String::new(),
-                };
-                line.push_str(&format!(" {text:>7}"));
+            for figure in &row.figures {
+                line.push_str(&format!(" {:>7}", figure.text(report.threshold)));
             }
             outln!("{line}")?;
         }
     }
     Ok(())
-}
-
-/// Enum value names without their common prefix (`ESCALATION_LEVEL_LSO` → `LSO`).
-fn short_labels(values: &[String]) -> Vec<String> {
-    let prefix = values.first().map_or(String::new(), |first| {
-        let mut end = 0;
-        for (i, _) in first.match_indices('_') {
-            if values.iter().all(|v| v.starts_with(&first[..=i])) {
-                end = i + 1;
-            }
-        }
-        first[..end].to_string()
-    });
-    values
-        .iter()
-        .map(|v| v[prefix.len()..].to_string())
-        .collect()
 }

@@ -1,5 +1,5 @@
-//! `ketenpoort dev-token`: a development JWT naming the person behind an officer's or
-//! operator's requests, signed with the partner's development JWT key.
+//! `ketenpoort dev-token`: a development JWT naming the person behind an officer's, the
+//! monitor's or an operator's requests, signed with the partner's development JWT key.
 
 use std::{
     path::{Path, PathBuf},
@@ -16,7 +16,7 @@ use super::{args::DEV_TOKEN_MINUTES, output::outln};
 /// Arguments of `ketenpoort dev-token`.
 #[derive(clap::Args)]
 pub struct DevTokenArgs {
-    /// The partner (officer or operator) whose development JWT key signs the token.
+    /// The partner (officer, monitor or operator) whose development JWT key signs the token.
     #[arg(long = "as")]
     partner: String,
     /// The person the token names (`sub`).

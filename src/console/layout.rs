@@ -8,7 +8,7 @@ use axum::{
 };
 use maud::{DOCTYPE, Markup, html};
 
-use super::session::Session;
+use super::session::{Session, Visitor};
 
 /// The console's only asset, served at `/console.css`.
 const STYLE: &str = include_str!("console.css");
@@ -17,8 +17,8 @@ const STYLE: &str = include_str!("console.css");
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// The pages in the navigation bar: path and title.
-const NAVIGATION: &[(&str, &str)] = &[
+/// The officers' pages in the navigation bar: path and title.
+const OFFICER_PAGES: &[(&str, &str)] = &[
     ("/timeline", "Case timeline"),
     ("/exchanges", "Exchanges"),
     ("/activity", "Activity"),
@@ -27,19 +27,26 @@ const NAVIGATION: &[(&str, &str)] = &[
     ("/export", "Export"),
 ];
 
-/// A page for a signed-in officer.
+/// The monitor's pages in the navigation bar.
+const MONITOR_PAGES: &[(&str, &str)] = &[("/monitor", "Programme monitor")];
+
+/// A page for a signed-in person, with the navigation of its pages.
 pub fn page(title: &str, session: &Session, body: Markup) -> Markup {
-    let officer = &session.officer;
+    let visitor = &session.visitor;
+    let navigation = match visitor {
+        Visitor::Officer(_) => OFFICER_PAGES,
+        Visitor::Monitor(_) => MONITOR_PAGES,
+    };
     shell(
         title,
         html! {
             nav {
                 span.brand { "Ketenpoort" }
-                @for (path, name) in NAVIGATION {
+                @for (path, name) in navigation {
                     a href=(path) { (name) }
                 }
                 span.who {
-                    (officer.person()) " · " (officer.partner().name)
+                    (visitor.person()) " · " (visitor.partner().name)
                 }
                 form method="post" action="/sign-out" {
                     input type="hidden" name="csrf" value=(session.csrf);
@@ -74,6 +81,16 @@ pub fn refusal(message: &str) -> Markup {
             p { a href="/" { "Back to the console" } }
         },
     )
+}
+
+/// The answer to a page that does not exist, or not for the person asking: the same, so
+/// that nobody learns from it which pages others have.
+pub fn no_such_page() -> Response {
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        refusal("There is no such page in the console."),
+    )
+        .into_response()
 }
 
 /// An organisation as its name with its OIN beside it.

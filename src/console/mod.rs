@@ -1,10 +1,13 @@
 //! The privacy officers' web console: the audit use cases of [`crate::exchange`] (subject
-//! reports, queries, verification) and the policy in force, as HTML pages in a browser.
+//! reports, queries, verification) and the policy in force, as HTML pages in a browser; and,
+//! for the programme monitor's people, the monitor's report with a chart per figure.
 //!
 //! - [`listener`]: TLS with the gateway's own certificate, on a listener of its own.
-//! - [`session`] and [`csrf`]: sign-in with the officer's JWT, sessions in memory, and the
-//!   tokens every state-changing form carries; [`throttle`]: sign-ins per client address.
+//! - [`session`] and [`csrf`]: sign-in with an officer's or a monitor's JWT, sessions in
+//!   memory, and the tokens every state-changing form carries; [`throttle`]: sign-ins per
+//!   client address.
 //! - [`layout`]: the page shell, the embedded style sheet and the security headers.
+//! - [`chart`]: bar charts drawn on the server as inline SVG.
 //! - [`pages`]: one file per page.
 //! - [`logboek`]: the Logboek Dataverwerkingen read API, for the officers' own tools.
 //!
@@ -13,6 +16,7 @@
 //! elsewhere, and no personal data is ever in a URL: case references and identifiers travel
 //! in POST bodies and are hashed by the use cases.
 
+mod chart;
 mod csrf;
 mod error;
 mod layout;

@@ -1,7 +1,9 @@
 //! Signed-in sessions, held in memory only: a random id in a `Secure; HttpOnly;
-//! SameSite=Strict` cookie names the verified officer (organisation, person, scope) and the
-//! session's CSRF token. The token the officer signed in with is never kept. A session ends at
-//! sign-out or when its lifetime, read on the gateway's clock, has passed.
+//! SameSite=Strict` cookie names the verified person (an officer with its organisation and
+//! scope, or a person of the programme monitor) and the session's CSRF token. The token the
+//! person signed in with is never kept. A session ends at sign-out or when its lifetime, read
+//! on the gateway's clock, has passed. An officer's pages answer a monitor's session, and the
+//! monitor's pages an officer's, as if they did not exist.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -12,17 +14,21 @@ use axum::{
 };
 use parking_lot::Mutex;
 
-use super::{Console, ConsoleError, csrf};
-use crate::{clock::Clock, exchange::audit_reading::Officer};
+use super::{Console, ConsoleError, csrf, layout};
+use crate::{
+    clock::Clock,
+    exchange::{audit_reading::Officer, monitoring::Monitor, sign_in::SignedInPerson},
+    registry::Partner,
+};
 
 /// The session cookie; `__Host-` makes browsers refuse it unless `Secure`, host-only, path `/`.
 pub const SESSION_COOKIE: &str = "__Host-ketenpoort-session";
 
-/// One signed-in officer.
+/// One signed-in person.
 #[derive(Debug, Clone)]
 pub struct Session {
-    /// The officer, verified at sign-in.
-    pub officer: Arc<Officer>,
+    /// The person, verified at sign-in.
+    pub visitor: Visitor,
     /// The token every form of this session must carry back.
     pub csrf: String,
     /// When the session ends (Unix ms, gateway clock).
@@ -47,8 +53,59 @@ pub enum Lookup {
     None,
 }
 
-/// A page's signed-in officer; a request without a live session is sent to the sign-in page.
-pub struct SignedIn(pub Session);
+/// Who a session belongs to.
+#[derive(Debug, Clone)]
+pub enum Visitor {
+    /// A privacy officer: the audit pages.
+    Officer(Arc<Officer>),
+    /// A person of the programme monitor: the monitor's page.
+    Monitor(Arc<Monitor>),
+}
+
+/// An officer's page's session and officer; a request without a live session is sent to the
+/// sign-in page, a monitor's session is told there is no such page.
+pub struct AsOfficer(pub Session, pub Arc<Officer>);
+
+/// The monitor's page's session and person; refused as [`AsOfficer`] refuses, the other way
+/// round.
+pub struct AsMonitor(pub Session, pub Arc<Monitor>);
+
+// === impl Visitor ===
+
+impl Visitor {
+    /// The person the token named.
+    pub fn person(&self) -> &str {
+        match self {
+            Visitor::Officer(officer) => officer.person(),
+            Visitor::Monitor(monitor) => monitor.person(),
+        }
+    }
+
+    /// The organisation the person acts for.
+    pub fn partner(&self) -> &Partner {
+        match self {
+            Visitor::Officer(officer) => officer.partner(),
+            Visitor::Monitor(monitor) => monitor.partner(),
+        }
+    }
+
+    /// The page a person lands on after signing in.
+    pub fn home(&self) -> &'static str {
+        match self {
+            Visitor::Officer(_) => "/timeline",
+            Visitor::Monitor(_) => "/monitor",
+        }
+    }
+}
+
+impl From<SignedInPerson> for Visitor {
+    fn from(person: SignedInPerson) -> Self {
+        match person {
+            SignedInPerson::Officer(officer) => Visitor::Officer(Arc::new(officer)),
+            SignedInPerson::Monitor(monitor) => Visitor::Monitor(Arc::new(monitor)),
+        }
+    }
+}
 
 // === impl Sessions ===
 
@@ -63,8 +120,8 @@ impl Sessions {
         }
     }
 
-    /// Opens a session for `officer`; returns its id.
-    pub fn open(&self, officer: Officer) -> Result<String, ConsoleError> {
+    /// Opens a session for `visitor`; returns its id.
+    pub fn open(&self, visitor: Visitor) -> Result<String, ConsoleError> {
         let now = self.clock.now_ms();
         let mut open = self.open.lock();
         open.retain(|_, s| s.expires_at > now);
@@ -73,7 +130,7 @@ impl Sessions {
         }
         let id = csrf::fresh_secret()?;
         let session = Session {
-            officer: Arc::new(officer),
+            visitor,
             csrf: csrf::fresh_secret()?,
             expires_at: now
                 .saturating_add(i64::try_from(self.lifetime.as_millis()).unwrap_or(i64::MAX)),
@@ -133,18 +190,41 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|value| !value.is_empty())
 }
 
-impl FromRequestParts<Console> for SignedIn {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Response> {
-        match console.sessions.lookup(&parts.headers) {
-            Lookup::Live(session) => Ok(SignedIn(session)),
-            Lookup::Ended => Err((
+/// The live session of a request, or where to send it instead (boxed: a response is large).
+fn live(parts: &Parts, console: &Console) -> Result<Session, Box<Response>> {
+    match console.sessions.lookup(&parts.headers) {
+        Lookup::Live(session) => Ok(session),
+        Lookup::Ended => Err(Box::new(
+            (
                 [(header::SET_COOKIE, removal(SESSION_COOKIE))],
                 Redirect::to("/sign-in?ended=1"),
             )
-                .into_response()),
-            Lookup::None => Err(Redirect::to("/sign-in").into_response()),
+                .into_response(),
+        )),
+        Lookup::None => Err(Box::new(Redirect::to("/sign-in").into_response())),
+    }
+}
+
+impl FromRequestParts<Console> for AsOfficer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Response> {
+        let session = live(parts, console).map_err(|r| *r)?;
+        match session.visitor.clone() {
+            Visitor::Officer(officer) => Ok(AsOfficer(session, officer)),
+            Visitor::Monitor(_) => Err(layout::no_such_page()),
+        }
+    }
+}
+
+impl FromRequestParts<Console> for AsMonitor {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Response> {
+        let session = live(parts, console).map_err(|r| *r)?;
+        match session.visitor.clone() {
+            Visitor::Monitor(monitor) => Ok(AsMonitor(session, monitor)),
+            Visitor::Officer(_) => Err(layout::no_such_page()),
         }
     }
 }

@@ -9,7 +9,7 @@
 //!   the registry watch.
 //! - [`audit_reading`]: the officers' queries, verification and export.
 //! - [`subject_report`]: a case's or person's timeline, for the officer or the data subject.
-//! - [`sign_in`]: an officer signing in to the console with a token alone.
+//! - [`sign_in`]: an officer or a monitor signing in to the console with a token alone.
 //! - [`daily`]: exchanges and refusals per day, for the console's chart.
 //! - [`disclosure`]: which items every report to a data subject holds back, and releases.
 //! - [`retention`]: removing audit records past their retention.

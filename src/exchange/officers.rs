@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::{
-    audit::{Actor, Trace},
+    audit::Actor,
     ids::Oin,
     registry::{AuditScope, Partner},
 };
@@ -54,10 +54,7 @@ impl Officer {
     pub fn in_new_request(&self) -> Officer {
         Officer {
             partner: self.partner.clone(),
-            actor: Actor {
-                trace: Trace::continue_from(None),
-                ..self.actor.clone()
-            },
+            actor: self.actor.in_new_request(),
             scope: self.scope.clone(),
         }
     }

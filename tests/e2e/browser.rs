@@ -160,6 +160,14 @@ impl Browser {
         self.find(css).await.text().await.unwrap()
     }
 
+    /// The console's session cookie as a `Cookie` header value, to send requests outside
+    /// the browser in its session.
+    pub async fn session_cookie(&self) -> String {
+        let name = "__Host-ketenpoort-session";
+        let session = self.client.get_named_cookie(name).await.unwrap();
+        format!("{name}={}", session.value())
+    }
+
     /// Writes a screenshot of the page to `$KETENPOORT_SCREENSHOTS/name.png` when that is set.
     pub async fn screenshot(&self, name: &str) {
         if let Some(dir) = std::env::var_os("KETENPOORT_SCREENSHOTS") {

@@ -27,14 +27,19 @@ pub fn console_port(h: &Harness) -> u16 {
     h.gateway().console_addr().expect("console is on").port()
 }
 
-/// A development token of the officer `sub` of partner `id`.
-fn token(h: &Harness, id: &str, sub: &str) -> String {
+/// A development token of the person `sub` of partner `id`.
+pub fn token(h: &Harness, id: &str, sub: &str) -> String {
     let key = h.pki().join(format!("{id}-jwt.key"));
     ketenpoort::identity::person::mint(&key, sub, "ketenpoort", 5).unwrap()
 }
 
 /// Signs in through the form as `sub` of the officers' partner `id`.
 pub async fn sign_in(browser: &Browser, h: &Harness, id: &str, sub: &str) {
+    sign_in_as(browser, id, &token(h, id, sub), "/timeline").await;
+}
+
+/// Signs in through the form for partner `id` with `token`; asserts it lands on `landing`.
+pub async fn sign_in_as(browser: &Browser, id: &str, token: &str, landing: &str) {
     browser.goto("/").await;
     assert_eq!(browser.path().await, "/sign-in");
     browser
@@ -43,17 +48,12 @@ pub async fn sign_in(browser: &Browser, h: &Harness, id: &str, sub: &str) {
         .select_by_value(id)
         .await
         .unwrap();
-    browser
-        .find("#token")
-        .await
-        .send_keys(&token(h, id, sub))
-        .await
-        .unwrap();
+    browser.find("#token").await.send_keys(token).await.unwrap();
     browser.submit("#sign-in").await;
     let landed = browser.path().await;
-    if landed != "/timeline" {
+    if landed != landing {
         let page = browser.text("main").await;
-        panic!("not signed in as {sub} of {id}: on {landed}: {page}");
+        panic!("not signed in to {id}: on {landed}: {page}");
     }
 }
 
@@ -341,16 +341,8 @@ async fn a_held_back_police_item_is_left_out_of_the_subject_report_and_shown_to_
         assert!(browser.all("tr.held-back").await.is_empty());
 
         // A form without the session's CSRF token releases nothing.
-        let session = browser
-            .client
-            .get_named_cookie("__Host-ketenpoort-session")
-            .await
-            .unwrap();
         let headers = [
-            (
-                "Cookie",
-                format!("__Host-ketenpoort-session={}", session.value()),
-            ),
+            ("Cookie", browser.session_cookie().await),
             (
                 "Content-Type",
                 "application/x-www-form-urlencoded".to_string(),

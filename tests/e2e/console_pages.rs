@@ -179,12 +179,7 @@ async fn the_activity_chart_counts_per_day_and_the_export_is_in_the_cli_formats(
         assert!(text.ends_with(" 1 1"), "{text}");
         browser.goto("/export").await;
         browser.screenshot("export").await;
-        let session = browser
-            .client
-            .get_named_cookie("__Host-ketenpoort-session")
-            .await
-            .unwrap();
-        cookie = format!("__Host-ketenpoort-session={}", session.value());
+        cookie = browser.session_cookie().await;
     })
     .await;
     browser.close().await;

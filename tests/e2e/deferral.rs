@@ -186,8 +186,7 @@ async fn a_held_back_police_item_is_absent_from_every_subject_report_until_relea
 pub async fn console_session(h: &Harness, id: &str, sub: &str) -> (&'static str, String) {
     let (_, page) = https(h, "GET", "/sign-in", &[], "").await;
     let token = hidden(&page, "csrf");
-    let key = h.pki().join(format!("{id}-jwt.key"));
-    let jwt = ketenpoort::identity::person::mint(&key, sub, "ketenpoort", 5).unwrap();
+    let jwt = crate::console::token(h, id, sub);
     let headers = [
         ("Cookie", format!("__Host-ketenpoort-sign-in={token}")),
         ("Content-Type", FORM.to_string()),

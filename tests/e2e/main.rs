@@ -11,6 +11,7 @@ mod browser;
 mod cli;
 mod cli_pipe;
 mod console;
+mod console_monitor;
 mod console_pages;
 mod console_settings;
 mod crash;

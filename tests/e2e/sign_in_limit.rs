@@ -1,11 +1,12 @@
-//! Sign-ins to the console are bounded per client address: beyond the limit the answer is
-//! `429 Too Many Requests` with `Retry-After`, the token is not looked at, and the refusal is
-//! an audit record that holds neither the token nor the address.
+//! Sign-ins to the console, an officer's or a monitor's, are bounded per client address:
+//! beyond the limit the answer is `429 Too Many Requests` with `Retry-After`, the token is not
+//! looked at, and the refusal is an audit record of the role's refusal kind that holds neither
+//! the token nor the address.
 
 use ketenpoort::audit::StoredRecord;
 
 use crate::{
-    console::records_of,
+    console::{records_of, token},
     deferral::hidden,
     logboek::{https, https_full},
     support::Harness,
@@ -14,8 +15,8 @@ use crate::{
 /// Sign-ins one address may make per minute in this test.
 const LIMIT: u32 = 3;
 
-/// One sign-in through the form with `jwt`; the status, head and body.
-async fn sign_in(h: &Harness, jwt: &str) -> (u16, String, String) {
+/// One sign-in through the form for `organisation` with `jwt`; the status, head and body.
+async fn sign_in(h: &Harness, organisation: &str, jwt: &str) -> (u16, String, String) {
     let (_, page) = https(h, "GET", "/sign-in", &[], "").await;
     let token = hidden(&page, "csrf");
     let headers = [
@@ -25,7 +26,7 @@ async fn sign_in(h: &Harness, jwt: &str) -> (u16, String, String) {
             "application/x-www-form-urlencoded".to_string(),
         ),
     ];
-    let body = format!("organisation=gemeente-utrecht-fg&token={jwt}&csrf={token}");
+    let body = format!("organisation={organisation}&token={jwt}&csrf={token}");
     https_full(h, "POST", "/sign-in", &headers, &body).await
 }
 
@@ -47,20 +48,23 @@ async fn sign_ins_beyond_the_limit_per_address_get_429_with_retry_after_and_are_
         config.console.sign_ins_per_minute_per_address = LIMIT;
     })
     .await;
-    let key = h.pki().join("gemeente-utrecht-fg-jwt.key");
-    let good =
-        ketenpoort::identity::person::mint(&key, "fg@utrecht.example", "ketenpoort", 5).unwrap();
+    let good = token(&h, "gemeente-utrecht-fg", "fg@utrecht.example");
+    let analyst = token(&h, "programma-monitor", "analist@monitor.example");
     let bad = "eyJhbGciOiJFZERTQSJ9.e30.c2VjcmV0LXNpZ25hdHVyZQ";
     // Within the limit: a wrong token is refused as such, a right one signs in.
     for _ in 0..LIMIT - 1 {
-        let (status, _, _) = sign_in(&h, bad).await;
+        let (status, _, _) = sign_in(&h, "gemeente-utrecht-fg", bad).await;
         assert_eq!(status, 401);
     }
-    let (status, _, page) = sign_in(&h, &good).await;
+    let (status, _, page) = sign_in(&h, "gemeente-utrecht-fg", &good).await;
     assert_eq!(status, 303, "{page}");
-    // Beyond it, even the right token is not looked at.
-    for jwt in [bad, good.as_str()] {
-        let (status, head, page) = sign_in(&h, jwt).await;
+    // Beyond it, even the right token is not looked at, the monitor's analyst's included.
+    for (organisation, jwt) in [
+        ("gemeente-utrecht-fg", bad),
+        ("gemeente-utrecht-fg", good.as_str()),
+        ("programma-monitor", analyst.as_str()),
+    ] {
+        let (status, head, page) = sign_in(&h, organisation, jwt).await;
         assert_eq!(status, 429, "{page}");
         let retry_after: u64 = head
             .lines()
@@ -81,16 +85,26 @@ async fn sign_ins_beyond_the_limit_per_address_get_429_with_retry_after_and_are_
                 .contains("__host-ketenpoort-session=")
         );
     }
-    let refusals = records_of(&h, "audit_refused").await;
-    let limited = throttled(&refusals);
-    assert_eq!(limited.len(), 2, "each throttled sign-in is audited");
-    for record in limited {
-        assert_eq!(record.record.event.detail["method"], "ConsoleSignIn");
+    let secrets = [good.as_str(), analyst.as_str(), bad, "127.0.0.1"];
+    for (event, organisation, count) in [
+        ("audit_refused", "gemeente-utrecht-fg", 2),
+        ("monitor_refused", "programma-monitor", 1),
+    ] {
+        let refusals = records_of(&h, event).await;
+        let limited = throttled(&refusals);
         assert_eq!(
-            record.record.event.actor.as_ref().map(ToString::to_string),
-            Some(h.oin("gemeente-utrecht-fg"))
+            limited.len(),
+            count,
+            "each throttled sign-in is audited: {event}"
         );
-        let stored = serde_json::to_string(&record.record).unwrap();
-        assert!(!stored.contains(&good) && !stored.contains(bad) && !stored.contains("127.0.0.1"));
+        for record in limited {
+            assert_eq!(record.record.event.detail["method"], "ConsoleSignIn");
+            assert_eq!(
+                record.record.event.actor.as_ref().map(ToString::to_string),
+                Some(h.oin(organisation))
+            );
+            let stored = serde_json::to_string(&record.record).unwrap();
+            assert!(secrets.iter().all(|secret| !stored.contains(secret)));
+        }
     }
 }

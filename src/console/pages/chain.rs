@@ -7,14 +7,14 @@ use axum::extract::State;
 use maud::{Markup, html};
 
 use super::{Console, ConsoleError, layout};
-use crate::{clock::rfc3339, console::session::SignedIn, exchange::ExchangeError};
+use crate::{clock::rfc3339, console::session::AsOfficer, exchange::ExchangeError};
 
 /// `GET /chain`.
 pub async fn status(
     State(console): State<Console>,
-    SignedIn(session): SignedIn,
+    AsOfficer(session, officer): AsOfficer,
 ) -> Result<Markup, ConsoleError> {
-    let officer = session.officer.in_new_request();
+    let officer = officer.in_new_request();
     let verification = if officer.reads_everything() {
         Some(console.exchange.verify_audit(&officer).await?)
     } else {

@@ -12,7 +12,7 @@ use super::{Console, ConsoleError, layout, timeline::fields};
 use crate::{
     audit::StoredRecord,
     clock::rfc3339,
-    console::session::SignedIn,
+    console::session::AsOfficer,
     exchange::{ExchangeError, audit_reading::Query},
 };
 
@@ -36,7 +36,7 @@ pub struct ListFilters {
 /// `GET /exchanges`.
 pub async fn list(
     State(console): State<Console>,
-    SignedIn(session): SignedIn,
+    AsOfficer(session, officer): AsOfficer,
     Filters(filters): Filters<ListFilters>,
 ) -> Result<Markup, ConsoleError> {
     let query = Query {
@@ -44,7 +44,7 @@ pub async fn list(
         page_token: filters.page.clone(),
         ..filters.query()?
     };
-    let officer = session.officer.in_new_request();
+    let officer = officer.in_new_request();
     let page = console.exchange.query_audit(&officer, query).await?;
     let body = html! {
         (form(&console, &filters))

@@ -12,7 +12,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{Console, ConsoleError, exchanges::ListFilters, layout};
-use crate::{console::session::SignedIn, exchange::audit_reading::ExportFormat};
+use crate::{console::session::AsOfficer, exchange::audit_reading::ExportFormat};
 
 /// What to export: the exchange list's filters, and the format.
 #[derive(Debug, Default, Deserialize)]
@@ -24,7 +24,7 @@ pub struct ExportParams {
 }
 
 /// `GET /export`: the form.
-pub async fn form(SignedIn(session): SignedIn) -> Markup {
+pub async fn form(AsOfficer(session, _): AsOfficer) -> Markup {
     let body = html! {
         p { "The records in your organisation's scope between two days (both included; leave empty for all)." }
         form.query method="get" action="/export/download" {
@@ -45,7 +45,7 @@ pub async fn form(SignedIn(session): SignedIn) -> Markup {
 /// `GET /export/download`: the file.
 pub async fn download(
     State(console): State<Console>,
-    SignedIn(session): SignedIn,
+    AsOfficer(_, officer): AsOfficer,
     Params(params): Params<ExportParams>,
 ) -> Result<Response, ConsoleError> {
     let query = params.filters.query()?;
@@ -53,7 +53,7 @@ pub async fn download(
         "ldv" => (ExportFormat::Ldv, "audit-ldv.jsonl"),
         _ => (ExportFormat::JsonLines, "audit.jsonl"),
     };
-    let officer = session.officer.in_new_request();
+    let officer = officer.in_new_request();
     let lines = console
         .exchange
         .export_audit(&officer, &query, format)

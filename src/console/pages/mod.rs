@@ -1,11 +1,13 @@
 //! The console's pages, one file each, and the routes that reach them. Every page that shows
 //! audit records gets them from an audit use case, which scopes them to the signed-in
-//! officer's organisation and records the read itself in the audit log.
+//! officer's organisation and records the read itself in the audit log; the monitor's page
+//! gets its figures from the monitor's use case, which records each report alike.
 
 mod activity;
 mod chain;
 mod exchanges;
 mod export;
+mod monitor;
 mod policy;
 mod release;
 mod sign_in;
@@ -13,11 +15,16 @@ mod timeline;
 
 use axum::{
     Router,
-    response::{IntoResponse, Redirect, Response},
+    extract::State,
+    http::HeaderMap,
+    response::{Redirect, Response},
     routing::{get, post},
 };
 
-use super::{Console, ConsoleError, csrf, layout, session::Session};
+use super::{
+    Console, ConsoleError, csrf, layout,
+    session::{self, Session},
+};
 
 /// Every route of the console, with the security headers on every response.
 pub fn router(console: Console) -> Router {
@@ -34,22 +41,24 @@ pub fn router(console: Console) -> Router {
         .route("/export", get(export::form))
         .route("/export/download", get(export::download))
         .route("/policy", get(policy::matrix))
+        .route("/monitor", get(monitor::figures))
+        .route("/monitor/download", get(monitor::download))
         .merge(super::logboek::routes())
         .fallback(not_found)
         .layer(axum::middleware::map_response(layout::secure))
         .with_state(console)
 }
 
-async fn home() -> Redirect {
-    Redirect::to("/timeline")
+/// `GET /`: the signed-in person's first page; the officers' pages send others to sign in.
+async fn home(State(console): State<Console>, headers: HeaderMap) -> Redirect {
+    match console.sessions.lookup(&headers) {
+        session::Lookup::Live(session) => Redirect::to(session.visitor.home()),
+        _ => Redirect::to("/timeline"),
+    }
 }
 
 async fn not_found() -> Response {
-    (
-        axum::http::StatusCode::NOT_FOUND,
-        layout::refusal("There is no such page in the console."),
-    )
-        .into_response()
+    layout::no_such_page()
 }
 
 /// Refuses a form of `session` that does not carry its CSRF token.

@@ -8,12 +8,12 @@ use maud::{Markup, html};
 
 use super::{Console, layout};
 use crate::{
-    console::session::SignedIn,
+    console::session::AsOfficer,
     policy::{Explanation, PurposeView, Withheld},
 };
 
 /// `GET /policy`.
-pub async fn matrix(State(console): State<Console>, SignedIn(session): SignedIn) -> Markup {
+pub async fn matrix(State(console): State<Console>, AsOfficer(session, _): AsOfficer) -> Markup {
     let policy = console.exchange.policy();
     let catalogue = console.exchange.catalogue();
     let body = html! {

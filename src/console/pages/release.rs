@@ -6,7 +6,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{Console, ConsoleError, check_form, layout};
-use crate::console::session::SignedIn;
+use crate::console::session::AsOfficer;
 
 /// The release form.
 #[derive(Debug, Deserialize)]
@@ -18,11 +18,11 @@ pub struct ReleaseForm {
 /// `POST /timeline/release`.
 pub async fn release(
     State(console): State<Console>,
-    SignedIn(session): SignedIn,
+    AsOfficer(session, officer): AsOfficer,
     Form(form): Form<ReleaseForm>,
 ) -> Result<Markup, ConsoleError> {
     check_form(&session, &form.csrf)?;
-    let officer = session.officer.in_new_request();
+    let officer = officer.in_new_request();
     console
         .exchange
         .release_held_back(&officer, form.seq)

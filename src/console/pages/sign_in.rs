@@ -1,7 +1,9 @@
-//! Signing in and out. The officer chooses the organisation and pastes the JWT its identity
-//! provider issued (in development: `ketenpoort dev-token`); the gateway verifies it with the
-//! keys registered for that organisation, exactly as on the gRPC path, and opens a session.
-//! The form is protected by a token in a cookie of its own that the form must repeat.
+//! Signing in and out. The officer (or the programme monitor's analyst) chooses the
+//! organisation and pastes the JWT its identity provider issued (in development:
+//! `ketenpoort dev-token`); the gateway verifies it with the keys registered for that
+//! organisation, exactly as on the gRPC path, and opens a session on the pages of the
+//! organisation's role. The form is protected by a token in a cookie of its own that the form
+//! must repeat.
 
 use axum::{
     Form,
@@ -15,7 +17,7 @@ use serde::Deserialize;
 use super::{Console, ConsoleError, csrf, layout};
 use crate::{
     console::{
-        session::{self, SESSION_COOKIE},
+        session::{self, SESSION_COOKIE, Visitor},
         throttle::PeerAddr,
     },
     registry::Role,
@@ -88,12 +90,12 @@ pub async fn submit(
     if !csrf::matches(&expected, &form.csrf) {
         return Err(ConsoleError::Forged);
     }
-    let officer = match console
+    let person = match console
         .exchange
-        .sign_in_officer(&form.organisation, &form.token, "ConsoleSignIn")
+        .sign_in(&form.organisation, &form.token, "ConsoleSignIn")
         .await
     {
-        Ok(officer) => officer,
+        Ok(person) => Visitor::from(person),
         Err(e) => {
             let message = format!("Not signed in: {e}");
             return Ok(page(
@@ -104,14 +106,15 @@ pub async fn submit(
             ));
         }
     };
-    tracing::info!(partner = %officer.partner().id, "officer signed in to the console");
-    let id = console.sessions.open(officer)?;
+    tracing::info!(partner = %person.partner().id, "signed in to the console");
+    let home = person.home();
+    let id = console.sessions.open(person)?;
     Ok((
         AppendHeaders([
             (header::SET_COOKIE, console.sessions.cookie_for(&id)),
             (header::SET_COOKIE, session::removal(SIGN_IN_COOKIE)),
         ]),
-        Redirect::to("/timeline"),
+        Redirect::to(home),
     )
         .into_response())
 }
@@ -138,7 +141,7 @@ fn page(console: &Console, token: &str, message: Option<&str>, status: StatusCod
     let officers: Vec<(&str, &str)> = registry
         .partners()
         .iter()
-        .filter(|p| p.role == Role::PrivacyOfficer && p.is_active())
+        .filter(|p| matches!(p.role, Role::PrivacyOfficer | Role::Monitor) && p.is_active())
         .map(|p| (p.id.as_str(), p.name.as_str()))
         .collect();
     let body: Markup = html! {
@@ -159,7 +162,7 @@ fn page(console: &Console, token: &str, message: Option<&str>, status: StatusCod
         }
         p {
             "In development, " code { "ketenpoort dev-token --as gemeente-utrecht-fg --sub you@example.org" }
-            " prints a token."
+            " prints a token (" code { "--as programma-monitor" } " for the programme monitor)."
         }
     };
     let cookie = format!(

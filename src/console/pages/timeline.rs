@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::{Console, ConsoleError, check_form, layout};
 use crate::{
     clock::rfc3339,
-    console::session::{Session, SignedIn},
+    console::session::{AsOfficer, Session},
     exchange::{
         subject_report::{Audience, ReportEntry, SubjectQuery},
         timeline::TimelineEntry,
@@ -29,14 +29,14 @@ pub struct TimelineForm {
 }
 
 /// `GET /timeline`: the form.
-pub async fn form(SignedIn(session): SignedIn) -> Markup {
+pub async fn form(AsOfficer(session, _): AsOfficer) -> Markup {
     layout::page("Case timeline", &session, ask(&session, "case_ref"))
 }
 
 /// `POST /timeline`: the timeline of one case or person.
 pub async fn report(
     State(console): State<Console>,
-    SignedIn(session): SignedIn,
+    AsOfficer(session, officer): AsOfficer,
     Form(form): Form<TimelineForm>,
 ) -> Result<Markup, ConsoleError> {
     check_form(&session, &form.csrf)?;
@@ -58,7 +58,7 @@ pub async fn report(
             bsn: "",
         },
     };
-    let officer = session.officer.in_new_request();
+    let officer = officer.in_new_request();
     let for_subject = form.audience == "subject";
     let audience = if for_subject {
         Audience::DataSubject

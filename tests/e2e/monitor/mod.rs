@@ -4,10 +4,10 @@
 //! recomputed from the totals or between quarters, and neither the counters nor any report
 //! holds a case reference or a payload value the test sent.
 
-mod attacker;
-mod checks;
-mod client;
-mod script;
+pub mod attacker;
+pub mod checks;
+pub mod client;
+pub mod script;
 
 use ketenpoort::{
     api::proto::{
