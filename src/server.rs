@@ -148,6 +148,7 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
         seed::registry_from_store(&store, &config.files.partners, defs).await?,
     ));
     policy.check_registry(&config.files.policy, &registry.load())?;
+    console::check(&config.console, &policy)?;
     let tls_files = TlsFiles {
         trust_anchors: config.tls.trust_anchors.clone(),
         certificate: config.tls.certificate.clone(),

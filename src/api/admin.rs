@@ -15,8 +15,9 @@ use super::{
         ListExpiringCertificatesResponse, ListPartnersRequest, ListPartnersResponse, PartnerInfo,
         ReloadTrustAnchorsRequest, ReloadTrustAnchorsResponse, ResumePartnerRequest,
         ResumePartnerResponse, RetireCertificateRequest, RetireCertificateResponse,
-        RevokeCertificateRequest, RevokeCertificateResponse, SuspendPartnerRequest,
-        SuspendPartnerResponse, admin_service_server::AdminService,
+        RevokeCertificateRequest, RevokeCertificateResponse, SetLogboekUrlRequest,
+        SetLogboekUrlResponse, SuspendPartnerRequest, SuspendPartnerResponse,
+        admin_service_server::AdminService,
     },
     timestamp, unix_ms,
 };
@@ -199,6 +200,21 @@ impl AdminService for AdminApi {
         Ok(Response::new(ResumePartnerResponse { partner }))
     }
 
+    async fn set_logboek_url(
+        &self,
+        request: Request<SetLogboekUrlRequest>,
+    ) -> Result<Response<SetLogboekUrlResponse>, Status> {
+        let q = request.get_ref();
+        let url = non_empty(&q.logboek_url);
+        let partner = self
+            .change(&request, "SetLogboekUrl", async |x, op| {
+                x.set_logboek_url(op, &q.id, url, version(q.expected_version))
+                    .await
+            })
+            .await?;
+        Ok(Response::new(SetLogboekUrlResponse { partner }))
+    }
+
     async fn list_expiring_certificates(
         &self,
         request: Request<ListExpiringCertificatesRequest>,
@@ -302,6 +318,7 @@ fn parse_new_partner(q: AddPartnerRequest) -> Result<NewPartner, Refusal> {
         role,
         purposes: q.purposes,
         jwt_keys: q.jwt_keys,
+        logboek_url: non_empty(&q.logboek_url),
     })
 }
 
@@ -331,6 +348,7 @@ fn partner_info(p: &Partner) -> PartnerInfo {
         changed_by: r.changed_by.clone(),
         changed_at: Some(timestamp(r.changed_at)),
         version: u64::try_from(r.version).unwrap_or(0),
+        logboek_url: r.logboek_url.clone().unwrap_or_default(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `AuditService`: privacy officers query the audit log, report on one case or person, verify
 //! the chain and export it. Proto ⇄ domain only; the use cases, the officer's scope and the
-//! auditing of every read are in [`crate::exchange::audit_reading`].
+//! auditing of every read are in [`crate::exchange::audit_reading`] and
+//! [`crate::exchange::subject_report`].
 
 use std::sync::Arc;
 
@@ -21,8 +22,8 @@ use crate::{
     audit::{Outcome, StoredRecord, export},
     exchange::{
         Exchange,
-        audit_reading::{ExportFormat, Query, SubjectQuery},
-        timeline,
+        audit_reading::{ExportFormat, Query},
+        subject_report::{Audience, ReportEntry, SubjectQuery},
     },
 };
 
@@ -87,9 +88,18 @@ impl AuditService for AuditApi {
             v_nummer: &q.v_nummer,
             bsn: &q.bsn,
         };
-        let entries = self.exchange.subject_report(&officer, about).await?;
+        let audience = if q.include_held_back {
+            Audience::Officer
+        } else {
+            Audience::DataSubject
+        };
+        let report = self
+            .exchange
+            .subject_report(&officer, about, audience)
+            .await?;
         Ok(Response::new(SubjectReportResponse {
-            entries: entries.into_iter().map(to_entry).collect(),
+            entries: report.entries.into_iter().map(to_entry).collect(),
+            held_back_count: u32::try_from(report.left_out).unwrap_or(u32::MAX),
         }))
     }
 
@@ -130,11 +140,12 @@ impl AuditService for AuditApi {
             Ok(proto::ExportFormat::Ldv) => ExportFormat::Ldv,
             _ => ExportFormat::JsonLines,
         };
-        let (from, to) = (q.from.as_ref().map(unix_ms), q.to.as_ref().map(unix_ms));
-        let lines = self
-            .exchange
-            .export_audit(&officer, from, to, format)
-            .await?;
+        let query = Query {
+            from: q.from.as_ref().map(unix_ms),
+            to: q.to.as_ref().map(unix_ms),
+            ..Query::default()
+        };
+        let lines = self.exchange.export_audit(&officer, &query, format).await?;
         let (tx, rx) = mpsc::channel(EXPORT_BUFFER);
         tokio::spawn(async move {
             for line in lines {
@@ -147,7 +158,15 @@ impl AuditService for AuditApi {
     }
 }
 
-fn to_entry(e: timeline::TimelineEntry) -> TimelineEntry {
+fn to_entry(
+    ReportEntry {
+        entry: e,
+        held_back,
+    }: ReportEntry,
+) -> TimelineEntry {
+    let (until, reason) = held_back.map_or((None, String::new()), |h| {
+        (Some(timestamp(h.until)), h.reason)
+    });
     TimelineEntry {
         at: Some(timestamp(e.at)),
         event: e.event,
@@ -162,6 +181,8 @@ fn to_entry(e: timeline::TimelineEntry) -> TimelineEntry {
         fields_withheld: e.fields_withheld,
         summary: e.summary,
         seq: u64::try_from(e.seq).unwrap_or_default(),
+        held_back_until: until,
+        held_back_reason: reason,
     }
 }
 

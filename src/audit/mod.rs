@@ -201,6 +201,17 @@ impl AuditEvent {
             detail: serde_json::Value::Null,
         }
     }
+
+    /// The organisation that received the copy this record is about, for a delivery's
+    /// records: the counterparty of its creation and expiry, the actor of its fetching and
+    /// acknowledgement. `None` for every other record.
+    pub fn delivery_receiver(&self) -> Option<&Oin> {
+        match self.event {
+            EventKind::DeliveryCreated | EventKind::DeliveryExpired => self.counterparty.as_ref(),
+            EventKind::DeliveryStreamed | EventKind::DeliveryAcknowledged => self.actor.as_ref(),
+            _ => None,
+        }
+    }
 }
 
 // === impl Actor ===

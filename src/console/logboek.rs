@@ -2,12 +2,16 @@
 //! processing activity or data subject, answered in the LDV shape the export already uses
 //! ([`crate::audit::export::ldv_value`]), a capped page at a time, with each purpose as the
 //! URI of its processing activity in the organisation's register where `[console]
-//! processing_activities` names one.
+//! processing_activities` names one, and each delivery's record linked to the receiving
+//! organisation's own read API where the registry knows it (`ketenpoort.receiver_logboek_url`:
+//! LDV's `foreign_operation` names the party that *called* a processing, so the standard has
+//! no field for the party a copy went to).
 //!
 //! - `GET /logboek/v1/records?trace_id=…&processing_activity_id=…&page_size=…&page_token=…`
 //! - `POST /logboek/v1/records/by-data-subject` with a JSON body
 //!   `{"data_subject_id": "…", "data_subject_id_type": "bsn" | "v_nummer" | "case_ref"}`: the
-//!   identifier travels in the body, never in a URL, and is hashed by the use case.
+//!   identifier travels in the body, never in a URL, and is hashed by the use case; records
+//!   the policy holds back from the data subject are left out, as in every subject report.
 //!
 //! Every request carries `Authorization: Bearer <jwt>` of a privacy officer and
 //! `Ketenpoort-Organisation: <partner id or OIN>`, verified as at the console's sign-in; the
@@ -27,11 +31,12 @@ use serde_json::{Value, json};
 
 use super::Console;
 use crate::{
-    audit::export::ldv_value,
+    audit::{StoredRecord, export::ldv_value},
     exchange::{
         ExchangeError,
         audit_reading::{Officer, Query},
     },
+    registry::Registry,
 };
 
 /// Records per page when none is asked.
@@ -127,6 +132,8 @@ async fn by_subject(
     let query = Query {
         // Hashed by the use case with every subject key; matches case and subject hashes.
         case_ref: body.data_subject_id.trim().to_string(),
+        // An answer about a data subject leaves out what the policy holds back from them.
+        for_data_subject: true,
         ..Query::default()
     };
     answer(&console, &headers, query, body.page_size, body.page_token).await
@@ -149,12 +156,16 @@ async fn answer(
     };
     query.page_size = page_size;
     query.page_token = page_token;
+    let registry = console.exchange.registry();
     match console.exchange.query_audit(&officer, query).await {
         Ok(page) => Json(json!({
             "records": page
                 .records
                 .iter()
-                .map(|r| with_register(ldv_value(r), &console.register))
+                .map(|r| {
+                    let record = with_register(ldv_value(r), &console.register);
+                    with_receiver_link(record, r, &registry)
+                })
                 .collect::<Vec<_>>(),
             "page_size": page_size,
             "next_page_token": page.next_page_token,
@@ -189,6 +200,21 @@ fn with_register(mut record: Value, register: &BTreeMap<String, String>) -> Valu
             .map(|code| register.get(code).map_or(code, String::as_str))
             .collect();
         record["attributes"][key] = Value::from(ids.join(","));
+    }
+    record
+}
+
+/// A delivery's record with the URL of the receiving organisation's own Logboek read API,
+/// where the registry knows one; every other record as it is.
+fn with_receiver_link(mut record: Value, stored: &StoredRecord, registry: &Registry) -> Value {
+    let url = stored
+        .record
+        .event
+        .delivery_receiver()
+        .and_then(|oin| registry.by_oin(oin))
+        .and_then(|partner| partner.record.logboek_url.clone());
+    if let Some(url) = url {
+        record["attributes"]["ketenpoort.receiver_logboek_url"] = Value::from(url);
     }
     record
 }

@@ -4,7 +4,8 @@
 //!
 //! - [`listener`]: TLS with the gateway's own certificate, on a listener of its own.
 //! - [`session`] and [`csrf`]: sign-in with an officer's or a monitor's JWT, sessions in
-//!   memory, and the tokens every state-changing form carries.
+//!   memory, and the tokens every state-changing form carries; [`throttle`]: sign-ins per
+//!   client address.
 //! - [`layout`]: the page shell, the embedded style sheet and the security headers.
 //! - [`chart`]: bar charts drawn on the server as inline SVG.
 //! - [`pages`]: one file per page.
@@ -23,6 +24,7 @@ mod listener;
 mod logboek;
 mod pages;
 mod session;
+mod throttle;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -31,18 +33,14 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::ConsoleError;
 
-use crate::{
-    config::ConsoleConfig,
-    exchange::{Exchange, disclosure::Deferral},
-    identity::tls::TlsFiles,
-};
+use crate::{config::ConsoleConfig, exchange::Exchange, identity::tls::TlsFiles, policy::Policy};
 
 /// What every page handler shares.
 #[derive(Clone)]
 pub struct Console {
     exchange: Arc<Exchange>,
     sessions: Arc<session::Sessions>,
-    deferral: Arc<Deferral>,
+    sign_ins: Arc<throttle::SignInLimit>,
     /// Purpose code → URI in the processing register, for the Logboek read API.
     register: Arc<std::collections::BTreeMap<String, String>>,
 }
@@ -57,7 +55,6 @@ pub async fn serve(
     let Some(listen) = settings.listen else {
         return Ok(None);
     };
-    let deferral = deferral(settings, &exchange)?;
     let config = listener::server_config(tls)?;
     let bind = |source| ConsoleError::Bind {
         addr: listen,
@@ -73,11 +70,14 @@ pub async fn serve(
             settings.max_sessions,
         )),
         exchange,
-        deferral: Arc::new(deferral),
+        sign_ins: Arc::new(throttle::SignInLimit::new(
+            settings.sign_ins_per_minute_per_address,
+        )),
         register: Arc::new(settings.processing_activities.clone()),
     };
     let app = pages::router(console);
     tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<throttle::PeerAddr>();
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await;
@@ -89,44 +89,24 @@ pub async fn serve(
     Ok(Some(addr))
 }
 
-/// The deferral of the settings, its signal types and purposes checked against the catalogue
-/// and the policy in force, as are the processing register's purposes and URIs.
-fn deferral(settings: &ConsoleConfig, exchange: &Exchange) -> Result<Deferral, ConsoleError> {
-    let policy = exchange.policy();
-    let mut problems = Vec::new();
-    for code in &settings.deferred_purposes {
-        if policy.purpose(code).is_none() {
-            problems.push(format!(
-                "console.deferred_purposes: {code} is not a purpose of the policy"
-            ));
-        }
+/// Checks the `[console]` settings against the policy in force: every purpose of the
+/// processing register must be one of the policy's. Run at start-up before any socket opens
+/// (the settings' own checks, such as `https://` URIs, are in [`ConsoleConfig::problems`]).
+pub fn check(settings: &ConsoleConfig, policy: &Policy) -> Result<(), ConsoleError> {
+    let problems: Vec<String> = settings
+        .processing_activities
+        .keys()
+        .filter(|code| policy.purpose(code).is_none())
+        .map(|code| {
+            format!(
+                "console.processing_activities: {code} is not a purpose of the policy; \
+                 use the purpose codes of the policy file as keys"
+            )
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConsoleError::Settings(problems.join("; ")))
     }
-    for name in &settings.deferred_signal_types {
-        if exchange.catalogue().signal(name).is_none() {
-            problems.push(format!(
-                "console.deferred_signal_types: {name} is not a signal of the catalogue"
-            ));
-        }
-    }
-    for (code, uri) in &settings.processing_activities {
-        if policy.purpose(code).is_none() {
-            problems.push(format!(
-                "console.processing_activities: {code} is not a purpose of the policy"
-            ));
-        }
-        let parsed = uri.parse::<http::Uri>();
-        if !matches!(&parsed, Ok(u) if u.scheme_str() == Some("https") && u.host().is_some()) {
-            problems.push(format!(
-                "console.processing_activities.{code}: {uri:?} is not an https:// URI"
-            ));
-        }
-    }
-    if !problems.is_empty() {
-        return Err(ConsoleError::Settings(problems.join("; ")));
-    }
-    Ok(Deferral {
-        signal_types: settings.deferred_signal_types.clone(),
-        purposes: settings.deferred_purposes.clone(),
-        hold_for: Duration::from_secs(settings.deferral_days * 86_400),
-    })
 }

@@ -1,5 +1,5 @@
-//! Audit reading for privacy officers: queries, subject reports, verification of the chain,
-//! and exports. Every call needs the officer's certificate and a JWT naming the officer; the
+//! Audit reading for privacy officers: queries, verification of the chain, and exports
+//! (subject reports are in [`super::subject_report`]). Every call needs the officer's certificate and a JWT naming the officer; the
 //! officer sees only the records of the partners in its scope; every read and every refusal
 //! is itself an audit record.
 
@@ -8,7 +8,7 @@ use std::fmt;
 use serde_json::json;
 
 pub use super::officers::Officer;
-use super::{Exchange, ExchangeError, callers::Credentials, timeline::TimelineEntry};
+use super::{Exchange, ExchangeError, callers::Credentials};
 use crate::{
     audit::{
         Actor, EventKind, Outcome, StoredRecord, Subject,
@@ -51,6 +51,9 @@ pub struct Query {
     pub page_size: u32,
     /// The `next_page_token` of the page before, or empty.
     pub page_token: String,
+    /// Answering the data subject (with `case_ref` given): leave out what the policy holds
+    /// back from the data subject and no officer released.
+    pub for_data_subject: bool,
 }
 
 /// A page of records and the token of the next page (empty on the last).
@@ -62,17 +65,6 @@ pub struct Page {
     pub next_page_token: String,
 }
 
-/// Whom a subject report is about: exactly one of these is given.
-#[derive(Clone, Copy)]
-pub struct SubjectQuery<'q> {
-    /// The case reference.
-    pub case_ref: &'q str,
-    /// A V-nummer.
-    pub v_nummer: &'q str,
-    /// A BSN.
-    pub bsn: &'q str,
-}
-
 impl fmt::Debug for Query {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The case reference is personal data: only whether one was given.
@@ -82,12 +74,6 @@ impl fmt::Debug for Query {
             .field("event", &self.event)
             .field("by_case", &!self.case_ref.is_empty())
             .finish_non_exhaustive()
-    }
-}
-
-impl fmt::Debug for SubjectQuery<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SubjectQuery").finish_non_exhaustive()
     }
 }
 
@@ -141,39 +127,19 @@ impl Exchange {
                 )
             })?,
         };
-        let partner = match q.partner_oin.as_str() {
-            "" => None,
-            oin => Some(
-                oin.parse::<Oin>()
-                    .map_err(|e| ExchangeError::Invalid(format!("partner_oin: {e}")))?,
-            ),
-        };
-        let optional = |s: String| (!s.is_empty()).then_some(s);
-        let mut subject = Subject::default();
-        let about = optional(q.case_ref).map(|case_ref| {
-            subject = self.case_subject(&case_ref);
-            self.subject_keys.all_hashes(&case_ref)
-        });
-        let filter = AuditFilter {
-            from: q.from,
-            to: q.to,
-            partner,
-            signal_type: optional(q.signal_type),
-            purpose: optional(q.purpose),
-            outcome: optional(q.outcome),
-            event: optional(q.event),
-            trace_id: optional(q.trace_id.to_ascii_lowercase()),
-            about,
-            scope: officer.scope.clone(),
-            after_seq,
-            limit: i64::from(page_size),
-        };
-        let records = self.store.audit_records(&filter).await?;
+        let (mut filter, subject) = self.audit_filter(officer, &q)?;
+        filter.after_seq = after_seq;
+        filter.limit = i64::from(page_size);
+        let mut records = self.store.audit_records(&filter).await?;
         let next_page_token = match records.last() {
             Some(last) if records.len() == page_size as usize => last.record.seq.to_string(),
             _ => String::new(),
         };
-        let detail = json!({ "records": records.len() });
+        let left_out = match (&filter.about, q.for_data_subject) {
+            (Some(about), true) => self.leave_out_held_back(&mut records, about).await?,
+            _ => 0,
+        };
+        let detail = json!({ "records": records.len(), "left_out": left_out });
         self.audit_read(&officer.actor, "Query", subject, detail)
             .await?;
         tracing::info!(partner = %officer.partner.id, records = records.len(), "audit queried");
@@ -183,44 +149,40 @@ impl Exchange {
         })
     }
 
-    /// Every record about one case or person within the officer's scope, as a timeline.
-    pub async fn subject_report(
+    /// The store's filter for `q` within the officer's scope (no page), and the subject the
+    /// read is about (a case reference, hashed here).
+    fn audit_filter(
         &self,
         officer: &Officer,
-        q: SubjectQuery<'_>,
-    ) -> Result<Vec<TimelineEntry>, ExchangeError> {
-        let given: Vec<(&str, &str)> = [
-            ("case_ref", q.case_ref),
-            ("v_nummer", q.v_nummer),
-            ("bsn", q.bsn),
-        ]
-        .into_iter()
-        .filter(|(_, v)| !v.is_empty())
-        .collect();
-        let [(kind, value)] = given.as_slice() else {
-            return Err(ExchangeError::Invalid(
-                "give exactly one of case_ref, v_nummer or bsn".into(),
-            ));
+        q: &Query,
+    ) -> Result<(AuditFilter, Subject), ExchangeError> {
+        let partner = match q.partner_oin.as_str() {
+            "" => None,
+            oin => Some(
+                oin.parse::<Oin>()
+                    .map_err(|e| ExchangeError::Invalid(format!("partner_oin: {e}")))?,
+            ),
         };
-        let mut subject = self.case_subject(value);
-        if *kind != "case_ref" {
-            subject = Subject {
-                subject_type: Some(kind.to_string()),
-                subject_hash: subject.case_ref_hash.take(),
-                ..subject
-            };
-        }
+        let optional = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        let mut subject = Subject::default();
+        let about = optional(&q.case_ref).map(|case_ref| {
+            subject = self.case_subject(&case_ref);
+            self.subject_keys.all_hashes(&case_ref)
+        });
         let filter = AuditFilter {
-            about: Some(self.subject_keys.all_hashes(value)),
+            from: q.from,
+            to: q.to,
+            partner,
+            signal_type: optional(&q.signal_type),
+            purpose: optional(&q.purpose),
+            outcome: optional(&q.outcome),
+            event: optional(&q.event),
+            trace_id: optional(&q.trace_id.to_ascii_lowercase()),
+            about,
             scope: officer.scope.clone(),
             ..AuditFilter::default()
         };
-        let records = self.walk(filter).await?;
-        let entries: Vec<TimelineEntry> = records.iter().map(|r| self.timeline_entry(r)).collect();
-        let detail = json!({ "by": kind, "entries": entries.len() });
-        self.audit_read(&officer.actor, "SubjectReport", subject, detail)
-            .await?;
-        Ok(entries)
+        Ok((filter, subject))
     }
 
     /// Walks the whole chain: every hash, link and checkpoint signature; stops at the first
@@ -275,22 +237,17 @@ impl Exchange {
         Ok(result)
     }
 
-    /// The lines of an export of the records between `from` and `to` (Unix ms) within the
-    /// officer's scope.
+    /// The lines of an export of every record matching `q` (the filters of a query; its page
+    /// is ignored) within the officer's scope. A native export says it is complete only when
+    /// nothing filtered it.
     pub async fn export_audit(
         &self,
         officer: &Officer,
-        from: Option<i64>,
-        to: Option<i64>,
+        q: &Query,
         format: ExportFormat,
     ) -> Result<Vec<String>, ExchangeError> {
-        let filter = AuditFilter {
-            from,
-            to,
-            scope: officer.scope.clone(),
-            ..AuditFilter::default()
-        };
-        let complete = filter.from.is_none() && filter.to.is_none() && filter.scope.is_none();
+        let (filter, _) = self.audit_filter(officer, q)?;
+        let complete = filter == AuditFilter::default();
         let records = self.walk(filter).await?;
         let checkpoints = self.store.checkpoints().await?;
         let format_name = match format {

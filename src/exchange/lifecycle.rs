@@ -1,5 +1,6 @@
 //! Operator changes to the registry: add a partner, add a certificate for rotation, retire
-//! one at a date, revoke one, suspend or resume a partner, and list what expires soon.
+//! one at a date, revoke one, and list what expires soon (a partner's status and Logboek
+//! read API URL are in [`super::partner_details`]).
 //!
 //! Each operation checks its input against the registry in force and returns the partner's
 //! changed record; the store saves it with its audit record, and every gateway reloads.
@@ -17,7 +18,10 @@ use crate::{
     certificate::CertInfo,
     clock::{rfc3339, unix_ms},
     ids::Oin,
-    registry::{CertState, Certificate, Partner, PartnerRecord, PartnerStatus, Registry, Role},
+    registry::{
+        CertState, Certificate, Partner, PartnerRecord, PartnerStatus, Registry, Role,
+        check_logboek_url,
+    },
 };
 
 /// A changed partner record and what changed, for the audit record.
@@ -46,6 +50,8 @@ pub struct NewPartner {
     pub purposes: Vec<String>,
     /// Ed25519 public keys (PEM) for its people's JWTs.
     pub jwt_keys: Vec<String>,
+    /// The URL of its own Logboek read API, if it has one.
+    pub logboek_url: Option<String>,
 }
 
 /// Why an operator's change is refused; each message says what to fix.
@@ -186,6 +192,7 @@ pub fn add_partner(
             new.oin, other.id
         )));
     }
+    checked(new.logboek_url.as_deref())?;
     let record = PartnerRecord {
         id: new.id,
         oin: new.oin,
@@ -195,6 +202,7 @@ pub fn add_partner(
         status: PartnerStatus::Active,
         jwt_keys: new.jwt_keys,
         audit_scope: Vec::new(),
+        logboek_url: new.logboek_url,
         certificates: Vec::new(),
         changed_by: by.to_string(),
         changed_at: now,
@@ -267,34 +275,6 @@ pub fn revoke_certificate(
     )
 }
 
-/// Suspends or resumes a partner. A suspended partner's signals and subscriptions are
-/// refused; its queued deliveries are kept.
-pub fn set_status(
-    registry: &Registry,
-    partner_id: &str,
-    status: PartnerStatus,
-    by: &str,
-    now: i64,
-) -> Result<Change, Refusal> {
-    let partner = partner(registry, partner_id)?;
-    if partner.status == status {
-        return Err(Refusal::Pointless(format!(
-            "partner {partner_id} is {status:?} already"
-        )));
-    }
-    let mut record = touched(partner, by, now);
-    record.status = status;
-    Ok(Change {
-        record,
-        action: if status == PartnerStatus::Suspended {
-            "partner_suspended"
-        } else {
-            "partner_resumed"
-        },
-        fingerprint: None,
-    })
-}
-
 /// Accepted certificates that expire within `within_ms` of `now`, soonest first.
 pub fn expiring(registry: &Registry, within_ms: i64, now: i64) -> Vec<(Arc<Partner>, Certificate)> {
     let mut found: Vec<(Arc<Partner>, Certificate)> = registry
@@ -314,13 +294,13 @@ pub fn expiring(registry: &Registry, within_ms: i64, now: i64) -> Vec<(Arc<Partn
     found
 }
 
-fn partner<'r>(registry: &'r Registry, id: &str) -> Result<&'r Arc<Partner>, Refusal> {
+pub(super) fn partner<'r>(registry: &'r Registry, id: &str) -> Result<&'r Arc<Partner>, Refusal> {
     registry
         .by_id(id)
         .ok_or_else(|| Refusal::UnknownPartner(id.to_string()))
 }
 
-fn touched(partner: &Partner, by: &str, now: i64) -> PartnerRecord {
+pub(super) fn touched(partner: &Partner, by: &str, now: i64) -> PartnerRecord {
     let mut record = partner.record.clone();
     record.changed_by = by.to_string();
     record.changed_at = now;
@@ -361,4 +341,10 @@ fn change_certificate(
         action,
         fingerprint: Some(fp.to_string()),
     })
+}
+
+/// Refuses a Logboek read API URL that is not a plain `https://` one, without repeating it.
+pub(super) fn checked(url: Option<&str>) -> Result<(), Refusal> {
+    url.map_or(Ok(()), check_logboek_url)
+        .map_err(|e| Refusal::Invalid(e.to_string()))
 }

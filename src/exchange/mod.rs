@@ -5,11 +5,13 @@
 //! - [`callers`]: who is calling (certificate → partner, token → person, role).
 //! - [`send`]: envelope → authorize → filter → the signal and its audit trail → store.
 //! - [`deliveries`]: the stream of a recipient's deliveries, acknowledgements, expiry.
-//! - [`registry_changes`] with [`lifecycle`]: operators' changes, reloads, the registry watch.
-//! - [`audit_reading`]: the officers' queries, subject reports, verification and export.
+//! - [`registry_changes`] with [`lifecycle`] and `partner_details`: operators' changes, reloads,
+//!   the registry watch.
+//! - [`audit_reading`]: the officers' queries, verification and export.
+//! - [`subject_report`]: a case's or person's timeline, for the officer or the data subject.
 //! - [`sign_in`]: an officer or a monitor signing in to the console with a token alone.
 //! - [`daily`]: exchanges and refusals per day, for the console's chart.
-//! - [`disclosure`]: which items of a subject report are held back from the data subject.
+//! - [`disclosure`]: which items every report to a data subject holds back, and releases.
 //! - [`retention`]: removing audit records past their retention.
 //! - [`monitoring`]: the programme monitor's counters of each accepted signal and its reports.
 //! - [`jobs`]: the background jobs that run the above on a schedule.
@@ -29,10 +31,12 @@ pub mod lifecycle;
 pub mod limits;
 pub mod monitoring;
 mod officers;
+mod partner_details;
 pub mod registry_changes;
 pub mod retention;
 pub mod send;
 pub mod sign_in;
+pub mod subject_report;
 pub mod timeline;
 
 use std::{path::PathBuf, sync::Arc};

@@ -11,6 +11,7 @@ use super::{
     Exchange, ExchangeError,
     callers::Credentials,
     lifecycle::{self, Change, NewPartner, Refusal},
+    partner_details,
 };
 use crate::{
     audit::{Actor, EventKind, Outcome},
@@ -158,12 +159,27 @@ impl Exchange {
     ) -> Result<Arc<Partner>, ExchangeError> {
         let now = self.clock.now_ms();
         let registry = self.registry.load();
-        let change = lifecycle::set_status(&registry, id, status, &operator.by(), now);
+        let change = partner_details::set_status(&registry, id, status, &operator.by(), now);
         let method = match status {
             PartnerStatus::Suspended => "SuspendPartner",
             PartnerStatus::Active => "ResumePartner",
         };
         self.apply(operator, method, change, reason, expected).await
+    }
+
+    /// Sets (or, with `None`, clears) the URL of a partner's own Logboek read API.
+    pub async fn set_logboek_url(
+        &self,
+        operator: &Operator,
+        id: &str,
+        url: Option<String>,
+        expected: Option<i64>,
+    ) -> Result<Arc<Partner>, ExchangeError> {
+        let now = self.clock.now_ms();
+        let registry = self.registry.load();
+        let change = partner_details::set_logboek_url(&registry, id, url, &operator.by(), now);
+        self.apply(operator, "SetLogboekUrl", change, None, expected)
+            .await
     }
 
     /// Accepted certificates that expire within `within`, soonest first.

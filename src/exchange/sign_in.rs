@@ -3,15 +3,18 @@
 //! proves it. The token is verified exactly as on the gRPC path (same function, same audience
 //! and lifetime rules, same role check), and a refusal is audited. The organisation's role
 //! decides what the person may do: a privacy officer reads the audit log, a monitor the
-//! programme monitor's figures; every other role is refused.
+//! programme monitor's figures; every other role is refused. A sign-in the console turned
+//! away for too many tries from one address is audited too, under the role's refusal kind.
 
 use std::sync::Arc;
+
+use serde_json::json;
 
 use super::{
     Exchange, ExchangeError, audit_reading::Officer, callers::Credentials, monitoring::Monitor,
 };
 use crate::{
-    audit::EventKind,
+    audit::{Actor, AuditEvent, EventKind, Outcome},
     registry::{Partner, Role},
 };
 
@@ -93,7 +96,7 @@ impl Exchange {
         token: &str,
         role: Role,
         method: &str,
-    ) -> Result<(Arc<Partner>, crate::audit::Actor), ExchangeError> {
+    ) -> Result<(Arc<Partner>, Actor), ExchangeError> {
         let refused = match role {
             Role::Monitor => EventKind::MonitorRefused,
             _ => EventKind::AuditRefused,
@@ -105,5 +108,28 @@ impl Exchange {
         };
         self.partner_person_in_role(partner, &credentials, role, refused, method)
             .await
+    }
+
+    /// Records a sign-in refused because its address tried too often, an officer's or a
+    /// monitor's: an audit record of the role's refusal kind naming the organisation asked
+    /// for (when it is one), never the token or the address.
+    pub async fn sign_in_throttled(
+        &self,
+        organisation: &str,
+        method: &str,
+    ) -> Result<(), ExchangeError> {
+        let partner = self.organisation(organisation).ok();
+        let kind = match partner.as_ref().map(|p| p.role) {
+            Some(Role::Monitor) => EventKind::MonitorRefused,
+            _ => EventKind::AuditRefused,
+        };
+        let mut event = AuditEvent::new(kind, Outcome::Refused);
+        event.actor = partner.map(|p| p.oin.clone());
+        event.detail = json!({
+            "method": method,
+            "reason": "too many sign-ins from one address: wait and try again",
+        });
+        self.store.audit(vec![event]).await?;
+        Ok(())
     }
 }

@@ -67,6 +67,7 @@ pub(super) fn registry() -> Registry {
             fingerprints: vec![],
             jwt_keys: vec![],
             audit_scope: vec![],
+            logboek_url: None,
         })
         .collect();
     Registry::build(Path::new("partners.toml"), defs).unwrap()

@@ -143,6 +143,7 @@ mod tests {
             status: PartnerStatus::Active,
             jwt_keys: vec![public_pem.to_string()],
             audit_scope: vec!["*".into()],
+            logboek_url: None,
             certificates: vec![],
             changed_by: "test".into(),
             changed_at: 0,

@@ -11,7 +11,10 @@ use prost_reflect::MessageDescriptor;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{FieldTree, Policy, Purpose, ReceiveGrant, Rule, SpecialCategory};
+use super::{
+    FieldTree, Policy, Purpose, ReceiveGrant, Rule, SpecialCategory,
+    deferral::{DeferralDef, Deferrals},
+};
 use crate::{
     catalogue::{Catalogue, Sensitivity, message_kind},
     monitor::{MonitorDef, MonitorPlan},
@@ -47,6 +50,8 @@ struct PolicyFile {
     rule: Vec<RuleDef>,
     #[serde(default)]
     monitor: MonitorDef,
+    #[serde(default)]
+    deferral: Vec<DeferralDef>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,6 +100,8 @@ impl Policy {
         let mut problems = Vec::new();
         let purposes = check_purposes(file.purpose, &mut problems);
         let monitor = MonitorPlan::check(file.monitor, catalogue, &mut problems);
+        let is_purpose = |code: &str| purposes.contains_key(code);
+        let deferrals = Deferrals::check(file.deferral, is_purpose, catalogue, &mut problems);
         let mut rules = Vec::new();
         let mut index: HashMap<(Role, String, String), Arc<Rule>> = HashMap::new();
         let mut names = HashSet::new();
@@ -128,6 +135,7 @@ impl Policy {
             rules,
             index,
             monitor,
+            deferrals,
         })
     }
 

@@ -7,6 +7,7 @@
 //! rule's receiving purposes. Each recipient's copy is limited to the union of the field paths
 //! its purposes allow.
 
+mod deferral;
 mod explain;
 mod field_tree;
 mod load;
@@ -21,6 +22,7 @@ use std::{
 
 use serde::Deserialize;
 
+pub use deferral::{Deferrals, HeldBack};
 pub use explain::{Explanation, PurposeView, Withheld};
 pub use field_tree::FieldTree;
 pub use load::PolicyError;
@@ -92,6 +94,7 @@ pub struct Policy {
     rules: Vec<Arc<Rule>>,
     index: HashMap<(Role, String, String), Arc<Rule>>,
     monitor: MonitorPlan,
+    deferrals: Deferrals,
 }
 
 /// Proof that an exchange passed authorization, with each recipient's grant.
@@ -169,6 +172,11 @@ impl Policy {
     /// What the programme monitor counts (the `[monitor]` section).
     pub fn monitor(&self) -> &MonitorPlan {
         &self.monitor
+    }
+
+    /// What reports to the data subject hold back for a while (the `[[deferral]]` marks).
+    pub fn deferrals(&self) -> &Deferrals {
+        &self.deferrals
     }
 
     /// All rules, in file order.

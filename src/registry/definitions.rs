@@ -46,6 +46,10 @@ pub struct PartnerDef {
     /// for the programme's officer, who reads all.
     #[serde(default)]
     pub audit_scope: Vec<String>,
+    /// The `https://` URL of the partner's own Logboek Dataverwerkingen read API (no user
+    /// name, password, query or fragment), when it has one; unset by default.
+    #[serde(default)]
+    pub logboek_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,6 +108,7 @@ pub fn records_from_definitions(
                 status: def.status,
                 jwt_keys,
                 audit_scope: def.audit_scope,
+                logboek_url: def.logboek_url,
                 certificates,
                 changed_by: "partners.toml".into(),
                 changed_at: now,

@@ -16,9 +16,11 @@ use serde::{Deserialize, Serialize};
 
 mod certificates;
 mod definitions;
+mod logboek_url;
 
 pub use certificates::{CertState, Certificate};
 pub use definitions::{PartnerDef, load_definitions, records_from_definitions};
+pub use logboek_url::{InvalidLogboekUrl, check_logboek_url};
 
 use crate::{
     ids::{CertFingerprint, Oin},
@@ -77,6 +79,10 @@ pub struct PartnerRecord {
     pub jwt_keys: Vec<String>,
     /// For a privacy officer: partner ids whose audit records it reads, or `["*"]`.
     pub audit_scope: Vec<String>,
+    /// The `https://` URL of the partner's own Logboek Dataverwerkingen read API, when known;
+    /// the gateway's read API links each delivery to it.
+    #[serde(default)]
+    pub logboek_url: Option<String>,
     /// Its certificates.
     pub certificates: Vec<Certificate>,
     /// Who made the last change.
@@ -161,7 +167,8 @@ impl Registry {
     }
 
     /// Builds the registry from records. Reports every inconsistency: duplicate ids, OINs or
-    /// fingerprints, unusable JWT keys, officers' scopes naming unknown partners.
+    /// fingerprints, unusable JWT keys, officers' scopes naming unknown partners, Logboek read
+    /// API URLs that are not plain `https://`.
     pub fn assemble(source: &Path, records: Vec<PartnerRecord>) -> Result<Self, RegistryError> {
         let mut problems = Vec::new();
         let mut ids = HashSet::new();
@@ -210,6 +217,9 @@ impl Registry {
                         .collect(),
                 ),
             };
+            if let Some(Err(e)) = record.logboek_url.as_deref().map(check_logboek_url) {
+                problems.push(format!("partner {}: {e}", record.id));
+            }
             if audit_scope != AuditScope::None && record.role != Role::PrivacyOfficer {
                 problems.push(format!(
                     "partner {}: only a privacy-officer has an audit_scope",

@@ -13,6 +13,7 @@ fn def(id: &str, oin: &str) -> PartnerDef {
         fingerprints: vec!["ab".repeat(32)],
         jwt_keys: vec![],
         audit_scope: vec![],
+        logboek_url: None,
     }
 }
 

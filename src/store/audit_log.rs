@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// Which records to read. Empty fields do not filter.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
     /// At or after (Unix ms).
     pub from: Option<i64>,

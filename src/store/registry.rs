@@ -85,12 +85,12 @@ pub(super) async fn save_record(
 ) -> Result<(), StoreError> {
     let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
     sqlx::query(
-        "INSERT INTO partners (oin, id, name, role, purposes, status, jwt_keys, audit_scope, changed_by, changed_at, version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+        "INSERT INTO partners (oin, id, name, role, purposes, status, jwt_keys, audit_scope, changed_by, changed_at, version, logboek_url)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (oin) DO UPDATE SET id = excluded.id, name = excluded.name, role = excluded.role,
            purposes = excluded.purposes, status = excluded.status, jwt_keys = excluded.jwt_keys,
            audit_scope = excluded.audit_scope, changed_by = excluded.changed_by, changed_at = excluded.changed_at,
-           version = excluded.version",
+           version = excluded.version, logboek_url = excluded.logboek_url",
     )
     .bind(record.oin.as_str())
     .bind(&record.id)
@@ -103,6 +103,7 @@ pub(super) async fn save_record(
     .bind(&record.changed_by)
     .bind(record.changed_at)
     .bind(record.version + 1)
+    .bind(record.logboek_url.as_deref())
     .execute(&mut *conn)
     .await?;
     sqlx::query("DELETE FROM certificates WHERE partner_oin = $1")
@@ -163,6 +164,7 @@ fn partner_of(row: &AnyRow) -> Result<PartnerRecord, StoreError> {
         status: parse(row.try_get("status")?)?,
         jwt_keys: list(row.try_get("jwt_keys")?)?,
         audit_scope: list(row.try_get("audit_scope")?)?,
+        logboek_url: row.try_get("logboek_url")?,
         certificates: Vec::new(),
         changed_by: row.try_get("changed_by")?,
         changed_at: row.try_get("changed_at")?,

@@ -10,7 +10,7 @@ use std::{
 
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ketenpoort");
+pub const BIN: &str = env!("CARGO_BIN_EXE_ketenpoort");
 
 /// `ketenpoort serve` in a fresh directory holding the default registry and policy in
 /// `config/`; killed when dropped.
@@ -124,7 +124,7 @@ fn spawn(dir: &Path) -> Child {
         .unwrap()
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -27,8 +27,8 @@ pub fn console_port(h: &Harness) -> u16 {
     h.gateway().console_addr().expect("console is on").port()
 }
 
-/// A development token of the officer `sub` of partner `id`.
-fn token(h: &Harness, id: &str, sub: &str) -> String {
+/// A development token of the person `sub` of partner `id`.
+pub fn token(h: &Harness, id: &str, sub: &str) -> String {
     let key = h.pki().join(format!("{id}-jwt.key"));
     ketenpoort::identity::person::mint(&key, sub, "ketenpoort", 5).unwrap()
 }
@@ -309,7 +309,7 @@ async fn a_held_back_police_item_is_left_out_of_the_subject_report_and_shown_to_
                 "{row}"
             );
             assert!(
-                row.contains("SafetySignal signals are held back (Wpg)"),
+                row.contains("SafetySignal signals are held back (Wpg art. 27)"),
                 "{row}"
             );
         }
@@ -341,16 +341,8 @@ async fn a_held_back_police_item_is_left_out_of_the_subject_report_and_shown_to_
         assert!(browser.all("tr.held-back").await.is_empty());
 
         // A form without the session's CSRF token releases nothing.
-        let session = browser
-            .client
-            .get_named_cookie("__Host-ketenpoort-session")
-            .await
-            .unwrap();
         let headers = [
-            (
-                "Cookie",
-                format!("__Host-ketenpoort-session={}", session.value()),
-            ),
+            ("Cookie", browser.session_cookie().await),
             (
                 "Content-Type",
                 "application/x-www-form-urlencoded".to_string(),

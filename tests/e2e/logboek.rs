@@ -31,6 +31,18 @@ pub async fn https(
     headers: &[(&str, String)],
     body: &str,
 ) -> (u16, String) {
+    let (status, _, body) = https_full(h, method, path, headers, body).await;
+    (status, body)
+}
+
+/// One HTTPS request to the console with `headers`; the status, the head and the body.
+pub async fn https_full(
+    h: &Harness,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &str,
+) -> (u16, String, String) {
     ketenpoort::identity::install_crypto_provider();
     let mut roots = RootCertStore::empty();
     for ca in read_certificates(&h.pki().join("ca.pem")).unwrap() {
@@ -67,11 +79,11 @@ pub async fn https(
     let response = String::from_utf8(response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, body.to_string())
+    (status, head.to_string(), body.to_string())
 }
 
 /// One request to the read API as officer `auth` (partner id, person); the JSON answer.
-async fn call(
+pub async fn call(
     h: &Harness,
     method: &str,
     path: &str,

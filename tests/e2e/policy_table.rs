@@ -189,6 +189,7 @@ fn extra_endpoints() -> Vec<PartnerDef> {
         fingerprints: vec![],
         jwt_keys: vec![],
         audit_scope: vec![],
+        logboek_url: None,
     };
     vec![
         endpoint(

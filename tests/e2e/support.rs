@@ -301,6 +301,9 @@ fn registry_toml(partners: &[PartnerDef], pki: &Path, options: &Options) -> Stri
             scope.join(", ")
         )
         .unwrap();
+        if let Some(url) = &p.logboek_url {
+            writeln!(out, "logboek_url = {url:?}\n").unwrap();
+        }
     }
     out
 }

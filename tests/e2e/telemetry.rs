@@ -130,6 +130,7 @@ async fn health_warns_when_a_partners_only_certificate_expires_within_14_days() 
         role: "municipality".into(),
         purposes: vec!["CASE_DIRECTION".into()],
         jwt_keys: vec![],
+        logboek_url: String::new(),
     };
     admin
         .add_partner(h.with_token("beheer", "ops@beheer.example", add))

@@ -1,5 +1,7 @@
 //! `ketenpoort audit report`: everything the audit log holds about one case or person, as a
-//! timeline of who received which fields, when and why.
+//! timeline of who received which fields, when and why; by default as it may be handed to the
+//! data subject (items the policy holds back left out and counted), with `--held-back` the
+//! officer's view with those items marked.
 
 use std::process::ExitCode;
 
@@ -27,6 +29,10 @@ pub struct ReportArgs {
     /// The person's BSN.
     #[arg(long)]
     bsn: Option<String>,
+    /// The officer's view: include the items held back from the data subject, marked with
+    /// until when and why (by default they are left out, as for the data subject).
+    #[arg(long)]
+    held_back: bool,
     /// One JSON object per line instead of text.
     #[arg(long)]
     json: bool,
@@ -38,16 +44,26 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         case_ref: args.case_ref.unwrap_or_default(),
         v_nummer: args.v_nummer.unwrap_or_default(),
         bsn: args.bsn.unwrap_or_default(),
+        include_held_back: args.held_back,
     };
-    let entries = args
+    let report = args
         .officer
         .connect(AuditServiceClient::new)
         .await?
         .call(request, AuditServiceClient::subject_report)
-        .await?
-        .entries;
-    print_rows(&entries, args.json, None, |n| {
-        (n == 0).then(|| "no records about this subject in your scope".to_string())
+        .await?;
+    let held = report.held_back_count;
+    print_rows(&report.entries, args.json, None, |n| {
+        let mut lines = Vec::new();
+        if n == 0 {
+            lines.push("no records about this subject in your scope".to_string());
+        }
+        if held > 0 {
+            lines.push(format!(
+                "{held} record(s) held back from the data subject are left out (--held-back shows them)"
+            ));
+        }
+        (!lines.is_empty()).then(|| lines.join("\n"))
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -62,12 +78,22 @@ impl Row for TimelineEntry {
             "signal_type": e.signal_type, "purpose": e.purpose, "legal_basis": e.legal_basis,
             "fields_received": e.fields_received, "fields_withheld": e.fields_withheld,
             "summary": e.summary,
+            "held_back_until": times::rfc3339_of(e.held_back_until.as_ref()),
+            "held_back_reason": e.held_back_reason,
         })
     }
 
     fn text(&self) -> String {
+        let held = match &self.held_back_until {
+            Some(until) => format!(
+                "\n          held back from the data subject until {}: {}",
+                times::at(Some(until)),
+                self.held_back_reason
+            ),
+            None => String::new(),
+        };
         format!(
-            "{}  #{:<6} {}",
+            "{}  #{:<6} {}{held}",
             times::at(self.at.as_ref()),
             self.seq,
             self.summary

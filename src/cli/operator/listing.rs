@@ -7,7 +7,7 @@ use std::io;
 use ketenpoort::api::proto::{
     AddCertificateResponse, CertificateInfo, DeadLetter, ExpiringCertificate, GetPartnerResponse,
     PartnerInfo, ResumePartnerResponse, RetireCertificateResponse, RevokeCertificateResponse,
-    SuspendPartnerResponse,
+    SetLogboekUrlResponse, SuspendPartnerResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -31,6 +31,7 @@ impl Row for PartnerInfo {
             "id": p.id, "oin": p.oin, "name": p.name, "role": p.role, "purposes": p.purposes,
             "status": p.status, "certificates": certs, "changed_by": p.changed_by,
             "changed_at": when(p.changed_at.as_ref()), "version": p.version,
+            "logboek_url": p.logboek_url,
         })
     }
 
@@ -45,6 +46,9 @@ impl Row for PartnerInfo {
             p.purposes.join(","),
             p.name
         )];
+        if !p.logboek_url.is_empty() {
+            lines.push(format!("    Logboek read API {}", p.logboek_url));
+        }
         for c in &p.certificates {
             let retire = rfc3339_of(c.retire_at.as_ref())
                 .map(|t| format!(" until {t}"))
@@ -146,7 +150,8 @@ one_partner!(
     RetireCertificateResponse,
     RevokeCertificateResponse,
     SuspendPartnerResponse,
-    ResumePartnerResponse
+    ResumePartnerResponse,
+    SetLogboekUrlResponse
 );
 
 /// Calls `method` of `AdminService` as the operator and prints the partner it answers with.

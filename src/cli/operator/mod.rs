@@ -1,5 +1,5 @@
 //! The operator's tools: `ketenpoort partner add|list|show|cert-add|cert-retire|cert-revoke|
-//! suspend|resume|expiring|reload-trust`, through `AdminService` with the operator's
+//! suspend|resume|logboek-url|expiring|reload-trust`, through `AdminService` with the operator's
 //! certificate and a JWT naming the operator. Changes apply without a restart. This module
 //! owns the command line and the calls; [`listing`] how partners and certificates print,
 //! [`certificate`] the facts of a certificate file shown before it is registered.
@@ -13,7 +13,7 @@ use clap::Subcommand;
 use ketenpoort::api::proto::{
     AddCertificateRequest, AddPartnerRequest, GetPartnerRequest, ListDeadLettersRequest,
     ListExpiringCertificatesRequest, ListPartnersRequest, ReloadTrustAnchorsRequest,
-    ResumePartnerRequest, RetireCertificateRequest, RevokeCertificateRequest,
+    ResumePartnerRequest, RetireCertificateRequest, RevokeCertificateRequest, SetLogboekUrlRequest,
     SuspendPartnerRequest, admin_service_client::AdminServiceClient,
 };
 use tonic::transport::Channel;
@@ -58,6 +58,9 @@ pub enum PartnerCommand {
         /// Register this certificate (PEM) for it right away.
         #[arg(long)]
         cert: Option<PathBuf>,
+        /// The https:// URL of its own Logboek Dataverwerkingen read API.
+        #[arg(long)]
+        logboek_url: Option<String>,
         #[command(flatten)]
         output: Output,
     },
@@ -139,6 +142,17 @@ pub enum PartnerCommand {
         #[command(flatten)]
         output: Output,
     },
+    /// Set the https:// URL of a partner's own Logboek read API; without a URL, clear it.
+    LogboekUrl {
+        #[command(flatten)]
+        operator: PersonArgs,
+        /// The partner's id.
+        id: String,
+        /// The URL (no user name, password, query or fragment); absent: clear it.
+        url: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
     /// Certificates that expire soon, soonest first.
     Expiring {
         #[command(flatten)]
@@ -193,6 +207,7 @@ pub async fn run(command: PartnerCommand) -> anyhow::Result<ExitCode> {
             purposes,
             jwt_keys,
             cert,
+            logboek_url,
             output,
         } => {
             let jwt_keys = jwt_keys
@@ -208,6 +223,7 @@ pub async fn run(command: PartnerCommand) -> anyhow::Result<ExitCode> {
                 role,
                 purposes,
                 jwt_keys,
+                logboek_url: logboek_url.unwrap_or_default(),
             };
             let mut partner = admin.call(request, Admin::add_partner).await?.partner;
             if let Some(pem) = certificate_pem {
@@ -306,6 +322,19 @@ pub async fn run(command: PartnerCommand) -> anyhow::Result<ExitCode> {
                 expected_version: 0,
             };
             one(&operator, &output, request, Admin::resume_partner).await?;
+        }
+        PartnerCommand::LogboekUrl {
+            operator,
+            id,
+            url,
+            output,
+        } => {
+            let request = SetLogboekUrlRequest {
+                id,
+                logboek_url: url.unwrap_or_default(),
+                expected_version: 0,
+            };
+            one(&operator, &output, request, Admin::set_logboek_url).await?;
         }
         PartnerCommand::Expiring {
             operator,

@@ -1,7 +1,8 @@
 //! The exchange list: the audit records in the officer's scope, filtered by time range,
 //! partner, signal type, purpose and outcome, a page at a time, with organisation names beside
-//! their OINs. The filters are codes and dates, never personal data, so they may be in the
-//! URL; a case is looked up on the timeline page instead.
+//! their OINs, and the export of every record the same filters select. The filters are codes
+//! and dates, never personal data, so they may be in the URL; a case is looked up on the
+//! timeline page instead.
 
 use axum::extract::{Query as Filters, State};
 use maud::{Markup, html};
@@ -39,22 +40,19 @@ pub async fn list(
     Filters(filters): Filters<ListFilters>,
 ) -> Result<Markup, ConsoleError> {
     let query = Query {
-        from: day(&filters.from, "from")?,
-        to: day(&filters.to, "to")?.map(|start| start + DAY_MS),
-        partner_oin: filters.partner.clone(),
-        signal_type: filters.signal_type.clone(),
-        purpose: filters.purpose.clone(),
-        outcome: filters.outcome.clone(),
         page_size: PAGE,
         page_token: filters.page.clone(),
-        ..Query::default()
+        ..filters.query()?
     };
     let officer = officer.in_new_request();
     let page = console.exchange.query_audit(&officer, query).await?;
     let body = html! {
         (form(&console, &filters))
         p #count { (page.records.len()) " record(s) on this page." }
-        @if !page.records.is_empty() { (table(&console, &page.records)) }
+        @if !page.records.is_empty() {
+            (export_form(&filters))
+            (table(&console, &page.records))
+        }
         @if !page.next_page_token.is_empty() {
             form.pager method="get" action="/exchanges" {
                 @for (name, value) in hidden(&filters) {
@@ -66,6 +64,41 @@ pub async fn list(
         }
     };
     Ok(layout::page("Exchanges", &session, body))
+}
+
+// === impl ListFilters ===
+
+impl ListFilters {
+    /// The query these filters ask (without its page): the list's, and its export's.
+    pub fn query(&self) -> Result<Query, ExchangeError> {
+        Ok(Query {
+            from: day(&self.from, "from")?,
+            to: day(&self.to, "to")?.map(|start| start + DAY_MS),
+            partner_oin: self.partner.clone(),
+            signal_type: self.signal_type.clone(),
+            purpose: self.purpose.clone(),
+            outcome: self.outcome.clone(),
+            ..Query::default()
+        })
+    }
+}
+
+/// Downloads every record the filters select (all pages), as the export page does.
+fn export_form(filters: &ListFilters) -> Markup {
+    html! {
+        form.query #export-filtered method="get" action="/export/download" {
+            @for (name, value) in hidden(filters) {
+                input type="hidden" name=(name) value=(value);
+            }
+            label { "Export these records as"
+                select name="format" {
+                    option value="json_lines" { "JSON Lines, verifiable offline" }
+                    option value="ldv" { "Logboek Dataverwerkingen" }
+                }
+            }
+            button #export-these type="submit" { "Download" }
+        }
+    }
 }
 
 /// The start of a `YYYY-MM-DD` day (UTC) in Unix ms; empty is no bound.

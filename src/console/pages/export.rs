@@ -1,5 +1,6 @@
-//! Export of the records in the officer's scope between two days, in the CLI's formats: the
-//! native JSON Lines (verifiable offline with `ketenpoort audit verify --file`) or one
+//! Export of the records in the officer's scope between two days, or of those the exchange
+//! list's filters select (partner, signal type, purpose, outcome too), in the CLI's formats:
+//! the native JSON Lines (verifiable offline with `ketenpoort audit verify --file`) or one
 //! Logboek Dataverwerkingen line per record, as a file download. Audited as an export.
 
 use axum::{
@@ -10,17 +11,15 @@ use axum::{
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{Console, ConsoleError, exchanges::day, layout};
+use super::{Console, ConsoleError, exchanges::ListFilters, layout};
 use crate::{console::session::AsOfficer, exchange::audit_reading::ExportFormat};
 
-const DAY_MS: i64 = 86_400_000;
-
-/// What to export.
+/// What to export: the exchange list's filters, and the format.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct ExportParams {
-    from: String,
-    to: String,
+    #[serde(flatten)]
+    filters: ListFilters,
     format: String,
 }
 
@@ -49,8 +48,7 @@ pub async fn download(
     AsOfficer(_, officer): AsOfficer,
     Params(params): Params<ExportParams>,
 ) -> Result<Response, ConsoleError> {
-    let from = day(&params.from, "from")?;
-    let to = day(&params.to, "to")?.map(|start| start + DAY_MS);
+    let query = params.filters.query()?;
     let (format, name) = match params.format.as_str() {
         "ldv" => (ExportFormat::Ldv, "audit-ldv.jsonl"),
         _ => (ExportFormat::JsonLines, "audit.jsonl"),
@@ -58,7 +56,7 @@ pub async fn download(
     let officer = officer.in_new_request();
     let lines = console
         .exchange
-        .export_audit(&officer, from, to, format)
+        .export_audit(&officer, &query, format)
         .await?;
     let mut text = lines.join("\n");
     text.push('\n');

@@ -7,7 +7,7 @@
 
 use axum::{
     Form,
-    extract::{Query, State},
+    extract::{ConnectInfo, Query, State},
     http::{HeaderMap, StatusCode, header},
     response::{AppendHeaders, IntoResponse, Redirect, Response},
 };
@@ -16,7 +16,10 @@ use serde::Deserialize;
 
 use super::{Console, ConsoleError, csrf, layout};
 use crate::{
-    console::session::{self, SESSION_COOKIE, Visitor},
+    console::{
+        session::{self, SESSION_COOKIE, Visitor},
+        throttle::PeerAddr,
+    },
     registry::Role,
 };
 
@@ -56,13 +59,34 @@ pub async fn form(
     Ok(page(&console, &token, message, StatusCode::OK))
 }
 
-/// `POST /sign-in`.
+/// `POST /sign-in`. Counted against the client's address first: beyond the limit, `429`
+/// with `Retry-After`, audited, and the token not even looked at.
 pub async fn submit(
     State(console): State<Console>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Result<Response, ConsoleError> {
     let expected = session::cookie(&headers, SIGN_IN_COOKIE).unwrap_or_default();
+    if let Err(wait) = console.sign_ins.admit(peer.ip()) {
+        console
+            .exchange
+            .sign_in_throttled(&form.organisation, "ConsoleSignIn")
+            .await?;
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let message =
+            format!("Too many sign-ins from your address: wait {secs} second(s) and try again.");
+        let mut response = page(
+            &console,
+            &csrf::fresh_secret()?,
+            Some(&message),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs.max(1)));
+        return Ok(response);
+    }
     if !csrf::matches(&expected, &form.csrf) {
         return Err(ConsoleError::Forged);
     }

@@ -11,7 +11,10 @@ use super::{Console, ConsoleError, check_form, layout};
 use crate::{
     clock::rfc3339,
     console::session::{AsOfficer, Session},
-    exchange::{audit_reading::SubjectQuery, disclosure::HeldBack, timeline::TimelineEntry},
+    exchange::{
+        subject_report::{Audience, ReportEntry, SubjectQuery},
+        timeline::TimelineEntry,
+    },
 };
 
 /// The timeline form. No `Debug`: it holds personal data.
@@ -56,25 +59,22 @@ pub async fn report(
         },
     };
     let officer = officer.in_new_request();
-    let entries = console.exchange.subject_report(&officer, query).await?;
-    let now = console.exchange.clock().now_ms();
-    let released = console.exchange.released_records().await?;
-    let rows: Vec<(TimelineEntry, Option<HeldBack>)> = entries
-        .into_iter()
-        .map(|e| {
-            let held = console
-                .deferral
-                .held_back(&e, now)
-                .filter(|_| !released.contains(&e.seq));
-            (e, held)
-        })
-        .collect();
     let for_subject = form.audience == "subject";
-    let held = rows.iter().filter(|(_, h)| h.is_some()).count();
-    let shown: Vec<&(TimelineEntry, Option<HeldBack>)> = rows
-        .iter()
-        .filter(|(_, h)| !for_subject || h.is_none())
-        .collect();
+    let audience = if for_subject {
+        Audience::DataSubject
+    } else {
+        Audience::Officer
+    };
+    let report = console
+        .exchange
+        .subject_report(&officer, query, audience)
+        .await?;
+    let shown = &report.entries;
+    let held = if for_subject {
+        report.left_out
+    } else {
+        shown.iter().filter(|e| e.held_back.is_some()).count()
+    };
     let body = html! {
         (ask(&session, &form.kind))
         @if for_subject {
@@ -87,7 +87,7 @@ pub async fn report(
             }
         }
         p #count { (shown.len()) " record(s) in your organisation's scope." }
-        @if !shown.is_empty() { (table(&session, &shown)) }
+        @if !shown.is_empty() { (table(&session, shown)) }
     };
     Ok(layout::page("Case timeline", &session, body))
 }
@@ -119,7 +119,7 @@ fn ask(session: &Session, kind: &str) -> Markup {
     }
 }
 
-fn table(session: &Session, entries: &[&(TimelineEntry, Option<HeldBack>)]) -> Markup {
+fn table(session: &Session, entries: &[ReportEntry]) -> Markup {
     html! {
         table #timeline {
             thead { tr {
@@ -127,7 +127,7 @@ fn table(session: &Session, entries: &[&(TimelineEntry, Option<HeldBack>)]) -> M
                 th { "Signal" } th { "Purpose" } th { "Legal basis" } th { "Fields" }
             } }
             tbody {
-                @for (e, held) in entries.iter().map(|row| (&row.0, &row.1)) {
+                @for (e, held) in entries.iter().map(|row| (&row.entry, &row.held_back)) {
                     tr.entry.held-back[held.is_some()] data-event=(e.event) {
                         td { (rfc3339(e.at)) }
                         td { (what_happened(e)) }
