@@ -45,7 +45,7 @@ use crate::{
 };
 
 use wakeups::Notifier;
-use wal::LongLog;
+use wal::WalUpkeep;
 use writer::{Job, Queued, Sent};
 
 /// Read connections; the writer has its own.
@@ -90,7 +90,7 @@ pub struct Store {
     signer: Arc<Signer>,
     /// The writer's flag for a long WAL, for tests that run checkpoints of their own.
     #[cfg(test)]
-    long_log: Arc<LongLog>,
+    wal_upkeep: Arc<WalUpkeep>,
 }
 
 /// The store's background tasks, stopped by [`Store::close`].
@@ -128,20 +128,20 @@ impl Store {
         let backend = Backend::of_url(url)?;
         let pool = backend.open_pool(url, READ_CONNECTIONS).await?;
         let signer = settings.signer.clone();
-        let long_log = Arc::new(LongLog::default());
+        let wal_upkeep = Arc::new(WalUpkeep::default());
         let beside = match backend {
             Backend::Postgres => listen::spawn(url, notifier.clone()).await?,
-            Backend::Sqlite => wal::spawn(pool.clone(), long_log.clone()),
+            Backend::Sqlite => wal::spawn(pool.clone(), wal_upkeep.clone()),
         };
-        let writer = writer::spawn(backend, url, notifier, settings, long_log.clone()).await?;
+        let writer = writer::spawn(backend, url, notifier, settings, wal_upkeep.clone()).await?;
         #[cfg(not(test))]
-        drop(long_log);
+        drop(wal_upkeep);
         Ok(Self {
             pool,
             backend,
             jobs: writer.jobs,
             #[cfg(test)]
-            long_log,
+            wal_upkeep,
             tasks: Arc::new(parking_lot::Mutex::new(Tasks {
                 writer: Some(writer.task),
                 beside: Some(beside),
@@ -279,8 +279,10 @@ impl Store {
     /// Forgets what the gateway no longer needs: erases the copies acknowledged before
     /// `erase_acked_before` (when a grace period is set; otherwise they were erased with
     /// their ack), and removes every signal accepted before `settled_before` none of whose
-    /// deliveries is pending, with its deliveries. Then, on SQLite, truncates the WAL, so
-    /// that erased bytes do not linger in it. Runs in writer transactions of at most
+    /// deliveries is pending, with its deliveries. On SQLite the writer truncates the WAL
+    /// after each of these transactions, before answering, so that erased bytes do not
+    /// linger in it (from the writer, as a truncation from another connection would wait for
+    /// a gap between its transactions that steady load never leaves). Runs in writer transactions of at most
     /// [`FORGET_BATCH`] each until nothing is left.
     pub async fn forget(
         &self,
@@ -301,11 +303,6 @@ impl Store {
             if done.erased < FORGET_BATCH as u64 && done.signals < FORGET_BATCH as u64 {
                 break;
             }
-        }
-        if self.backend == Backend::Sqlite {
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&self.pool)
-                .await?;
         }
         Ok(total)
     }

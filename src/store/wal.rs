@@ -10,9 +10,12 @@
 //! log only starts again from its beginning when one has; a restarting checkpoint from this
 //! connection would wait for a gap between the writer's transactions that never comes. So
 //! once the log holds more than [`RESTART_FRAMES`] this task tells the writer
-//! ([`LongLog`]), which restarts the log between two of its transactions: a short stop, as
+//! ([`WalUpkeep`]), which restarts the log between two of its transactions: a short stop, as
 //! the passive checkpoints have copied nearly every frame already. The log file is then
 //! reused (and cut back to 64 MiB) instead of growing for as long as the load lasts.
+//!
+//! After a transaction that forgot signals or erased copies the writer also truncates the
+//! log ([`WalUpkeep::truncate`]) before it answers, so erased bytes do not linger there.
 
 use std::{
     sync::{
@@ -23,6 +26,8 @@ use std::{
 };
 
 use sqlx::{AnyConnection, AnyPool, Executor};
+
+use crate::database::Backend;
 
 /// How often the log is copied back.
 const EVERY: Duration = Duration::from_millis(200);
@@ -35,13 +40,14 @@ const RESTART_FRAMES: i64 = 8192;
 pub(super) const WRITER_PRAGMAS: &str =
     "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;";
 
-/// Whether the log has grown long enough for the writer to restart it.
+/// The writer's upkeep of the log: restarting it once it has grown long (flagged by the
+/// checkpointing task), and truncating it after a forgetting.
 #[derive(Debug, Default)]
-pub(super) struct LongLog(AtomicBool);
+pub(super) struct WalUpkeep(AtomicBool);
 
-// === impl LongLog ===
+// === impl WalUpkeep ===
 
-impl LongLog {
+impl WalUpkeep {
     /// Restarts the log on the writer's connection if it has grown long; called by the
     /// writer between transactions.
     pub async fn restart_if_long(&self, conn: &mut AnyConnection) {
@@ -51,16 +57,34 @@ impl LongLog {
             }
         }
     }
+
+    /// Copies the whole log back and truncates its file, so that what was erased in the
+    /// database is not left in the log either; called by the writer between transactions,
+    /// where no other writer can keep it from completing. Nothing to do without a log
+    /// (PostgreSQL).
+    pub async fn truncate(&self, backend: Backend, conn: &mut AnyConnection) {
+        if backend != Backend::Sqlite {
+            return;
+        }
+        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&mut *conn)
+            .await
+        {
+            Ok((0, _, _)) => self.0.store(false, Ordering::Relaxed),
+            Ok(_) => tracing::warn!("the WAL could not be truncated: a reader held it"),
+            Err(e) => tracing::warn!(error = %e, "truncating the WAL failed"),
+        }
+    }
 }
 
 /// Starts the checkpointing task on `pool`.
-pub(super) fn spawn(pool: AnyPool, long_log: Arc<LongLog>) -> tokio::task::JoinHandle<()> {
+pub(super) fn spawn(pool: AnyPool, wal_upkeep: Arc<WalUpkeep>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(e) = checkpoint(&pool, RESTART_FRAMES, &long_log).await {
+            if let Err(e) = checkpoint(&pool, RESTART_FRAMES, &wal_upkeep).await {
                 tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
             }
         }
@@ -72,21 +96,23 @@ pub(super) fn spawn(pool: AnyPool, long_log: Arc<LongLog>) -> tokio::task::JoinH
 pub(super) async fn checkpoint(
     pool: &AnyPool,
     restart_frames: i64,
-    long_log: &LongLog,
+    wal_upkeep: &WalUpkeep,
 ) -> Result<(), sqlx::Error> {
     // (busy, frames in the log, frames copied back)
     let (_, frames, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
         .fetch_one(pool)
         .await?;
     if frames > restart_frames {
-        long_log.0.store(true, Ordering::Relaxed);
+        wal_upkeep.0.store(true, Ordering::Relaxed);
     }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
+    use std::{path::Path, sync::Arc};
+
+    use tempfile::TempDir;
 
     use super::checkpoint;
     use crate::{
@@ -97,10 +123,8 @@ mod tests {
         store::{Store, WriterSettings, wakeups::Notifier},
     };
 
-    /// Under writes that never pause, the log is restarted and its file stays far smaller
-    /// than what was written; without the restart it holds every page written.
-    #[tokio::test]
-    async fn the_log_is_restarted_under_steady_writes() {
+    /// A store on a fresh SQLite file in a directory of its own.
+    async fn store() -> (TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("signing.key");
         std::fs::write(&key, keys::generate_signing_key().unwrap()).unwrap();
@@ -110,42 +134,77 @@ mod tests {
             checkpoint_every_records: 1_000_000,
             checkpoint_every: std::time::Duration::from_secs(3600),
         };
-        let db = dir.path().join("wal.db");
-        let url = format!("sqlite://{}", db.display());
+        let url = format!("sqlite://{}", dir.path().join("wal.db").display());
         let store = Store::open(&url, Arc::new(Notifier::default()), settings)
             .await
             .unwrap();
-        let pool = store.pool.clone();
-        let long_log = store.long_log.clone();
-        let checkpoints = tokio::spawn(async move {
-            loop {
-                checkpoint(&pool, 64, &long_log).await.unwrap();
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-        });
-        // 2,000 records of about 4 KiB: some 8 MiB of log.
+        (dir, store)
+    }
+
+    /// Eight tasks each appending `records` audit records of about 4 KiB, without pause.
+    fn steady_writes(store: &Store, records: usize) -> Vec<tokio::task::JoinHandle<()>> {
         let detail = "x".repeat(4000);
-        let writers: Vec<_> = (0..8)
+        (0..8)
             .map(|_| {
                 let store = store.clone();
                 let detail = detail.clone();
                 tokio::spawn(async move {
-                    for _ in 0..250 {
+                    for _ in 0..records {
                         let mut event = AuditEvent::new(EventKind::AuditRead, Outcome::Ok);
                         event.detail = serde_json::json!({ "note": detail });
                         store.audit(vec![event]).await.unwrap();
                     }
                 })
             })
-            .collect();
-        for writer in writers {
+            .collect()
+    }
+
+    fn log_size(dir: &Path) -> u64 {
+        std::fs::metadata(dir.join("wal.db-wal")).unwrap().len()
+    }
+
+    /// Under writes that never pause, the log is restarted and its file stays far smaller
+    /// than what was written; without the restart it holds every page written.
+    #[tokio::test]
+    async fn the_log_is_restarted_under_steady_writes() {
+        let (dir, store) = store().await;
+        let pool = store.pool.clone();
+        let upkeep = store.wal_upkeep.clone();
+        let checkpoints = tokio::spawn(async move {
+            loop {
+                checkpoint(&pool, 64, &upkeep).await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        });
+        // 2,000 records of about 4 KiB: some 8 MiB of log.
+        for writer in steady_writes(&store, 250) {
             writer.await.unwrap();
         }
         checkpoints.abort();
-        let log = std::fs::metadata(dir.path().join("wal.db-wal"))
-            .unwrap()
-            .len();
+        let log = log_size(dir.path());
         assert!(log < 3 << 20, "the log file grew to {log} bytes");
+        store.close().await;
+    }
+
+    /// A forgetting truncates the log before it answers, even while others write without
+    /// pause: a truncation from another connection would wait for a gap that never comes.
+    #[tokio::test]
+    async fn forgetting_truncates_the_log_under_steady_writes() {
+        let (dir, store) = store().await;
+        let writers = steady_writes(&store, 400);
+        while log_size(dir.path()) < 2 << 20 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let before = log_size(dir.path());
+        store.forget(None, 0).await.unwrap();
+        let after = log_size(dir.path());
+        assert!(
+            after < before / 2,
+            "the log held {before} bytes before forgetting and {after} after"
+        );
+        for writer in writers {
+            writer.await.unwrap();
+        }
         store.close().await;
     }
 }

@@ -37,7 +37,7 @@ use jobs::Batch;
 use rows::{Known, Rows};
 pub(super) use start::spawn;
 
-use super::{Forgotten, StoreError, WriterSettings, wakeups::Notifier, wal::LongLog};
+use super::{Forgotten, StoreError, WriterSettings, wakeups::Notifier, wal::WalUpkeep};
 use crate::{
     audit::{AuditEvent, ChainHead},
     clock::now_ms,
@@ -62,7 +62,7 @@ struct Writer {
     notifier: Arc<Notifier>,
     settings: WriterSettings,
     /// Set when SQLite's log has grown long: the writer restarts it between transactions.
-    long_log: Arc<LongLog>,
+    wal_upkeep: Arc<WalUpkeep>,
 }
 
 impl Writer {
@@ -80,7 +80,7 @@ impl Writer {
             checkpointed_at: Instant::now(),
             notifier,
             settings,
-            long_log: Arc::default(),
+            wal_upkeep: Arc::default(),
         }
     }
 
@@ -136,7 +136,7 @@ impl Writer {
             for q in alone {
                 self.commit(vec![q.job]).await;
             }
-            self.long_log.restart_if_long(&mut self.conn).await;
+            self.wal_upkeep.restart_if_long(&mut self.conn).await;
             if stop {
                 break;
             }
@@ -164,6 +164,10 @@ impl Writer {
             Ok(answers) => {
                 for recipient in &woken {
                     self.notifier.wake(recipient);
+                }
+                if answers.iter().any(|a| matches!(a, Answer::Forgotten(..))) {
+                    // Before `Store::forget` returns: erased bytes gone from the log too.
+                    self.wal_upkeep.truncate(self.backend, &mut self.conn).await;
                 }
                 for answer in answers {
                     answer.send();

@@ -62,7 +62,7 @@ impl Writer {
         let mut forgotten = Forgotten::default();
         if let Some(cutoff) = erase_acked_before {
             let erased = sqlx::query(
-                "UPDATE deliveries SET payload = substr(payload, 1, 0) WHERE id IN (
+                "UPDATE deliveries SET payload = COALESCE(substr(payload, 1, 0), payload) WHERE id IN (
                      SELECT id FROM deliveries
                      WHERE acked_at IS NOT NULL AND acked_at < $1 AND length(payload) > 0
                      LIMIT $2)",

@@ -291,8 +291,9 @@ impl Rows {
             },
         )
         .await?;
-        // The expired copy is erased: `substr(…, 1, 0)` is the empty BLOB and the empty BYTEA.
-        let expired = "UPDATE deliveries SET expired_at = v.column2, payload = substr(payload, 1, 0), leased_by = NULL, leased_until = NULL FROM (";
+        // The expired copy is erased: `substr(…, 1, 0)` is the empty BLOB and the empty BYTEA
+        // (but NULL for an already empty BLOB in SQLite, hence the COALESCE).
+        let expired = "UPDATE deliveries SET expired_at = v.column2, payload = COALESCE(substr(payload, 1, 0), payload), leased_by = NULL, leased_until = NULL FROM (";
         let still_pending =
             ") AS v WHERE deliveries.id = v.column1 AND deliveries.acked_at IS NULL";
         execute_values(
@@ -308,7 +309,8 @@ impl Rows {
         )
         .await?;
         // An acknowledged copy is erased the same way, in the transaction of its ack.
-        let erased = "UPDATE deliveries SET payload = substr(payload, 1, 0) FROM (";
+        let erased =
+            "UPDATE deliveries SET payload = COALESCE(substr(payload, 1, 0), payload) FROM (";
         execute_values(
             conn,
             backend,

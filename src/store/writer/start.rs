@@ -13,7 +13,7 @@ use tokio::{sync::mpsc, task::JoinHandle};
 use super::{QUEUE, Queued, Writer};
 use crate::{
     database::Backend,
-    store::{StoreError, WriterSettings, wakeups::Notifier, wal::LongLog},
+    store::{StoreError, WriterSettings, wakeups::Notifier, wal::WalUpkeep},
 };
 
 /// The writer when it runs: where its jobs go, and its task.
@@ -28,11 +28,11 @@ pub(in crate::store) async fn spawn(
     url: &str,
     notifier: Arc<Notifier>,
     settings: WriterSettings,
-    long_log: Arc<LongLog>,
+    wal_upkeep: Arc<WalUpkeep>,
 ) -> Result<Running, StoreError> {
     let conn = backend.connect_writer(url).await?;
     let mut writer = Writer::new(backend, conn, notifier, settings);
-    writer.long_log = long_log;
+    writer.wal_upkeep = wal_upkeep;
     let (jobs, rx) = mpsc::channel(QUEUE);
     let task = tokio::spawn(writer.run(rx));
     Ok(Running { jobs, task })

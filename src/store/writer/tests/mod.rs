@@ -422,4 +422,5 @@ async fn the_chain_verifies_when_a_batch_is_split_into_several_statements() {
     assert_eq!(verification.checkpoints, 1);
 }
 
+mod erasure;
 mod isolation;
