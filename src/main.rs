@@ -1,6 +1,8 @@
 //! The `ketenpoort` command: the gateway (`serve`, `dev-init`), policy review (`policy`), a
 //! partner-side client (`send`, `receive`), the privacy officer's tools (`audit`), the
-//! operator's (`partner`), the programme monitor's (`monitor`), and development tokens (`dev-token`). A thin layer over the library; each group lives in `src/cli/`.
+//! operator's (`partner`), the programme monitor's (`monitor`), development tokens
+//! (`dev-token`), and a load benchmark of a running gateway (`bench`). A thin layer over the
+//! library; each group lives in `src/cli/`.
 
 mod cli;
 
@@ -11,6 +13,7 @@ use ketenpoort::config::DEFAULT_CONFIG_FILE;
 
 use cli::{
     audit::AuditCommand,
+    bench::BenchArgs,
     gateway::LogFormat,
     monitor::MonitorCommand,
     operator::PartnerCommand,
@@ -110,6 +113,10 @@ enum Command {
         #[command(subcommand)]
         command: MonitorCommand,
     },
+    /// Drive a running gateway over mTLS as several partners (a catalogue signal mix,
+    /// subscribers that acknowledge) and report throughput, latencies, errors, and the
+    /// gateway's CPU and memory.
+    Bench(BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -162,5 +169,6 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Partner { command } => cli::operator::run(command).await,
         Command::DevToken(args) => cli::token::dev_token(&args),
         Command::Monitor { command } => cli::monitor::run(command).await,
+        Command::Bench(args) => cli::bench::run(args).await,
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod audit;
+pub mod bench;
 pub mod gateway;
 pub mod monitor;
 pub mod operator;

@@ -70,6 +70,11 @@ impl Served {
         }
     }
 
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn gateway(&self) -> String {
         format!("https://localhost:{}", self.port)
     }

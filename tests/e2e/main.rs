@@ -7,6 +7,7 @@
 
 mod abuse;
 mod audit;
+mod bench;
 mod browser;
 mod cli;
 mod cli_pipe;
