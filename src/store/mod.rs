@@ -88,7 +88,7 @@ pub struct Store {
     jobs: mpsc::Sender<Queued>,
     tasks: Arc<parking_lot::Mutex<Tasks>>,
     signer: Arc<Signer>,
-    /// The writer's flag for a long WAL, for tests that run checkpoints of their own.
+    /// The writer's upkeep of the WAL, for tests that run checkpoints of their own.
     #[cfg(test)]
     wal_upkeep: Arc<WalUpkeep>,
 }
@@ -134,8 +134,6 @@ impl Store {
             Backend::Sqlite => wal::spawn(pool.clone(), wal_upkeep.clone()),
         };
         let writer = writer::spawn(backend, url, notifier, settings, wal_upkeep.clone()).await?;
-        #[cfg(not(test))]
-        drop(wal_upkeep);
         Ok(Self {
             pool,
             backend,
@@ -279,11 +277,11 @@ impl Store {
     /// Forgets what the gateway no longer needs: erases the copies acknowledged before
     /// `erase_acked_before` (when a grace period is set; otherwise they were erased with
     /// their ack), and removes every signal accepted before `settled_before` none of whose
-    /// deliveries is pending, with its deliveries. On SQLite the writer truncates the WAL
-    /// after each of these transactions, before answering, so that erased bytes do not
-    /// linger in it (from the writer, as a truncation from another connection would wait for
-    /// a gap between its transactions that steady load never leaves). Runs in writer transactions of at most
-    /// [`FORGET_BATCH`] each until nothing is left.
+    /// deliveries is pending, with its deliveries. Runs in writer transactions of at most
+    /// [`FORGET_BATCH`] each until nothing is left. On SQLite the writer truncates the WAL
+    /// after each of them, before answering, so that erased bytes do not linger in it (the
+    /// writer, as a truncation from another connection would wait for a gap between its
+    /// transactions that steady load never leaves).
     pub async fn forget(
         &self,
         erase_acked_before: Option<i64>,

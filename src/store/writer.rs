@@ -61,7 +61,7 @@ struct Writer {
     checkpointed_at: Instant,
     notifier: Arc<Notifier>,
     settings: WriterSettings,
-    /// Set when SQLite's log has grown long: the writer restarts it between transactions.
+    /// SQLite's log: restarted between transactions once long, truncated after forgetting.
     wal_upkeep: Arc<WalUpkeep>,
 }
 
