@@ -1,10 +1,10 @@
 //! Starting the writer: its own connection, and its task on the gateway's runtime.
 //!
 //! A thread of its own with a single-threaded runtime, as the durable floor's writer has, was
-//! measured and was slower here (0.25–0.31× the floor against 0.36–0.41× on the runtime, in
-//! the same runs): every statement's answer then wakes a parked thread, which waits for one
-//! of the two cores the requests keep busy, where a runtime worker that is awake anyway picks
-//! the writer's task up.
+//! measured and was slower here (0.25–0.31× the floor in four rounds, against 0.36–0.41× on
+//! the runtime in three of the same rounds): every statement's answer then wakes a parked
+//! thread, which waits for one of the two cores the requests keep busy, where a runtime
+//! worker that is awake anyway picks the writer's task up.
 
 use std::sync::Arc;
 
