@@ -88,11 +88,7 @@ impl AuditService for AuditApi {
             v_nummer: &q.v_nummer,
             bsn: &q.bsn,
         };
-        let audience = if q.include_held_back {
-            Audience::Officer
-        } else {
-            Audience::DataSubject
-        };
+        let audience = Audience::showing_held_back(q.include_held_back);
         let report = self
             .exchange
             .subject_report(&officer, about, audience)

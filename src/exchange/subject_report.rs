@@ -32,6 +32,19 @@ pub enum Audience {
     Officer,
 }
 
+// === impl Audience ===
+
+impl Audience {
+    /// The officer's view when items held back are to be shown, else the data subject's.
+    pub fn showing_held_back(shown: bool) -> Self {
+        if shown {
+            Audience::Officer
+        } else {
+            Audience::DataSubject
+        }
+    }
+}
+
 /// One entry of a report, and whether it is held back from the data subject.
 #[derive(Debug, Clone)]
 pub struct ReportEntry {

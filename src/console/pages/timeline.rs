@@ -60,11 +60,7 @@ pub async fn report(
     };
     let officer = officer.in_new_request();
     let for_subject = form.audience == "subject";
-    let audience = if for_subject {
-        Audience::DataSubject
-    } else {
-        Audience::Officer
-    };
+    let audience = Audience::showing_held_back(!for_subject);
     let report = console
         .exchange
         .subject_report(&officer, query, audience)
