@@ -6,6 +6,12 @@
 
 mod cli;
 
+/// mimalloc instead of the system allocator: a `Send` allocates and frees a few hundred small
+/// objects (decoding, filtering, audit records, statements), and glibc's malloc took about a
+/// tenth of the gateway's CPU under load (README, "Benchmarks").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::{io, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};

@@ -11,7 +11,7 @@ use std::{path::Path, str::FromStr};
 
 use sqlx::{
     Any, AnyConnection, AnyPool, Arguments, ConnectOptions, Encode, Executor, Type,
-    any::{AnyArguments, AnyConnectOptions, AnyPoolOptions},
+    any::{AnyArguments, AnyConnectOptions, AnyPoolOptions, AnyRow},
     query::Query,
     sqlite::SqliteConnectOptions,
 };
@@ -115,14 +115,20 @@ impl Backend {
         Ok(())
     }
 
-    /// Starts the writer's transaction with the audit chain to itself: SQLite takes the
-    /// database's write lock at once; PostgreSQL takes an advisory lock that every replica's
-    /// writer takes, so chain records, delivery order and idempotency checks are serialised
-    /// across replicas. Both locks end with the transaction.
-    pub(super) async fn begin_writing(self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    /// Starts the writer's transaction with the audit chain to itself, and runs the query
+    /// `read` in it: SQLite takes the database's write lock at once, and runs both in one
+    /// round trip to sqlx's worker thread; PostgreSQL takes an advisory lock that every
+    /// replica's writer takes, so chain records, delivery order and idempotency checks are
+    /// serialised across replicas. Both locks end with the transaction.
+    pub(super) async fn begin_writing(
+        self,
+        conn: &mut AnyConnection,
+        read: &'static str,
+    ) -> Result<Vec<AnyRow>, sqlx::Error> {
         match self {
             Backend::Sqlite => {
-                conn.execute("BEGIN IMMEDIATE").await?;
+                let both = format!("BEGIN IMMEDIATE; {read}");
+                sqlx::query(sqlx::AssertSqlSafe(both)).fetch_all(conn).await
             }
             Backend::Postgres => {
                 conn.execute("BEGIN").await?;
@@ -131,9 +137,9 @@ impl Backend {
                     .push(")")
                     .execute(conn)
                     .await?;
+                sqlx::query(read).fetch_all(conn).await
             }
         }
-        Ok(())
     }
 
     /// Tells the other replicas, at commit, that `recipients` have new deliveries (the

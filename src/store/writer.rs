@@ -13,7 +13,9 @@
 //! idempotency keys, the deliveries named in acknowledgements), then applies the jobs in order
 //! in memory, each seeing what the jobs before it did, and writes each table with a few
 //! multi-row statements ([`rows`]): with sqlx every statement is a round trip to the
-//! connection's worker thread, and those round trips, not SQLite, limited the writer.
+//! connection's worker thread, and those round trips, not SQLite, limited the writer. On
+//! SQLite the `BEGIN` shares its round trip with the read of the head, and the statements of
+//! a batch are run with its `COMMIT` in one ([`script`]).
 //!
 //! Receipts leave the writer as facts ([`Sent`]); `Store::send` signs them in the caller's
 //! task, so the Ed25519 signing of a batch runs on every core instead of in the writer.
@@ -24,17 +26,19 @@ mod job;
 mod jobs;
 mod removal;
 mod rows;
+mod script;
 mod start;
 
 use std::{collections::HashSet, sync::Arc};
 
-use sqlx::{AnyConnection, Connection, Row, any::AnyRow};
+use sqlx::{AnyConnection, Connection, Row};
 use tokio::{sync::mpsc, time::Instant};
 
 use answer::Answer;
 pub(super) use job::{Job, Queued, Sent};
 use jobs::Batch;
 use rows::{Known, Rows};
+use script::Script;
 pub(super) use start::spawn;
 
 use super::{Forgotten, StoreError, WriterSettings, wakeups::Notifier, wal::WalUpkeep};
@@ -49,6 +53,11 @@ use crate::{
 const MAX_BATCH: usize = 256;
 /// Queue length before `submit` waits: back-pressure for senders.
 const QUEUE: usize = 4096;
+/// The last record of the chain and the last checkpoint, each tagged with its `source`.
+const READ_HEAD: &str = "SELECT 'log' AS source, seq, hash FROM \
+     (SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1) AS l \
+     UNION ALL SELECT 'checkpoint' AS source, seq, head_hash AS hash FROM \
+     (SELECT seq, head_hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1) AS c";
 
 struct Writer {
     conn: AnyConnection,
@@ -84,28 +93,26 @@ impl Writer {
         }
     }
 
-    /// Reads the head of the chain and the last checkpoint, in the open transaction. After a
-    /// pruning that removed every record the head is the checkpoint over the last one removed.
-    async fn read_head(&mut self) -> Result<(), StoreError> {
-        let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut self.conn)
+    /// Begins the transaction ([`Backend::begin_writing`]) and reads the head of the chain and
+    /// the last checkpoint in it. After a pruning that removed every record the head is the
+    /// checkpoint over the last one removed.
+    async fn begin_and_read_head(&mut self) -> Result<(), StoreError> {
+        let rows = self
+            .backend
+            .begin_writing(&mut self.conn, READ_HEAD)
             .await?;
-        let checkpoint = sqlx::query(
-            "SELECT seq, head_hash AS hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
-        )
-        .fetch_optional(&mut self.conn)
-        .await?;
-        let head_of = |row: Option<AnyRow>| -> Result<Option<ChainHead>, sqlx::Error> {
-            row.map(|row| {
-                Ok(ChainHead {
-                    seq: row.try_get("seq")?,
-                    hash: row.try_get("hash")?,
-                })
-            })
-            .transpose()
-        };
-        let last = head_of(last)?;
-        let checkpoint = head_of(checkpoint)?;
+        let mut last = None;
+        let mut checkpoint = None;
+        for row in rows {
+            let head = ChainHead {
+                seq: row.try_get("seq")?,
+                hash: row.try_get("hash")?,
+            };
+            match row.try_get::<String, _>("source")?.as_str() {
+                "checkpoint" => checkpoint = Some(head),
+                _ => last = Some(head),
+            }
+        }
         self.checkpointed = checkpoint.as_ref().map_or(0, |c| c.seq);
         self.head = [last, checkpoint]
             .into_iter()
@@ -195,11 +202,7 @@ impl Writer {
         woken: &mut HashSet<Oin>,
     ) -> Result<Vec<Answer>, (StoreError, Vec<Answer>)> {
         let unanswered = |jobs: Vec<Job>| jobs.into_iter().filter_map(Answer::unanswered).collect();
-        if let Err(e) = self.backend.begin_writing(&mut self.conn).await {
-            self.rollback().await;
-            return Err((e.into(), unanswered(jobs)));
-        }
-        if let Err(e) = self.read_head().await {
+        if let Err(e) = self.begin_and_read_head().await {
             self.rollback().await;
             return Err((e, unanswered(jobs)));
         }
@@ -225,30 +228,32 @@ impl Writer {
                 }
             }
         }
-        let checkpointed = match self.write(batch.rows, woken).await {
+        let checkpointed = match self.write_and_commit(batch.rows, woken).await {
             Ok(checkpointed) => checkpointed,
             Err(e) => {
                 self.rollback().await;
                 return Err((e, answers));
             }
         };
-        if let Err(e) = sqlx::query("COMMIT").execute(&mut self.conn).await {
-            self.rollback().await;
-            return Err((e.into(), answers));
-        }
         if checkpointed {
             self.checkpointed_at = Instant::now();
         }
         Ok(answers)
     }
 
-    /// Writes the batch's rows, when due a checkpoint of the head after them, and the
-    /// announcement of the new deliveries; tells whether it wrote a checkpoint.
-    async fn write(&mut self, rows: Rows, woken: &HashSet<Oin>) -> Result<bool, StoreError> {
-        rows.write(&mut self.conn, self.backend).await?;
+    /// Writes, when due, a checkpoint of the head the batch's rows end at, the announcement of
+    /// the new deliveries, then the rows, and commits; tells whether it wrote a checkpoint.
+    async fn write_and_commit(
+        &mut self,
+        rows: Rows,
+        woken: &HashSet<Oin>,
+    ) -> Result<bool, StoreError> {
         let checkpointed = self.checkpoint_if_due().await?;
         let recipients: Vec<&str> = woken.iter().map(Oin::as_str).collect();
         self.backend.announce(&mut self.conn, &recipients).await?;
+        let mut script = Script::new(&mut self.conn, self.backend);
+        rows.write(&mut script).await?;
+        script.commit().await?;
         Ok(checkpointed)
     }
 

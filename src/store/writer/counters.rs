@@ -4,10 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::AnyConnection;
-
-use super::rows::execute_values;
-use crate::{database::Backend, monitor::CounterKey};
+use super::{rows::execute_values, script::Script};
+use crate::monitor::CounterKey;
 
 /// What a batch adds to the counters.
 #[derive(Default)]
@@ -25,16 +23,12 @@ impl Counters {
 
     /// Adds the batch's sums to the stored counters. Each key appears once per statement, as
     /// PostgreSQL requires of an upsert.
-    pub async fn write(
-        self,
-        conn: &mut AnyConnection,
-        backend: Backend,
-    ) -> Result<(), sqlx::Error> {
+    pub async fn write(self, script: &mut Script<'_>) -> Result<(), sqlx::Error> {
         let head =
             "INSERT INTO monitor_counters (quarter, region, signal_type, field, value, count) ";
         let tail = " ON CONFLICT (quarter, region, signal_type, field, value) \
                     DO UPDATE SET count = monitor_counters.count + excluded.count";
-        execute_values(conn, backend, head, tail, 6, self.0, |b, (key, n)| {
+        execute_values(script, head, tail, 6, self.0, |b, (key, n)| {
             b.bind(key.quarter.to_string())
                 .bind(key.region)
                 .bind(key.signal_type)

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::{AnyConnection, Row, any::AnyRow};
 
-use super::Job;
+use super::{Job, script::Script};
 use crate::{
     audit::{AuditRecord, Subject},
     database::Backend,
@@ -203,13 +203,9 @@ async fn select_in(
 
 impl Rows {
     /// Writes every row: signals before the deliveries that refer to them.
-    pub async fn write(
-        self,
-        conn: &mut AnyConnection,
-        backend: Backend,
-    ) -> Result<(), sqlx::Error> {
+    pub async fn write(self, script: &mut Script<'_>) -> Result<(), sqlx::Error> {
         let signals = "INSERT INTO signals (id, sender_oin, idempotency_key, content_hash, signal_type, purpose, case_ref, rule_name, policy_version, accepted_at, audit_seq, case_ref_hash, subject_type, subject_hash, subject_key_id) ";
-        execute_values(conn, backend, signals, "", 15, self.signals, |b, s| {
+        execute_values(script, signals, "", 15, self.signals, |b, s| {
             b.bind(s.id)
                 .bind(s.sender.to_string())
                 .bind(s.idempotency_key)
@@ -228,7 +224,7 @@ impl Rows {
         })
         .await?;
         let deliveries = "INSERT INTO deliveries (id, signal_id, position, recipient_oin, purposes, withheld, payload) ";
-        execute_values(conn, backend, deliveries, "", 7, self.deliveries, |b, d| {
+        execute_values(script, deliveries, "", 7, self.deliveries, |b, d| {
             b.bind(d.id)
                 .bind(d.signal_id)
                 .bind(d.position)
@@ -239,39 +235,31 @@ impl Rows {
         })
         .await?;
         let audit = concat!("INSERT INTO audit_log (", audit_columns!(), ") ");
-        execute_values(
-            conn,
-            backend,
-            audit,
-            "",
-            22,
-            self.audit,
-            |b, (record, hash)| {
-                let e = record.event;
-                b.bind(record.seq)
-                    .bind(record.id)
-                    .bind(record.at)
-                    .bind(enum_text(&e.event))
-                    .bind(enum_text(&e.outcome))
-                    .bind(e.actor.map(|oin| oin.to_string()))
-                    .bind(e.actor_person)
-                    .bind(e.counterparty.map(|oin| oin.to_string()))
-                    .bind(e.purpose)
-                    .bind(e.legal_basis)
-                    .bind(e.signal_id)
-                    .bind(e.signal_type)
-                    .bind(e.delivery_id)
-                    .bind(e.subject.case_ref_hash)
-                    .bind(e.subject.subject_type)
-                    .bind(e.subject.subject_hash)
-                    .bind(e.subject.subject_key_id)
-                    .bind(e.trace.trace_id)
-                    .bind(e.trace.span_id)
-                    .bind(e.detail.to_string())
-                    .bind(record.prev_hash)
-                    .bind(hash);
-            },
-        )
+        execute_values(script, audit, "", 22, self.audit, |b, (record, hash)| {
+            let e = record.event;
+            b.bind(record.seq)
+                .bind(record.id)
+                .bind(record.at)
+                .bind(enum_text(&e.event))
+                .bind(enum_text(&e.outcome))
+                .bind(e.actor.map(|oin| oin.to_string()))
+                .bind(e.actor_person)
+                .bind(e.counterparty.map(|oin| oin.to_string()))
+                .bind(e.purpose)
+                .bind(e.legal_basis)
+                .bind(e.signal_id)
+                .bind(e.signal_type)
+                .bind(e.delivery_id)
+                .bind(e.subject.case_ref_hash)
+                .bind(e.subject.subject_type)
+                .bind(e.subject.subject_hash)
+                .bind(e.subject.subject_key_id)
+                .bind(e.trace.trace_id)
+                .bind(e.trace.span_id)
+                .bind(e.detail.to_string())
+                .bind(record.prev_hash)
+                .bind(hash);
+        })
         .await?;
         // `column1`, `column2` are SQLite's and PostgreSQL's names for the columns of a VALUES
         // list.
@@ -279,17 +267,9 @@ impl Rows {
         // the `deliveries_leased` index.
         let acked = "UPDATE deliveries SET acked_at = v.column2, leased_by = NULL, leased_until = NULL FROM (";
         let only_unacked = ") AS v WHERE deliveries.id = v.column1 AND deliveries.acked_at IS NULL";
-        execute_values(
-            conn,
-            backend,
-            acked,
-            only_unacked,
-            2,
-            self.acked,
-            |b, (id, at)| {
-                b.bind(id).bind(at);
-            },
-        )
+        execute_values(script, acked, only_unacked, 2, self.acked, |b, (id, at)| {
+            b.bind(id).bind(at);
+        })
         .await?;
         // The expired copy is erased: `substr(…, 1, 0)` is the empty BLOB and the empty BYTEA
         // (but NULL for an already empty BLOB in SQLite, hence the COALESCE).
@@ -297,8 +277,7 @@ impl Rows {
         let still_pending =
             ") AS v WHERE deliveries.id = v.column1 AND deliveries.acked_at IS NULL";
         execute_values(
-            conn,
-            backend,
+            script,
             expired,
             still_pending,
             2,
@@ -312,8 +291,7 @@ impl Rows {
         let erased =
             "UPDATE deliveries SET payload = COALESCE(substr(payload, 1, 0), payload) FROM (";
         execute_values(
-            conn,
-            backend,
+            script,
             erased,
             ") AS v WHERE deliveries.id = v.column1",
             1,
@@ -323,7 +301,7 @@ impl Rows {
             },
         )
         .await?;
-        self.counters.write(conn, backend).await?;
+        self.counters.write(script).await?;
         Ok(())
     }
 }
@@ -331,16 +309,15 @@ impl Rows {
 /// Most rows in one multi-row statement.
 const MOST_ROWS: usize = 128;
 
-/// Executes `head VALUES (…), (…) tail` over `rows`, `columns` values each; nothing when there
-/// are no rows.
+/// Writes `head VALUES (…), (…) tail` over `rows`, `columns` values each, into `script`;
+/// nothing when there are no rows.
 ///
 /// Each statement takes a power of two of rows, at most [`MOST_ROWS`] (and within
 /// [`MAX_PARAMETERS`]): 50 rows are written as 32 + 16 + 2. So a table has at most eight
-/// statement texts, which stay prepared on the writer's connection, instead of a new text to
-/// parse and plan for every batch size.
+/// statement texts, and a batch's script one of few, which stay prepared on the writer's
+/// connection, instead of a new text to parse and plan for every batch size.
 pub(super) async fn execute_values<T>(
-    conn: &mut AnyConnection,
-    backend: Backend,
+    script: &mut Script<'_>,
     head: &str,
     tail: &str,
     columns: usize,
@@ -351,11 +328,12 @@ pub(super) async fn execute_values<T>(
     let most = MOST_ROWS.min(MAX_PARAMETERS / columns);
     while rows.len() > 0 {
         let take = chunk(rows.len(), most);
-        Sql::new(backend, head)
-            .values(rows.by_ref().take(take), &mut push)
-            .push(tail)
-            .kept()
-            .execute(conn)
+        script
+            .run(|sql| {
+                sql.push(head)
+                    .values(rows.by_ref().take(take), &mut push)
+                    .push(tail);
+            })
             .await?;
     }
     Ok(())
