@@ -115,31 +115,30 @@ impl Backend {
         Ok(())
     }
 
-    /// Starts the writer's transaction with the audit chain to itself, and runs the query
-    /// `read` in it: SQLite takes the database's write lock at once, and runs both in one
-    /// round trip to sqlx's worker thread; PostgreSQL takes an advisory lock that every
-    /// replica's writer takes, so chain records, delivery order and idempotency checks are
-    /// serialised across replicas. Both locks end with the transaction.
-    pub(super) async fn begin_writing(
-        self,
-        conn: &mut AnyConnection,
-        read: &'static str,
-    ) -> Result<Vec<AnyRow>, sqlx::Error> {
+    /// The statement that starts the writer's transaction: SQLite takes the database's
+    /// write lock at once; on PostgreSQL [`Backend::begin_writing`] adds the chain's lock.
+    pub(super) fn begin_writing_sql(self) -> &'static str {
         match self {
-            Backend::Sqlite => {
-                let both = format!("BEGIN IMMEDIATE; {read}");
-                sqlx::query(sqlx::AssertSqlSafe(both)).fetch_all(conn).await
-            }
-            Backend::Postgres => {
-                conn.execute("BEGIN").await?;
-                Sql::new(self, "SELECT pg_advisory_xact_lock(")
-                    .bind(CHAIN_LOCK)
-                    .push(")")
-                    .execute(conn)
-                    .await?;
-                sqlx::query(read).fetch_all(conn).await
-            }
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
         }
+    }
+
+    /// Starts the writer's transaction with the audit chain to itself: SQLite takes the
+    /// database's write lock at once; PostgreSQL takes an advisory lock that every replica's
+    /// writer takes, so chain records, delivery order and idempotency checks are serialised
+    /// across replicas. Both locks end with the transaction. (The SQLite writer sends its
+    /// `BEGIN IMMEDIATE` with its first reads, in one round trip.)
+    pub(super) async fn begin_writing(self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        conn.execute(self.begin_writing_sql()).await?;
+        if self == Backend::Postgres {
+            Sql::new(self, "SELECT pg_advisory_xact_lock(")
+                .bind(CHAIN_LOCK)
+                .push(")")
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Tells the other replicas, at commit, that `recipients` have new deliveries (the
@@ -269,6 +268,14 @@ impl Sql {
             sqlx::query_with(sqlx::AssertSqlSafe(std::mem::take(&mut self.text)), args)
                 .persistent(self.kept),
         )
+    }
+
+    /// Runs the query on `conn` and returns its rows.
+    pub async fn fetch_all(
+        &mut self,
+        conn: &mut AnyConnection,
+    ) -> Result<Vec<AnyRow>, sqlx::Error> {
+        self.build()?.fetch_all(conn).await
     }
 
     /// Runs the statement on `conn`.

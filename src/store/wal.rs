@@ -60,22 +60,35 @@ impl WalUpkeep {
 
     /// Copies the whole log back and truncates its file, so that what was erased in the
     /// database is not left in the log either; called by the writer between transactions,
-    /// where no other writer can keep it from completing. Nothing to do without a log
-    /// (PostgreSQL).
+    /// where no other writer can keep it from completing. A passive checkpoint of the
+    /// checkpointing task may hold the log at that moment: then it is tried again, up to
+    /// [`TRUNCATE_TRIES`] times. Nothing to do without a log (PostgreSQL).
     pub async fn truncate(&self, backend: Backend, conn: &mut AnyConnection) {
         if backend != Backend::Sqlite {
             return;
         }
-        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
-            .fetch_one(&mut *conn)
-            .await
-        {
-            Ok((0, _, _)) => self.0.store(false, Ordering::Relaxed),
-            Ok(_) => tracing::warn!("the WAL could not be truncated: a reader held it"),
-            Err(e) => tracing::warn!(error = %e, "truncating the WAL failed"),
+        for _ in 0..TRUNCATE_TRIES {
+            match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&mut *conn)
+                .await
+            {
+                Ok((0, _, _)) => {
+                    self.0.store(false, Ordering::Relaxed);
+                    return;
+                }
+                Ok(_) => tracing::debug!("the WAL is held by a reader; truncating it again"),
+                Err(e) => tracing::debug!(error = %e, "truncating the WAL failed; trying again"),
+            }
+            tokio::time::sleep(TRUNCATE_PAUSE).await;
         }
+        tracing::warn!("the WAL could not be truncated after a forgetting; it will be reused");
     }
 }
+
+/// How often a truncation is tried before the writer goes on without it.
+const TRUNCATE_TRIES: u32 = 50;
+/// The pause between two tries: a passive checkpoint takes milliseconds.
+const TRUNCATE_PAUSE: Duration = Duration::from_millis(10);
 
 /// Starts the checkpointing task on `pool`.
 pub(super) fn spawn(pool: AnyPool, wal_upkeep: Arc<WalUpkeep>) -> tokio::task::JoinHandle<()> {

@@ -14,8 +14,8 @@
 //! in memory, each seeing what the jobs before it did, and writes each table with a few
 //! multi-row statements ([`rows`]): with sqlx every statement is a round trip to the
 //! connection's worker thread, and those round trips, not SQLite, limited the writer. On
-//! SQLite the `BEGIN` shares its round trip with the read of the head, and the statements of
-//! a batch are run with its `COMMIT` in one ([`script`]).
+//! SQLite the `BEGIN` shares its round trip with the reads (the head, [`known`]), and the
+//! statements of a batch are run with its `COMMIT` in another ([`script`]).
 //!
 //! Receipts leave the writer as facts ([`Sent`]); `Store::send` signs them in the caller's
 //! task, so the Ed25519 signing of a batch runs on every core instead of in the writer.
@@ -24,6 +24,7 @@ mod answer;
 mod counters;
 mod job;
 mod jobs;
+mod known;
 mod removal;
 mod rows;
 mod script;
@@ -31,14 +32,15 @@ mod start;
 
 use std::{collections::HashSet, sync::Arc};
 
-use sqlx::{AnyConnection, Connection, Row};
+use sqlx::{AnyConnection, Connection, Row, any::AnyRow};
 use tokio::{sync::mpsc, time::Instant};
 
 use answer::Answer;
 pub(super) use job::{Job, Queued, Sent};
 use jobs::Batch;
-use rows::{Known, Rows};
-use script::Script;
+use known::Known;
+use rows::Rows;
+use script::{Opening, Script};
 pub(super) use start::spawn;
 
 use super::{Forgotten, StoreError, WriterSettings, wakeups::Notifier, wal::WalUpkeep};
@@ -93,24 +95,31 @@ impl Writer {
         }
     }
 
-    /// Begins the transaction ([`Backend::begin_writing`]) and reads the head of the chain and
-    /// the last checkpoint in it. After a pruning that removed every record the head is the
-    /// checkpoint over the last one removed.
-    async fn begin_and_read_head(&mut self) -> Result<(), StoreError> {
-        let rows = self
-            .backend
-            .begin_writing(&mut self.conn, READ_HEAD)
-            .await?;
+    /// Asks, in `opening`, for the head of the chain and the last checkpoint.
+    fn ask_head(opening: &mut Opening) {
+        opening.read(|sql| {
+            sql.push(READ_HEAD);
+        });
+    }
+
+    /// Takes the head of the chain and the last checkpoint from the opening's rows. After a
+    /// pruning that removed every record the head is the checkpoint over the last one removed.
+    fn found_head(&mut self, rows: &[AnyRow]) -> Result<(), StoreError> {
         let mut last = None;
         let mut checkpoint = None;
         for row in rows {
+            let source: String = row.try_get("source")?;
+            if source != "log" && source != "checkpoint" {
+                continue;
+            }
             let head = ChainHead {
                 seq: row.try_get("seq")?,
                 hash: row.try_get("hash")?,
             };
-            match row.try_get::<String, _>("source")?.as_str() {
-                "checkpoint" => checkpoint = Some(head),
-                _ => last = Some(head),
+            if source == "checkpoint" {
+                checkpoint = Some(head);
+            } else {
+                last = Some(head);
             }
         }
         self.checkpointed = checkpoint.as_ref().map_or(0, |c| c.seq);
@@ -120,6 +129,16 @@ impl Writer {
             .max_by_key(|head| head.seq)
             .unwrap_or_else(ChainHead::genesis);
         Ok(())
+    }
+
+    /// Begins the transaction, reading the head of the chain and what the jobs ask about.
+    async fn begin(&mut self, jobs: &[Job]) -> Result<Known, StoreError> {
+        let mut opening = Opening::new(self.backend);
+        Self::ask_head(&mut opening);
+        Known::ask(jobs, &mut opening);
+        let rows = opening.begin(&mut self.conn).await?;
+        self.found_head(&rows)?;
+        Known::found(&rows)
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Queued>) {
@@ -202,11 +221,7 @@ impl Writer {
         woken: &mut HashSet<Oin>,
     ) -> Result<Vec<Answer>, (StoreError, Vec<Answer>)> {
         let unanswered = |jobs: Vec<Job>| jobs.into_iter().filter_map(Answer::unanswered).collect();
-        if let Err(e) = self.begin_and_read_head().await {
-            self.rollback().await;
-            return Err((e, unanswered(jobs)));
-        }
-        let known = match Known::read(&mut self.conn, self.backend, &jobs).await {
+        let known = match self.begin(&jobs).await {
             Ok(known) => known,
             Err(e) => {
                 self.rollback().await;

@@ -9,7 +9,8 @@ use sqlx::Row;
 
 use super::{
     Sent, Writer,
-    rows::{DeliveryRow, Known, Rows, SignalRow},
+    known::Known,
+    rows::{DeliveryRow, Rows, SignalRow},
 };
 use crate::{
     audit::{AuditEvent, Outcome},

@@ -1,26 +1,20 @@
-//! The rows of one group commit, and the few multi-row statements that read and write them.
+//! The rows of one group commit, and the few multi-row statements that write them.
 //!
 //! With sqlx every statement is a round trip to the connection's worker thread, and with
 //! one statement per row those round trips, not SQLite, limit the writer (DESIGN.md, "The cost
-//! of durability"). So the writer reads what a batch's jobs ask about with one query per
-//! sender or recipient ([`Known::read`]), applies the jobs in memory, and writes each table
-//! with one `INSERT … VALUES (…), (…)` or `UPDATE … FROM (VALUES …)` ([`Rows::write`]), split
-//! only where the limit on bound parameters requires. The same statements run on SQLite and
-//! PostgreSQL.
+//! of durability"). So the writer reads what a batch's jobs ask about in few queries
+//! ([`super::known`]), applies the jobs in memory, and writes each table with one
+//! `INSERT … VALUES (…), (…)` or `UPDATE … FROM (VALUES …)` ([`Rows::write`]), split only
+//! where the limit on bound parameters requires, into the batch's [`Script`]. The same
+//! statements run on SQLite and PostgreSQL.
 
-use std::collections::{HashMap, HashSet};
-
-use sqlx::{AnyConnection, Row, any::AnyRow};
-
-use super::{Job, script::Script};
+use super::script::Script;
 use crate::{
     audit::{AuditRecord, Subject},
-    database::Backend,
     ids::Oin,
     store::{
-        StoreError,
-        columns::{audit_columns, enum_text, from_json, signal_subject, subject_of},
-        db::{MAX_PARAMETERS, Sql, Values},
+        columns::{audit_columns, enum_text},
+        db::{MAX_PARAMETERS, Values},
     },
 };
 
@@ -68,135 +62,6 @@ pub(super) struct Rows {
     pub erased: Vec<String>,
     /// What the batch's accepted signals add to the monitor's counters.
     pub counters: super::counters::Counters,
-}
-
-/// What the database held, before the batch, about the signals and deliveries its jobs name.
-#[derive(Default)]
-pub(super) struct Known {
-    /// Per sender, per idempotency key: the signal id and content hash.
-    pub signals: HashMap<Oin, HashMap<String, (String, Vec<u8>)>>,
-    /// Per recipient, per delivery id.
-    pub deliveries: HashMap<Oin, HashMap<String, KnownDelivery>>,
-}
-
-/// A delivery named in an `Ack`, with what its audit record needs.
-#[derive(Clone)]
-pub(super) struct KnownDelivery {
-    pub acked: bool,
-    pub expired: bool,
-    pub signal_id: String,
-    pub sender: String,
-    pub signal_type: String,
-    /// The receiving purposes it was delivered under, comma separated.
-    pub purposes: String,
-    pub subject: Subject,
-}
-
-// === impl Known ===
-
-impl Known {
-    /// Reads the signals the `Send` jobs' idempotency keys name (one query per sender) and the
-    /// deliveries the `Ack` jobs name (one query per recipient).
-    ///
-    /// Read before any job of the batch is applied, so the writer must add what earlier jobs
-    /// of the batch did: signals accepted and deliveries acknowledged. Deliveries created in
-    /// the batch cannot be named by an `Ack` in it: their ids are unknown outside the gateway
-    /// until the batch commits.
-    pub async fn read(
-        conn: &mut AnyConnection,
-        backend: Backend,
-        jobs: &[Job],
-    ) -> Result<Self, StoreError> {
-        let mut keys: HashMap<&Oin, HashSet<&str>> = HashMap::new();
-        let mut acks: HashMap<&Oin, HashSet<&str>> = HashMap::new();
-        for job in jobs {
-            match job {
-                Job::Send(signal, _) => {
-                    keys.entry(&signal.sender)
-                        .or_default()
-                        .insert(&signal.idempotency_key);
-                }
-                Job::Ack { recipient, ids, .. } => {
-                    acks.entry(recipient)
-                        .or_default()
-                        .extend(ids.iter().map(String::as_str));
-                }
-                Job::Audit(..)
-                | Job::Streamed { .. }
-                | Job::Expire { .. }
-                | Job::SaveRecords { .. }
-                | Job::Prune { .. }
-                | Job::Release { .. }
-                | Job::Forget { .. }
-                | Job::Shutdown => {}
-            }
-        }
-        let mut known = Known::default();
-        for (sender, keys) in keys {
-            let found = known.signals.entry(sender.clone()).or_default();
-            let select =
-                "SELECT id, idempotency_key, content_hash FROM signals WHERE sender_oin = ";
-            for row in select_in(
-                conn,
-                backend,
-                select,
-                sender,
-                " AND idempotency_key IN ",
-                &keys,
-            )
-            .await?
-            {
-                found.insert(
-                    row.try_get("idempotency_key")?,
-                    (row.try_get("id")?, row.try_get("content_hash")?),
-                );
-            }
-        }
-        for (recipient, ids) in acks {
-            let found = known.deliveries.entry(recipient.clone()).or_default();
-            let select = concat!(
-                "SELECT d.id, d.acked_at, d.expired_at, d.signal_id, d.purposes, s.sender_oin, s.signal_type, ",
-                signal_subject!(),
-                " FROM deliveries d JOIN signals s ON s.id = d.signal_id WHERE d.recipient_oin = "
-            );
-            for row in select_in(conn, backend, select, recipient, " AND d.id IN ", &ids).await? {
-                let delivery = KnownDelivery {
-                    acked: row.try_get::<Option<i64>, _>("acked_at")?.is_some(),
-                    expired: row.try_get::<Option<i64>, _>("expired_at")?.is_some(),
-                    signal_id: row.try_get("signal_id")?,
-                    sender: row.try_get("sender_oin")?,
-                    signal_type: row.try_get("signal_type")?,
-                    purposes: from_json(row.try_get("purposes")?)?.join(","),
-                    subject: subject_of(&row)?,
-                };
-                found.insert(row.try_get("id")?, delivery);
-            }
-        }
-        Ok(known)
-    }
-}
-
-/// Runs `select` `oin` `column_in` `(values…)`, in as many statements as the parameter limit
-/// asks, and returns every row.
-async fn select_in(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    select: &str,
-    oin: &Oin,
-    column_in: &str,
-    values: &HashSet<&str>,
-) -> Result<Vec<AnyRow>, sqlx::Error> {
-    let values: Vec<&str> = values.iter().copied().collect();
-    let mut rows = Vec::new();
-    for chunk in values.chunks(MAX_PARAMETERS - 1) {
-        let query = Sql::new(backend, select)
-            .bind(oin.to_string())
-            .push(column_in)
-            .bind_list(chunk.iter().copied())
-            .build()?;
-        rows.extend(query.fetch_all(&mut *conn).await?);
-    }
-    Ok(rows)
 }
 
 // === impl Rows ===

@@ -1,15 +1,69 @@
-//! Where a batch's writes go, and how the batch commits.
+//! How a batch's transaction opens (its reads) and where its writes go, up to its commit.
 //!
 //! With sqlx every statement is a round trip to the connection's worker thread, and on this
 //! 2-core machine, with the requests keeping both cores busy, a round trip costs 0.2–0.3 ms
 //! whatever the statement does: about as much as SQLite's own work for a batch's rows. So on
-//! SQLite the batch's statements are gathered into one text (`INSERT …; INSERT …; COMMIT`)
-//! and run in a single round trip, which SQLite prepares as a whole and sqlx keeps prepared.
-//! PostgreSQL prepares one statement at a time, so there each runs as it comes.
+//! SQLite a transaction takes two: `BEGIN IMMEDIATE` with the reads the batch needs
+//! ([`Opening`]), each tagged with a `source` column so their rows can be told apart, then
+//! the batch's statements gathered into one text with its `COMMIT` ([`Script`], which SQLite
+//! prepares as a whole and sqlx keeps prepared). PostgreSQL prepares one statement at a time,
+//! so there each runs as it comes.
 
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, any::AnyRow};
 
 use crate::{database::Backend, store::db::Sql};
+
+/// The reads a transaction begins with.
+pub(super) struct Opening {
+    backend: Backend,
+    /// SQLite: one text, from `BEGIN IMMEDIATE`; PostgreSQL: the queries, run once it began.
+    reads: Vec<Sql>,
+}
+
+// === impl Opening ===
+
+impl Opening {
+    /// No reads yet.
+    pub fn new(backend: Backend) -> Self {
+        let reads = match backend {
+            Backend::Sqlite => vec![Sql::new(backend, backend.begin_writing_sql())],
+            Backend::Postgres => Vec::new(),
+        };
+        Opening { backend, reads }
+    }
+
+    /// Adds the query `build` writes; its rows must name their `source`.
+    pub fn read(&mut self, build: impl FnOnce(&mut Sql)) {
+        match (self.backend, self.reads.last_mut()) {
+            (Backend::Sqlite, Some(all)) => {
+                all.push(";\n");
+                build(all);
+            }
+            _ => {
+                let mut sql = Sql::new(self.backend, "");
+                build(&mut sql);
+                self.reads.push(sql);
+            }
+        }
+    }
+
+    /// Begins the transaction with the audit chain to itself ([`Backend::begin_writing`])
+    /// and returns the rows of every read.
+    pub async fn begin(self, conn: &mut AnyConnection) -> Result<Vec<AnyRow>, sqlx::Error> {
+        let mut rows = Vec::new();
+        if self.backend == Backend::Sqlite {
+            for mut all in self.reads {
+                rows.extend(all.fetch_all(&mut *conn).await?);
+            }
+            return Ok(rows);
+        }
+        self.backend.begin_writing(&mut *conn).await?;
+        for mut read in self.reads {
+            rows.extend(read.kept().fetch_all(&mut *conn).await?);
+        }
+        Ok(rows)
+    }
+}
 
 /// The statements of one transaction, up to its `COMMIT`.
 pub(super) struct Script<'c> {

@@ -1,0 +1,156 @@
+//! What the database held, before a batch, about the signals and deliveries its jobs name:
+//! the idempotency keys of its `Send`s and the deliveries of its `Ack`s. Asked for in the
+//! transaction's [`Opening`], so on SQLite in the round trip that begins it.
+//!
+//! Read before any job of the batch is applied, so the writer must add what earlier jobs of
+//! the batch did: signals accepted and deliveries acknowledged. Deliveries created in the
+//! batch cannot be named by an `Ack` in it: their ids are unknown outside the gateway until
+//! the batch commits.
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::{Row, any::AnyRow};
+
+use super::{Job, script::Opening};
+use crate::{
+    audit::Subject,
+    ids::Oin,
+    store::{
+        StoreError,
+        columns::{from_json, signal_subject, subject_of},
+        db::MAX_PARAMETERS,
+    },
+};
+
+/// The `source` of the rows that answer for idempotency keys.
+const SIGNAL: &str = "signal";
+/// The `source` of the rows that answer for acknowledged deliveries.
+const DELIVERY: &str = "delivery";
+
+/// What the database held about the batch's idempotency keys and acknowledged deliveries.
+#[derive(Default)]
+pub(super) struct Known {
+    /// Per sender, per idempotency key: the signal id and content hash.
+    pub signals: HashMap<Oin, HashMap<String, (String, Vec<u8>)>>,
+    /// Per recipient, per delivery id.
+    pub deliveries: HashMap<Oin, HashMap<String, KnownDelivery>>,
+}
+
+/// A delivery named in an `Ack`, with what its audit record needs.
+#[derive(Clone)]
+pub(super) struct KnownDelivery {
+    pub acked: bool,
+    pub expired: bool,
+    pub signal_id: String,
+    pub sender: String,
+    pub signal_type: String,
+    /// The receiving purposes it was delivered under, comma separated.
+    pub purposes: String,
+    pub subject: Subject,
+}
+
+// === impl Known ===
+
+impl Known {
+    /// Asks, in `opening`, for the signals the `Send` jobs' idempotency keys name (a query per
+    /// sender) and the deliveries the `Ack` jobs name (a query per recipient).
+    pub fn ask(jobs: &[Job], opening: &mut Opening) {
+        let mut keys: HashMap<&Oin, HashSet<&str>> = HashMap::new();
+        let mut acks: HashMap<&Oin, HashSet<&str>> = HashMap::new();
+        for job in jobs {
+            match job {
+                Job::Send(signal, _) => {
+                    keys.entry(&signal.sender)
+                        .or_default()
+                        .insert(&signal.idempotency_key);
+                }
+                Job::Ack { recipient, ids, .. } => {
+                    acks.entry(recipient)
+                        .or_default()
+                        .extend(ids.iter().map(String::as_str));
+                }
+                Job::Audit(..)
+                | Job::Streamed { .. }
+                | Job::Expire { .. }
+                | Job::SaveRecords { .. }
+                | Job::Prune { .. }
+                | Job::Release { .. }
+                | Job::Forget { .. }
+                | Job::Shutdown => {}
+            }
+        }
+        let signals = "SELECT 'signal' AS source, sender_oin, id, idempotency_key, content_hash \
+                       FROM signals WHERE sender_oin = ";
+        for (sender, keys) in keys {
+            select_in(opening, signals, sender, " AND idempotency_key IN ", keys);
+        }
+        let deliveries = concat!(
+            "SELECT 'delivery' AS source, d.recipient_oin, d.id, d.acked_at, d.expired_at, ",
+            "d.signal_id, d.purposes, s.sender_oin, s.signal_type, ",
+            signal_subject!(),
+            " FROM deliveries d JOIN signals s ON s.id = d.signal_id WHERE d.recipient_oin = "
+        );
+        for (recipient, ids) in acks {
+            select_in(opening, deliveries, recipient, " AND d.id IN ", ids);
+        }
+    }
+
+    /// What the rows of the opening's queries say; rows of other sources are left out.
+    pub fn found(rows: &[AnyRow]) -> Result<Self, StoreError> {
+        let mut known = Known::default();
+        for row in rows {
+            let source: String = row.try_get("source")?;
+            if source == SIGNAL {
+                let sender = oin(row, "sender_oin")?;
+                known.signals.entry(sender).or_default().insert(
+                    row.try_get("idempotency_key")?,
+                    (row.try_get("id")?, row.try_get("content_hash")?),
+                );
+            } else if source == DELIVERY {
+                let delivery = KnownDelivery {
+                    acked: row.try_get::<Option<i64>, _>("acked_at")?.is_some(),
+                    expired: row.try_get::<Option<i64>, _>("expired_at")?.is_some(),
+                    signal_id: row.try_get("signal_id")?,
+                    sender: row.try_get("sender_oin")?,
+                    signal_type: row.try_get("signal_type")?,
+                    purposes: from_json(row.try_get("purposes")?)?.join(","),
+                    subject: subject_of(row)?,
+                };
+                let recipient = oin(row, "recipient_oin")?;
+                known
+                    .deliveries
+                    .entry(recipient)
+                    .or_default()
+                    .insert(row.try_get("id")?, delivery);
+            }
+        }
+        Ok(known)
+    }
+}
+
+/// The OIN in `column` of `row`.
+fn oin(row: &AnyRow, column: &str) -> Result<Oin, StoreError> {
+    row.try_get::<String, _>(column)?
+        .parse()
+        .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+/// Asks `select` `oin` `column_in` `(values…)`, in as many statements as the parameter limit
+/// asks.
+fn select_in(
+    opening: &mut Opening,
+    select: &str,
+    oin: &Oin,
+    column_in: &str,
+    values: HashSet<&str>,
+) {
+    let values: Vec<&str> = values.into_iter().collect();
+    for chunk in values.chunks(MAX_PARAMETERS - 1) {
+        opening.read(|sql| {
+            sql.push(select)
+                .bind(oin.to_string())
+                .push(column_in)
+                .bind_list(chunk.iter().copied());
+        });
+    }
+}
