@@ -10,7 +10,7 @@ mod cli;
 /// objects (decoding, filtering, audit records, statements), and glibc's malloc took about a
 /// tenth of the gateway's CPU under load (README, "Benchmarks").
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use std::{io, path::PathBuf, process::ExitCode};
 
