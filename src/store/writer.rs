@@ -25,6 +25,7 @@ mod counters;
 mod job;
 mod jobs;
 mod known;
+mod leases;
 mod removal;
 mod rows;
 mod script;
@@ -308,14 +309,11 @@ impl Writer {
                 lease,
                 audit,
                 reply,
-            } => match self
-                .streamed(deliveries, &lease, audit, &mut batch.rows)
-                .await
-            {
-                Ok(leased) => Ok(Some(Answer::Leased(reply, leased))),
-                Err(e) => Err((e, Some(Answer::Leased(reply, Vec::new())))),
-            },
-            Job::Release { holder, reply } => match self.release(&holder, woken).await {
+            } => {
+                let leased = self.streamed(deliveries, &lease, audit, batch);
+                Ok(Some(Answer::Leased(reply, leased)))
+            }
+            Job::Release { holder, reply } => match self.release(&holder, batch, woken).await {
                 Ok(()) => Ok(Some(Answer::Unit(reply, Ok(())))),
                 Err(e) => Err((e, Some(Answer::Unit(reply, Ok(()))))),
             },

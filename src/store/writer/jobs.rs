@@ -1,7 +1,8 @@
 //! What each kind of job does inside the writer's transaction: a signal with its deliveries
-//! (or the original receipt of a resend), acknowledgements, streamings, expiry and registry
-//! changes (removals are in [`super::removal`]). Each job reads what it needs
-//! from the batch so far, adds its rows to the batch, and is refused before it writes anything.
+//! (or the original receipt of a resend), acknowledgements, expiry and registry changes
+//! (streamings are in [`super::leases`], removals in [`super::removal`]). Each job reads what
+//! it needs from the batch so far, adds its rows to the batch, and is refused before it writes
+//! anything.
 
 use std::collections::{HashMap, HashSet};
 
@@ -10,6 +11,7 @@ use sqlx::Row;
 use super::{
     Sent, Writer,
     known::Known,
+    leases::Leases,
     rows::{DeliveryRow, Rows, SignalRow},
 };
 use crate::{
@@ -18,11 +20,8 @@ use crate::{
     ids::{InvalidOin, Oin},
     registry::PartnerRecord,
     store::{
-        DeliveryStatus, EXPIRE_BATCH, Lease, NewSignal, PendingDelivery, RecipientReceipt,
-        StoreError,
+        DeliveryStatus, EXPIRE_BATCH, NewSignal, RecipientReceipt, StoreError,
         columns::{from_json, signal_subject, subject_of, to_json},
-        db::Sql,
-        deliveries::{held_elsewhere, may_take},
         registry,
         signals::{ReceiptFacts, load_receipt},
     },
@@ -165,88 +164,6 @@ impl Writer {
         Ok(acknowledged)
     }
 
-    /// Leases `deliveries` to `lease.holder` unless another stream holds them, or they were
-    /// acknowledged or expired meanwhile; counts an attempt and writes an audit record from
-    /// `template` for each one leased; returns those it leased.
-    pub(super) async fn streamed(
-        &mut self,
-        deliveries: Vec<PendingDelivery>,
-        lease: &Lease,
-        template: AuditEvent,
-        rows: &mut Rows,
-    ) -> Result<Vec<PendingDelivery>, StoreError> {
-        // Per case in order: not while another stream holds an older delivery of the case
-        // (checked again here, under the chain lock, against what other jobs leased).
-        let held =
-            held_elsewhere(&mut self.conn, &lease.recipient, &lease.holder, lease.now).await?;
-        let ids = deliveries
-            .iter()
-            .filter(|d| may_take(&held, &d.case_ref, d.seq))
-            .map(|d| d.id.as_str());
-        let leased: Vec<String> = Sql::new(
-            self.backend,
-            "UPDATE deliveries SET attempts = attempts + 1, leased_by = ",
-        )
-        .bind(lease.holder.clone())
-        .push(", leased_until = ")
-        .bind(lease.until)
-        .push(" WHERE acked_at IS NULL AND expired_at IS NULL AND (leased_until IS NULL OR leased_until <= ")
-        .bind(lease.now)
-        .push(" OR leased_by = ")
-        .bind(lease.holder.clone())
-        .push(") AND id IN ")
-        .bind_list(ids)
-        .push(" RETURNING id")
-        .build()?
-        .fetch_all(&mut self.conn)
-        .await?
-        .iter()
-        .map(|row| row.try_get("id"))
-        .collect::<Result<_, _>>()?;
-        // Those another stream holds, or that were settled meanwhile, are left out.
-        let leased: Vec<PendingDelivery> = deliveries
-            .into_iter()
-            .filter(|d| leased.contains(&d.id))
-            .collect();
-        let now = now_ms();
-        for d in &leased {
-            let mut event = template.clone();
-            event.subject = d.subject.clone();
-            event.counterparty = d.sender.parse().ok();
-            event.purpose = Some(d.purposes.join(","));
-            event.signal_id = Some(d.signal_id.clone());
-            event.signal_type = Some(d.signal_type.clone());
-            event.delivery_id = Some(d.id.clone());
-            event.detail = serde_json::json!({ "attempt": d.attempts + 1 });
-            self.append_audit(event, now, rows);
-        }
-        Ok(leased)
-    }
-
-    /// Ends the leases held by streams whose holder id starts with `holder` (one stream, or
-    /// every stream of a gateway that stops) and wakes the recipients, whose other streams
-    /// may now take those deliveries.
-    pub(super) async fn release(
-        &mut self,
-        holder: &str,
-        woken: &mut HashSet<Oin>,
-    ) -> Result<(), StoreError> {
-        let released: Vec<String> = sqlx::query_scalar(
-            "UPDATE deliveries SET leased_by = NULL, leased_until = NULL
-             WHERE leased_by LIKE $1 AND acked_at IS NULL AND expired_at IS NULL
-             RETURNING recipient_oin",
-        )
-        .bind(format!("{holder}%"))
-        .fetch_all(&mut self.conn)
-        .await?;
-        for recipient in released {
-            if let Ok(oin) = recipient.parse() {
-                woken.insert(oin);
-            }
-        }
-        Ok(())
-    }
-
     /// Expires up to [`EXPIRE_BATCH`] unacknowledged deliveries of signals accepted before
     /// `cutoff`, oldest first, with an audit record each; returns their recipients.
     pub(super) async fn expire(
@@ -335,6 +252,8 @@ pub(super) struct Batch {
     acked: HashSet<String>,
     /// Deliveries expired earlier in the batch.
     expired: HashSet<String>,
+    /// Leases taken and ended earlier in the batch.
+    pub(super) leases: Leases,
 }
 
 // === impl Batch ===
@@ -346,6 +265,11 @@ impl Batch {
             known,
             ..Self::default()
         }
+    }
+
+    /// Whether the delivery `id` was acknowledged or expired earlier in the batch.
+    pub(super) fn is_settled(&self, id: &str) -> bool {
+        self.acked.contains(id) || self.expired.contains(id)
     }
 
     /// A signal already sent with this idempotency key, earlier in the batch (with its receipt)

@@ -1,5 +1,6 @@
 //! What the database held, before a batch, about the signals and deliveries its jobs name:
-//! the idempotency keys of its `Send`s and the deliveries of its `Ack`s. Asked for in the
+//! the idempotency keys of its `Send`s, the deliveries of its `Ack`s, and for its streams the
+//! deliveries they ask to lease and their recipients' deliveries in flight. Asked for in the
 //! transaction's [`Opening`], so on SQLite in the round trip that begins it.
 //!
 //! Read before any job of the batch is applied, so the writer must add what earlier jobs of
@@ -26,6 +27,10 @@ use crate::{
 const SIGNAL: &str = "signal";
 /// The `source` of the rows that answer for acknowledged deliveries.
 const DELIVERY: &str = "delivery";
+/// The `source` of the rows that answer for the deliveries a stream asks to lease.
+const LEASE: &str = "lease";
+/// The `source` of the rows of a recipient's deliveries in flight (leased, not settled).
+const IN_FLIGHT: &str = "in_flight";
 
 /// What the database held about the batch's idempotency keys and acknowledged deliveries.
 #[derive(Default)]
@@ -34,6 +39,30 @@ pub(super) struct Known {
     pub signals: HashMap<Oin, HashMap<String, (String, Vec<u8>)>>,
     /// Per recipient, per delivery id.
     pub deliveries: HashMap<Oin, HashMap<String, KnownDelivery>>,
+    /// Per delivery a stream asks to lease (only those of the stream's recipient).
+    pub leases: HashMap<String, LeaseState>,
+    /// Per recipient with a stream in the batch: its deliveries in flight.
+    pub in_flight: HashMap<Oin, Vec<InFlight>>,
+}
+
+/// A delivery a stream asks to lease, as the database held it.
+pub(super) struct LeaseState {
+    /// Acknowledged or expired.
+    pub settled: bool,
+    pub holder: Option<String>,
+    /// End of the lease (Unix ms).
+    pub until: Option<i64>,
+}
+
+/// A delivery leased to a stream and not settled.
+pub(super) struct InFlight {
+    pub id: String,
+    pub case_ref: String,
+    /// Stream order.
+    pub seq: i64,
+    pub holder: String,
+    /// End of the lease (Unix ms).
+    pub until: i64,
 }
 
 /// A delivery named in an `Ack`, with what its audit record needs.
@@ -57,6 +86,7 @@ impl Known {
     pub fn ask(jobs: &[Job], opening: &mut Opening) {
         let mut keys: HashMap<&Oin, HashSet<&str>> = HashMap::new();
         let mut acks: HashMap<&Oin, HashSet<&str>> = HashMap::new();
+        let mut leases: HashMap<&Oin, HashSet<&str>> = HashMap::new();
         for job in jobs {
             match job {
                 Job::Send(signal, _) => {
@@ -69,8 +99,15 @@ impl Known {
                         .or_default()
                         .extend(ids.iter().map(String::as_str));
                 }
+                Job::Streamed {
+                    deliveries, lease, ..
+                } => {
+                    leases
+                        .entry(&lease.recipient)
+                        .or_default()
+                        .extend(deliveries.iter().map(|d| d.id.as_str()));
+                }
                 Job::Audit(..)
-                | Job::Streamed { .. }
                 | Job::Expire { .. }
                 | Job::SaveRecords { .. }
                 | Job::Prune { .. }
@@ -92,6 +129,20 @@ impl Known {
         );
         for (recipient, ids) in acks {
             select_in(opening, deliveries, recipient, " AND d.id IN ", ids);
+        }
+        let asked = "SELECT 'lease' AS source, d.id, d.acked_at, d.expired_at, d.leased_by, \
+                     d.leased_until FROM deliveries d WHERE d.recipient_oin = ";
+        // Reads only the deliveries in flight (the `deliveries_leased` index).
+        let in_flight = "SELECT 'in_flight' AS source, d.recipient_oin, d.id, s.case_ref, \
+                         d.seq, d.leased_by, d.leased_until \
+                         FROM deliveries d JOIN signals s ON s.id = d.signal_id \
+                         WHERE d.leased_until IS NOT NULL AND d.acked_at IS NULL \
+                         AND d.expired_at IS NULL AND d.recipient_oin = ";
+        for (recipient, ids) in leases {
+            select_in(opening, asked, recipient, " AND d.id IN ", ids);
+            opening.read(|sql| {
+                sql.push(in_flight).bind(recipient.to_string());
+            });
         }
     }
 
@@ -122,6 +173,24 @@ impl Known {
                     .entry(recipient)
                     .or_default()
                     .insert(row.try_get("id")?, delivery);
+            } else if source == LEASE {
+                let state = LeaseState {
+                    settled: row.try_get::<Option<i64>, _>("acked_at")?.is_some()
+                        || row.try_get::<Option<i64>, _>("expired_at")?.is_some(),
+                    holder: row.try_get("leased_by")?,
+                    until: row.try_get("leased_until")?,
+                };
+                known.leases.insert(row.try_get("id")?, state);
+            } else if source == IN_FLIGHT {
+                let flight = InFlight {
+                    id: row.try_get("id")?,
+                    case_ref: row.try_get("case_ref")?,
+                    seq: row.try_get("seq")?,
+                    holder: row.try_get("leased_by")?,
+                    until: row.try_get("leased_until")?,
+                };
+                let recipient = oin(row, "recipient_oin")?;
+                known.in_flight.entry(recipient).or_default().push(flight);
             }
         }
         Ok(known)

@@ -8,7 +8,9 @@
 //! where the limit on bound parameters requires, into the batch's [`Script`]. The same
 //! statements run on SQLite and PostgreSQL.
 
-use super::script::Script;
+use std::collections::BTreeMap;
+
+use super::{leases::LeaseRow, script::Script};
 use crate::{
     audit::{AuditRecord, Subject},
     ids::Oin,
@@ -54,6 +56,8 @@ pub(super) struct Rows {
     pub deliveries: Vec<DeliveryRow>,
     /// Chained records with their hashes, in chain order.
     pub audit: Vec<(AuditRecord, String)>,
+    /// Deliveries leased to streams in this batch, by id.
+    pub leased: BTreeMap<String, LeaseRow>,
     /// Newly acknowledged deliveries and when (Unix ms).
     pub acked: Vec<(String, i64)>,
     /// Newly expired deliveries and when (Unix ms).
@@ -127,7 +131,22 @@ impl Rows {
         })
         .await?;
         // `column1`, `column2` are SQLite's and PostgreSQL's names for the columns of a VALUES
-        // list.
+        // list. Leases first: an acknowledgement or expiry later in the batch ends them.
+        let leased = "UPDATE deliveries SET attempts = attempts + v.column4, leased_by = v.column2, leased_until = v.column3 FROM (";
+        execute_values(
+            script,
+            leased,
+            ") AS v WHERE deliveries.id = v.column1",
+            4,
+            self.leased,
+            |b, (id, lease)| {
+                b.bind(id)
+                    .bind(lease.holder)
+                    .bind(lease.until)
+                    .bind(lease.streamed);
+            },
+        )
+        .await?;
         // A settled delivery's lease ends with it, so that only deliveries in flight stay in
         // the `deliveries_leased` index.
         let acked = "UPDATE deliveries SET acked_at = v.column2, leased_by = NULL, leased_until = NULL FROM (";

@@ -190,24 +190,6 @@ fn ack(recipient: &str, ids: &[&str]) -> (Job, Reply<u32>) {
     (job, rx)
 }
 
-/// Streams `deliveries` on the stream `holder`, leased for a minute.
-fn streamed(deliveries: Vec<PendingDelivery>, holder: &str) -> (Job, Reply<Vec<PendingDelivery>>) {
-    let (reply, rx) = oneshot::channel();
-    let now = now_ms();
-    let job = Job::Streamed {
-        deliveries,
-        lease: Lease {
-            recipient: oin(DTV),
-            holder: holder.into(),
-            now,
-            until: now + 60_000,
-        },
-        audit: AuditEvent::new(EventKind::DeliveryStreamed, Outcome::Ok),
-        reply,
-    };
-    (job, rx)
-}
-
 #[tokio::test]
 async fn a_resend_in_the_same_batch_sees_the_first_send() {
     let mut f = Fixture::new().await;
@@ -323,77 +305,6 @@ async fn acks_in_one_batch_count_each_delivery_once() {
 }
 
 #[tokio::test]
-async fn streaming_twice_in_one_batch_counts_two_attempts() {
-    let mut f = Fixture::new().await;
-    let (job, rx) = send(signal("key-1", "content a"));
-    f.commit(vec![job]).await;
-    f.accepted(rx.await.unwrap().unwrap());
-    let pending = f.store.pending(&oin(DTV), "reader", 0, 10).await.unwrap();
-    assert_eq!(pending[0].attempts, 0);
-
-    let (first, first_rx) = streamed(pending.clone(), "stream-1");
-    let (second, second_rx) = streamed(pending, "stream-1");
-    f.commit(vec![first, second]).await;
-    assert_eq!(first_rx.await.unwrap().unwrap().len(), 1);
-    assert_eq!(second_rx.await.unwrap().unwrap().len(), 1);
-    // Leased now; as anyone sees it once the lease has ended:
-    assert_eq!(
-        f.store
-            .pending(&oin(DTV), "reader", i64::MAX, 10)
-            .await
-            .unwrap()[0]
-            .attempts,
-        2
-    );
-}
-
-#[tokio::test]
-async fn a_delivery_leased_to_one_stream_is_not_leased_to_another() {
-    let mut f = Fixture::new().await;
-    let (job, rx) = send(signal("key-1", "content a"));
-    f.commit(vec![job]).await;
-    f.accepted(rx.await.unwrap().unwrap());
-    let pending = f
-        .store
-        .pending(&oin(DTV), "reader", now_ms(), 10)
-        .await
-        .unwrap();
-
-    let (first, first_rx) = streamed(pending.clone(), "gateway-a/stream-1");
-    let (second, second_rx) = streamed(pending.clone(), "gateway-b/stream-2");
-    f.commit(vec![first, second]).await;
-    let first_ids: Vec<String> = first_rx
-        .await
-        .unwrap()
-        .unwrap()
-        .into_iter()
-        .map(|d| d.id)
-        .collect();
-    assert_eq!(first_ids, [pending[0].id.clone()]);
-    assert!(second_rx.await.unwrap().unwrap().is_empty());
-    assert!(
-        f.store
-            .pending(&oin(DTV), "reader", now_ms(), 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-
-    // Gateway A stops: its streams' leases end, and the delivery is offered again.
-    f.store.release("gateway-a/").await.unwrap();
-    let again = f
-        .store
-        .pending(&oin(DTV), "reader", now_ms(), 10)
-        .await
-        .unwrap();
-    assert_eq!(again.len(), 1);
-    assert_eq!(again[0].attempts, 1);
-    let (third, third_rx) = streamed(again, "gateway-b/stream-2");
-    f.commit(vec![third]).await;
-    assert_eq!(third_rx.await.unwrap().unwrap().len(), 1);
-}
-
-#[tokio::test]
 async fn the_chain_verifies_when_a_batch_is_split_into_several_statements() {
     let mut f = Fixture::new().await;
     // 22 columns per audit row: 3000 records take three statements under SQLite's limit of
@@ -424,3 +335,4 @@ async fn the_chain_verifies_when_a_batch_is_split_into_several_statements() {
 
 mod erasure;
 mod isolation;
+mod leases;
