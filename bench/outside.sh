@@ -16,7 +16,10 @@
 #
 # Knobs (environment): BENCH_SECONDS (20), INTERVAL (5), SENDERS (8), CONC (64), and for
 # compare.sh DURATION (8), REPEATS (3), DELIVERIES (2), AUDIT (3); BENCH_ARGS adds options
-# to `ketenpoort bench` (e.g. "--stall ngo-begeleiding" or "--prefill 1000000").
+# to `ketenpoort bench` (e.g. "--stall ngo-begeleiding" or "--prefill 1000000"). STORE_URL
+# (a postgres:// URL, e.g. STORE_URL=$(bash .ci/postgres)) runs the gateway on PostgreSQL
+# instead of its SQLite file: on a database of its own made on that server for the run with
+# psql, and dropped at the end.
 # CARGO_TARGET_DIR is honoured. Everything listens on 127.0.0.1; everything started here is
 # stopped by its PID at the end, and the gateway at the latest when the run's time is up.
 set -euo pipefail
@@ -38,13 +41,23 @@ work=$(mktemp -d /tmp/ketenpoort-outside.XXXXXX)
 mkdir "$work/config"
 cp "$repo/config/partners.toml" "$repo/config/policy.toml" "$work/config/"
 cp "$repo/bench/outside.toml" "$work/config/ketenpoort.toml"
+db=""
+if [[ -n ${STORE_URL:-} ]]; then
+  db=ketenpoort_outside_$$
+  psql -q "$STORE_URL" -c "CREATE DATABASE $db"
+  printf '\n[store]\nurl = "%s"\n' "${STORE_URL%/*}/$db" >>"$work/config/ketenpoort.toml"
+fi
 port=$(sed -n 's/^listen = "127.0.0.1:\([0-9]*\)"/\1/p' "$work/config/ketenpoort.toml" | head -1)
 life=$(( (DURATION + 10) * REPEATS * 3 + BENCH_SECONDS + 300 ))
 
 cd "$work"
 # `timeout` ends the gateway when the run's time is up, whatever happens to this script.
 timeout "$life" "$bin" serve >"$work/serve.log" 2>&1 & bounded=$!
-trap 'kill "$bounded" 2>/dev/null; wait "$bounded" 2>/dev/null; rm -rf "$work"' EXIT
+stop() {
+  kill "$bounded" 2>/dev/null; wait "$bounded" 2>/dev/null; rm -rf "$work"
+  [[ -z $db ]] || psql -q "$STORE_URL" -c "DROP DATABASE IF EXISTS $db"
+}
+trap stop EXIT
 for _ in $(seq 1 300); do
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   kill -0 "$bounded" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }

@@ -81,8 +81,24 @@ impl Store {
                 .bind(format!("%,{purpose},%"));
         }
         if let Some(hashes) = &filter.about {
+            // The case and subject indexes hold the records not about one delivery; those
+            // about a delivery are found through their signal (migration 0010).
             let hashes = || hashes.iter().map(String::as_str);
-            q.push(" AND (case_ref_hash IN ")
+            let anchored = |q: &mut Sql, column: &str| {
+                q.push(&format!(
+                    " FROM audit_log WHERE delivery_id IS NULL AND {column} IN "
+                ))
+                .bind_list(hashes());
+            };
+            q.push(" AND seq IN (SELECT seq");
+            anchored(&mut q, "case_ref_hash");
+            q.push(" UNION SELECT seq");
+            anchored(&mut q, "subject_hash");
+            q.push(" UNION SELECT seq FROM audit_log WHERE delivery_id IS NOT NULL AND signal_id IN (SELECT signal_id");
+            anchored(&mut q, "case_ref_hash");
+            q.push(" UNION SELECT signal_id");
+            anchored(&mut q, "subject_hash");
+            q.push(")) AND (case_ref_hash IN ")
                 .bind_list(hashes())
                 .push(" OR subject_hash IN ")
                 .bind_list(hashes())

@@ -128,7 +128,10 @@ async fn an_acknowledgement_later_in_the_batch_ends_the_lease() {
     let (lease, leased) = streamed(pending, "stream-1");
     let (job, acked) = ack(DTV, &[id.as_str()]);
     f.commit(vec![lease, job]).await;
-    assert_eq!(ids(leased.await.unwrap().unwrap()), std::slice::from_ref(&id));
+    assert_eq!(
+        ids(leased.await.unwrap().unwrap()),
+        std::slice::from_ref(&id)
+    );
     assert_eq!(acked.await.unwrap().unwrap(), 1);
     let (holder, attempts): (Option<String>, i64) =
         sqlx::query_as("SELECT leased_by, attempts FROM deliveries WHERE id = $1")
