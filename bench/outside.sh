@@ -54,7 +54,7 @@ cd "$work"
 # `timeout` ends the gateway when the run's time is up, whatever happens to this script.
 timeout "$life" "$bin" serve >"$work/serve.log" 2>&1 & bounded=$!
 stop() {
-  kill "$bounded" 2>/dev/null; wait "$bounded" 2>/dev/null; rm -rf "$work"
+  kill "$bounded" 2>/dev/null; wait "$bounded" 2>/dev/null; cd /; rm -rf "$work"
   [[ -z $db ]] || psql -q "$STORE_URL" -c "DROP DATABASE IF EXISTS $db"
 }
 trap stop EXIT
