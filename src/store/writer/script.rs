@@ -5,9 +5,10 @@
 //! whatever the statement does: about as much as SQLite's own work for a batch's rows. So on
 //! SQLite a transaction takes two: `BEGIN IMMEDIATE` with the reads the batch needs
 //! ([`Opening`]), each tagged with a `source` column so their rows can be told apart, then
-//! the batch's statements gathered into one text with its `COMMIT` ([`Script`], which SQLite
-//! prepares as a whole and sqlx keeps prepared). PostgreSQL prepares one statement at a time,
-//! so there each runs as it comes.
+//! the batch's statements gathered into one text with its `COMMIT` ([`Script`]). sqlx keeps
+//! that text prepared, which pays when batches repeat their shape (one partner's `Send`s);
+//! under a mixed load the text varies and is prepared anew (README, "Benchmarks"). PostgreSQL
+//! prepares one statement at a time, so there each runs as it comes.
 
 use sqlx::{AnyConnection, any::AnyRow};
 
