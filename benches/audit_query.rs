@@ -3,7 +3,8 @@
 //! Scenario `audit_query_by_case_1m_records`: an audit log of 1,000,000 records about 50,000
 //! cases (20 records each, the size of a case with a handful of signals), then `Query` by
 //! case reference — hashed server-side and answered through the `audit_by_case` and
-//! `audit_by_subject` indexes — measured two ways: through the store alone, and end to end
+//! `audit_by_subject` indexes, which hold each signal's acceptance, and `audit_by_signal`,
+//! which holds the records about its copies (four per signal here) — measured two ways: through the store alone, and end to end
 //! through `AuditService.Query` over mutual TLS with an officer's JWT. Target: under 50 ms.
 //!
 //! The records are bulk-inserted with fake hashes (their chain does not verify); the query
@@ -33,7 +34,9 @@ use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 const RECORDS: i64 = 1_000_000;
 /// Records per case.
 const PER_CASE: i64 = 20;
-/// Rows per INSERT statement: 9 parameters each stays below SQLite's 32,766 limit.
+/// Records per signal: its acceptance and four about its copies.
+const SIGNAL_RECORDS: i64 = 5;
+/// Rows per INSERT statement: 11 parameters each stays below SQLite's 32,766 limit.
 const ROWS_PER_STATEMENT: i64 = 2_000;
 /// Queries measured per way; enough for a stable p99.
 const QUERIES: usize = 200;
@@ -168,16 +171,28 @@ async fn fill(url: &str, keys: &SubjectKeys) {
         .chunks(ROWS_PER_STATEMENT as usize)
     {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO audit_log (seq, id, at, event, outcome, case_ref_hash, detail, prev_hash, hash) ",
+            "INSERT INTO audit_log (seq, id, at, event, outcome, signal_id, delivery_id, case_ref_hash, detail, prev_hash, hash) ",
         );
         q.push_values(chunk, |mut row, i| {
             let seq = first + 1 + i;
+            // Per case, signals of SIGNAL_RECORDS records: its acceptance, then records about
+            // its copies, found through the signal (migration 0010).
+            let case = i % (RECORDS / PER_CASE);
+            let nth = i / (RECORDS / PER_CASE);
+            let signal = format!("bench-signal-{case}-{}", nth / SIGNAL_RECORDS);
+            let accepted = nth % SIGNAL_RECORDS == 0;
             row.push_bind(seq)
                 .push_bind(format!("bench-{seq}"))
                 .push_bind(1_790_000_000_000 + i)
-                .push_bind("delivery_created")
+                .push_bind(if accepted {
+                    "signal_accepted"
+                } else {
+                    "delivery_created"
+                })
                 .push_bind("ok")
-                .push_bind(cases[(i % (RECORDS / PER_CASE)) as usize].clone())
+                .push_bind(signal)
+                .push_bind((!accepted).then(|| format!("bench-delivery-{seq}")))
+                .push_bind(cases[case as usize].clone())
                 .push_bind("{}")
                 .push_bind("0")
                 .push_bind("0");
