@@ -19,10 +19,6 @@ use sqlx::{
 use super::StoreError;
 use crate::database::Backend;
 
-/// Most bound parameters in one statement: SQLite's `SQLITE_MAX_VARIABLE_NUMBER` (32766 since
-/// 3.32; the bundled SQLite is newer). PostgreSQL takes 65535.
-pub(super) const MAX_PARAMETERS: usize = 32766;
-
 /// The channel on which a PostgreSQL writer announces the recipients of committed deliveries
 /// to every replica; the payload is their OINs, comma separated.
 pub(super) const DELIVERY_CHANNEL: &str = "ketenpoort_deliveries";
@@ -195,6 +191,11 @@ impl Sql {
         self
     }
 
+    /// The database the statement is written for.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// Appends SQL text.
     pub fn push(&mut self, text: &str) -> &mut Self {
         self.text.push_str(text);
@@ -237,27 +238,6 @@ impl Sql {
         self.push(")")
     }
 
-    /// Appends `VALUES (…), (…)` with a row of placeholders per item, filled by `row`.
-    pub fn values<T>(
-        &mut self,
-        items: impl IntoIterator<Item = T>,
-        mut row: impl FnMut(&mut Values<'_>, T),
-    ) -> &mut Self {
-        self.push("VALUES ");
-        for (i, item) in items.into_iter().enumerate() {
-            self.push(if i == 0 { "(" } else { ", (" });
-            row(
-                &mut Values {
-                    sql: self,
-                    first: true,
-                },
-                item,
-            );
-            self.push(")");
-        }
-        self
-    }
-
     /// The statement, ready to run; the first value that could not be encoded fails it.
     pub fn build(&mut self) -> Result<Query<'static, Any, AnyArguments>, sqlx::Error> {
         if let Some(e) = self.error.take() {
@@ -284,29 +264,6 @@ impl Sql {
         conn: &mut AnyConnection,
     ) -> Result<sqlx::any::AnyQueryResult, sqlx::Error> {
         self.build()?.execute(conn).await
-    }
-}
-
-/// The values of one row of a `VALUES` list.
-pub(super) struct Values<'s> {
-    sql: &'s mut Sql,
-    first: bool,
-}
-
-// === impl Values ===
-
-impl Values<'_> {
-    /// Binds the row's next value.
-    pub fn bind<T>(&mut self, value: T) -> &mut Self
-    where
-        T: for<'q> Encode<'q, Any> + Type<Any> + Send,
-    {
-        if !self.first {
-            self.sql.push(", ");
-        }
-        self.first = false;
-        self.sql.bind(value);
-        self
     }
 }
 

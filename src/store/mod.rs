@@ -13,6 +13,7 @@ mod columns;
 mod db;
 mod deliveries;
 mod error;
+mod json_rows;
 mod listen;
 mod monitor;
 mod registry;

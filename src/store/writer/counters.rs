@@ -4,8 +4,21 @@
 
 use std::collections::BTreeMap;
 
-use super::{rows::execute_values, script::Script};
-use crate::monitor::CounterKey;
+use super::{rows::insert, script::Script};
+use crate::{
+    monitor::CounterKey,
+    store::json_rows::{Json, JsonRows},
+};
+
+/// The columns of `monitor_counters`.
+const COLUMNS: &[(&str, Json)] = &[
+    ("quarter", Json::Text),
+    ("region", Json::Text),
+    ("signal_type", Json::Text),
+    ("field", Json::Text),
+    ("value", Json::Text),
+    ("count", Json::Int),
+];
 
 /// What a batch adds to the counters.
 #[derive(Default)]
@@ -24,18 +37,19 @@ impl Counters {
     /// Adds the batch's sums to the stored counters. Each key appears once per statement, as
     /// PostgreSQL requires of an upsert.
     pub async fn write(self, script: &mut Script<'_>) -> Result<(), sqlx::Error> {
-        let head =
-            "INSERT INTO monitor_counters (quarter, region, signal_type, field, value, count) ";
+        let mut rows = JsonRows::default();
+        for (key, n) in self.0 {
+            rows.row(|r| {
+                r.text(&key.quarter.to_string())
+                    .text(&key.region)
+                    .text(&key.signal_type)
+                    .text(&key.field)
+                    .text(&key.value)
+                    .int(n);
+            });
+        }
         let tail = " ON CONFLICT (quarter, region, signal_type, field, value) \
                     DO UPDATE SET count = monitor_counters.count + excluded.count";
-        execute_values(script, head, tail, 6, self.0, |b, (key, n)| {
-            b.bind(key.quarter.to_string())
-                .bind(key.region)
-                .bind(key.signal_type)
-                .bind(key.field)
-                .bind(key.value)
-                .bind(n);
-        })
-        .await
+        insert(script, "monitor_counters", COLUMNS, rows, tail).await
     }
 }

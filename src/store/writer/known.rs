@@ -19,7 +19,7 @@ use crate::{
     store::{
         StoreError,
         columns::{from_json, signal_subject, subject_of},
-        db::MAX_PARAMETERS,
+        json_rows::{Json, JsonRows},
     },
 };
 
@@ -116,34 +116,60 @@ impl Known {
                 | Job::Shutdown => {}
             }
         }
-        let signals = "SELECT 'signal' AS source, sender_oin, id, idempotency_key, content_hash \
-                       FROM signals WHERE sender_oin = ";
-        for (sender, keys) in keys {
-            select_in(opening, signals, sender, " AND idempotency_key IN ", keys);
-        }
-        let deliveries = concat!(
-            "SELECT 'delivery' AS source, d.recipient_oin, d.id, d.acked_at, d.expired_at, ",
-            "d.signal_id, d.purposes, s.sender_oin, s.signal_type, ",
-            signal_subject!(),
-            " FROM deliveries d JOIN signals s ON s.id = d.signal_id WHERE d.recipient_oin = "
-        );
-        for (recipient, ids) in acks {
-            select_in(opening, deliveries, recipient, " AND d.id IN ", ids);
-        }
-        let asked = "SELECT 'lease' AS source, d.id, d.acked_at, d.expired_at, d.leased_by, \
-                     d.leased_until FROM deliveries d WHERE d.recipient_oin = ";
-        // Reads only the deliveries in flight (the `deliveries_leased` index).
-        let in_flight = "SELECT 'in_flight' AS source, d.recipient_oin, d.id, s.case_ref, \
-                         d.seq, d.leased_by, d.leased_until \
-                         FROM deliveries d JOIN signals s ON s.id = d.signal_id \
-                         WHERE d.leased_until IS NOT NULL AND d.acked_at IS NULL \
-                         AND d.expired_at IS NULL AND d.recipient_oin = ";
-        for (recipient, ids) in leases {
-            select_in(opening, asked, recipient, " AND d.id IN ", ids);
-            opening.read(|sql| {
-                sql.push(in_flight).bind(recipient.to_string());
+        // Each query takes its keys as one JSON parameter, driving the join (a CROSS JOIN
+        // keeps SQLite from choosing another order), so its text never changes.
+        let pairs = [("oin", Json::Text), ("key", Json::Text)];
+        opening.read_over(pairs_of(keys), |sql, rows| {
+            sql.push(
+                "SELECT 'signal' AS source, s.sender_oin, s.id, s.idempotency_key, \
+                 s.content_hash FROM (",
+            )
+            .json_rows(&pairs, rows)
+            .push(
+                ") AS k CROSS JOIN signals s \
+                 WHERE s.sender_oin = k.oin AND s.idempotency_key = k.key",
+            );
+        });
+        opening.read_over(pairs_of(acks), |sql, rows| {
+            sql.push(concat!(
+                "SELECT 'delivery' AS source, d.recipient_oin, d.id, d.acked_at, ",
+                "d.expired_at, d.signal_id, d.purposes, s.sender_oin, s.signal_type, ",
+                signal_subject!(),
+                " FROM ("
+            ))
+            .json_rows(&pairs, rows)
+            .push(
+                ") AS k CROSS JOIN deliveries d JOIN signals s ON s.id = d.signal_id \
+                 WHERE d.recipient_oin = k.oin AND d.id = k.key",
+            );
+        });
+        let mut recipients = JsonRows::default();
+        for recipient in leases.keys() {
+            recipients.row(|r| {
+                r.text(recipient.as_str());
             });
         }
+        opening.read_over(pairs_of(leases), |sql, rows| {
+            sql.push(
+                "SELECT 'lease' AS source, d.id, d.acked_at, d.expired_at, d.leased_by, \
+                 d.leased_until FROM (",
+            )
+            .json_rows(&pairs, rows)
+            .push(") AS k CROSS JOIN deliveries d WHERE d.recipient_oin = k.oin AND d.id = k.key");
+        });
+        // Reads only the deliveries in flight (the `deliveries_leased` index).
+        opening.read_over(recipients, |sql, rows| {
+            sql.push(
+                "SELECT 'in_flight' AS source, d.recipient_oin, d.id, s.case_ref, d.seq, \
+                 d.leased_by, d.leased_until FROM (",
+            )
+            .json_rows(&[("oin", Json::Text)], rows)
+            .push(
+                ") AS k CROSS JOIN deliveries d JOIN signals s ON s.id = d.signal_id \
+                 WHERE d.leased_until IS NOT NULL AND d.acked_at IS NULL \
+                 AND d.expired_at IS NULL AND d.recipient_oin = k.oin",
+            );
+        });
     }
 
     /// What the rows of the opening's queries say; rows of other sources are left out.
@@ -204,22 +230,15 @@ fn oin(row: &AnyRow, column: &str) -> Result<Oin, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }
 
-/// Asks `select` `oin` `column_in` `(values…)`, in as many statements as the parameter limit
-/// asks.
-fn select_in(
-    opening: &mut Opening,
-    select: &str,
-    oin: &Oin,
-    column_in: &str,
-    values: HashSet<&str>,
-) {
-    let values: Vec<&str> = values.into_iter().collect();
-    for chunk in values.chunks(MAX_PARAMETERS - 1) {
-        opening.read(|sql| {
-            sql.push(select)
-                .bind(oin.to_string())
-                .push(column_in)
-                .bind_list(chunk.iter().copied());
-        });
+/// Rows of an OIN and a key, for each key of each OIN.
+fn pairs_of(keys: HashMap<&Oin, HashSet<&str>>) -> JsonRows {
+    let mut rows = JsonRows::default();
+    for (oin, keys) in keys {
+        for key in keys {
+            rows.row(|r| {
+                r.text(oin.as_str()).text(key);
+            });
+        }
     }
+    rows
 }

@@ -1,12 +1,12 @@
-//! The rows of one group commit, and the few multi-row statements that write them.
+//! The rows of one group commit, and the few statements that write them.
 //!
 //! With sqlx every statement is a round trip to the connection's worker thread, and with
 //! one statement per row those round trips, not SQLite, limit the writer (DESIGN.md, "The cost
 //! of durability"). So the writer reads what a batch's jobs ask about in few queries
 //! ([`super::known`]), applies the jobs in memory, and writes each table with one
-//! `INSERT … VALUES (…), (…)` or `UPDATE … FROM (VALUES …)` ([`Rows::write`]), split only
-//! where the limit on bound parameters requires, into the batch's [`Script`]. The same
-//! statements run on SQLite and PostgreSQL.
+//! `INSERT … SELECT` or `UPDATE … FROM` over all its rows, passed as one JSON parameter
+//! ([`Sql::json_rows`]), into the batch's [`Script`]. The same statements run on SQLite and
+//! PostgreSQL.
 
 use std::collections::BTreeMap;
 
@@ -15,8 +15,8 @@ use crate::{
     audit::{AuditRecord, Subject},
     ids::Oin,
     store::{
-        columns::{audit_columns, enum_text},
-        db::{MAX_PARAMETERS, Values},
+        columns::enum_text,
+        json_rows::{Json, JsonRows},
     },
 };
 
@@ -70,183 +70,229 @@ pub(super) struct Rows {
 
 // === impl Rows ===
 
+/// The columns of `signals` as the writer inserts them.
+const SIGNAL_COLUMNS: &[(&str, Json)] = &[
+    ("id", Json::Text),
+    ("sender_oin", Json::Text),
+    ("idempotency_key", Json::Text),
+    ("content_hash", Json::Blob),
+    ("signal_type", Json::Text),
+    ("purpose", Json::Text),
+    ("case_ref", Json::Text),
+    ("rule_name", Json::Text),
+    ("policy_version", Json::Text),
+    ("accepted_at", Json::Int),
+    ("audit_seq", Json::Int),
+    ("case_ref_hash", Json::Text),
+    ("subject_type", Json::Text),
+    ("subject_hash", Json::Text),
+    ("subject_key_id", Json::Text),
+];
+
+/// The columns of `deliveries` as the writer inserts them.
+const DELIVERY_COLUMNS: &[(&str, Json)] = &[
+    ("id", Json::Text),
+    ("signal_id", Json::Text),
+    ("position", Json::Int),
+    ("recipient_oin", Json::Text),
+    ("purposes", Json::Text),
+    ("withheld", Json::Text),
+    ("payload", Json::Blob),
+];
+
+/// The columns of `audit_log`.
+const AUDIT_COLUMNS: &[(&str, Json)] = &[
+    ("seq", Json::Int),
+    ("id", Json::Text),
+    ("at", Json::Int),
+    ("event", Json::Text),
+    ("outcome", Json::Text),
+    ("actor_oin", Json::Text),
+    ("actor_person", Json::Text),
+    ("counterparty_oin", Json::Text),
+    ("purpose", Json::Text),
+    ("legal_basis", Json::Text),
+    ("signal_id", Json::Text),
+    ("signal_type", Json::Text),
+    ("delivery_id", Json::Text),
+    ("case_ref_hash", Json::Text),
+    ("subject_type", Json::Text),
+    ("subject_hash", Json::Text),
+    ("subject_key_id", Json::Text),
+    ("trace_id", Json::Text),
+    ("span_id", Json::Text),
+    ("detail", Json::Text),
+    ("prev_hash", Json::Text),
+    ("hash", Json::Text),
+];
+
+/// A delivery's id and a time (Unix ms): an acknowledgement or an expiry.
+const ID_AT: &[(&str, Json)] = &[("id", Json::Text), ("at", Json::Int)];
+
 impl Rows {
     /// Writes every row: signals before the deliveries that refer to them.
     pub async fn write(self, script: &mut Script<'_>) -> Result<(), sqlx::Error> {
-        let signals = "INSERT INTO signals (id, sender_oin, idempotency_key, content_hash, signal_type, purpose, case_ref, rule_name, policy_version, accepted_at, audit_seq, case_ref_hash, subject_type, subject_hash, subject_key_id) ";
-        execute_values(script, signals, "", 15, self.signals, |b, s| {
-            b.bind(s.id)
-                .bind(s.sender.to_string())
-                .bind(s.idempotency_key)
-                .bind(s.content_hash.to_vec())
-                .bind(s.signal_type)
-                .bind(s.purpose)
-                .bind(s.case_ref)
-                .bind(s.rule)
-                .bind(s.policy_version)
-                .bind(s.accepted_at)
-                .bind(s.audit_seq)
-                .bind(s.subject.case_ref_hash.unwrap_or_default())
-                .bind(s.subject.subject_type)
-                .bind(s.subject.subject_hash)
-                .bind(s.subject.subject_key_id.unwrap_or_default());
-        })
-        .await?;
-        let deliveries = "INSERT INTO deliveries (id, signal_id, position, recipient_oin, purposes, withheld, payload) ";
-        execute_values(script, deliveries, "", 7, self.deliveries, |b, d| {
-            b.bind(d.id)
-                .bind(d.signal_id)
-                .bind(d.position)
-                .bind(d.recipient.to_string())
-                .bind(d.purposes)
-                .bind(d.withheld)
-                .bind(d.payload);
-        })
-        .await?;
-        let audit = concat!("INSERT INTO audit_log (", audit_columns!(), ") ");
-        execute_values(script, audit, "", 22, self.audit, |b, (record, hash)| {
+        let mut signals = JsonRows::default();
+        for s in self.signals {
+            signals.row(|r| {
+                r.text(&s.id)
+                    .text(s.sender.as_str())
+                    .text(&s.idempotency_key)
+                    .blob(&s.content_hash)
+                    .text(&s.signal_type)
+                    .text(&s.purpose)
+                    .text(&s.case_ref)
+                    .text(&s.rule)
+                    .text(&s.policy_version)
+                    .int(s.accepted_at)
+                    .int(s.audit_seq)
+                    .text(s.subject.case_ref_hash.as_deref().unwrap_or_default())
+                    .opt_text(s.subject.subject_type.as_deref())
+                    .opt_text(s.subject.subject_hash.as_deref())
+                    .text(s.subject.subject_key_id.as_deref().unwrap_or_default());
+            });
+        }
+        insert(script, "signals", SIGNAL_COLUMNS, signals, "").await?;
+        let mut deliveries = JsonRows::default();
+        for d in self.deliveries {
+            deliveries.row(|r| {
+                r.text(&d.id)
+                    .text(&d.signal_id)
+                    .int(d.position)
+                    .text(d.recipient.as_str())
+                    .text(&d.purposes)
+                    .text(&d.withheld)
+                    .blob(&d.payload);
+            });
+        }
+        insert(script, "deliveries", DELIVERY_COLUMNS, deliveries, "").await?;
+        let mut audit = JsonRows::default();
+        for (record, hash) in self.audit {
             let e = record.event;
-            b.bind(record.seq)
-                .bind(record.id)
-                .bind(record.at)
-                .bind(enum_text(&e.event))
-                .bind(enum_text(&e.outcome))
-                .bind(e.actor.map(|oin| oin.to_string()))
-                .bind(e.actor_person)
-                .bind(e.counterparty.map(|oin| oin.to_string()))
-                .bind(e.purpose)
-                .bind(e.legal_basis)
-                .bind(e.signal_id)
-                .bind(e.signal_type)
-                .bind(e.delivery_id)
-                .bind(e.subject.case_ref_hash)
-                .bind(e.subject.subject_type)
-                .bind(e.subject.subject_hash)
-                .bind(e.subject.subject_key_id)
-                .bind(e.trace.trace_id)
-                .bind(e.trace.span_id)
-                .bind(e.detail.to_string())
-                .bind(record.prev_hash)
-                .bind(hash);
-        })
-        .await?;
-        // `column1`, `column2` are SQLite's and PostgreSQL's names for the columns of a VALUES
-        // list. Leases first: an acknowledgement or expiry later in the batch ends them.
-        let leased = "UPDATE deliveries SET attempts = attempts + v.column4, leased_by = v.column2, leased_until = v.column3 FROM (";
-        execute_values(
+            audit.row(|r| {
+                r.int(record.seq)
+                    .text(&record.id)
+                    .int(record.at)
+                    .text(&enum_text(&e.event))
+                    .text(&enum_text(&e.outcome))
+                    .opt_text(e.actor.as_ref().map(Oin::as_str))
+                    .opt_text(e.actor_person.as_deref())
+                    .opt_text(e.counterparty.as_ref().map(Oin::as_str))
+                    .opt_text(e.purpose.as_deref())
+                    .opt_text(e.legal_basis.as_deref())
+                    .opt_text(e.signal_id.as_deref())
+                    .opt_text(e.signal_type.as_deref())
+                    .opt_text(e.delivery_id.as_deref())
+                    .opt_text(e.subject.case_ref_hash.as_deref())
+                    .opt_text(e.subject.subject_type.as_deref())
+                    .opt_text(e.subject.subject_hash.as_deref())
+                    .opt_text(e.subject.subject_key_id.as_deref())
+                    .opt_text(e.trace.trace_id.as_deref())
+                    .opt_text(e.trace.span_id.as_deref())
+                    .text(&e.detail.to_string())
+                    .text(&record.prev_hash)
+                    .text(&hash);
+            });
+        }
+        insert(script, "audit_log", AUDIT_COLUMNS, audit, "").await?;
+        // Leases first: an acknowledgement or expiry later in the batch ends them.
+        let mut leased = JsonRows::default();
+        for (id, lease) in self.leased {
+            leased.row(|r| {
+                r.text(&id)
+                    .opt_text(lease.holder.as_deref())
+                    .opt_int(lease.until)
+                    .int(lease.streamed);
+            });
+        }
+        let lease_columns = [
+            ("id", Json::Text),
+            ("holder", Json::Text),
+            ("until", Json::Int),
+            ("streamed", Json::Int),
+        ];
+        update(
             script,
+            "attempts = attempts + v.streamed, leased_by = v.holder, leased_until = v.until",
+            &lease_columns,
             leased,
-            ") AS v WHERE deliveries.id = v.column1",
-            4,
-            self.leased,
-            |b, (id, lease)| {
-                b.bind(id)
-                    .bind(lease.holder)
-                    .bind(lease.until)
-                    .bind(lease.streamed);
-            },
+            "",
         )
         .await?;
         // A settled delivery's lease ends with it, so that only deliveries in flight stay in
         // the `deliveries_leased` index.
-        let acked = "UPDATE deliveries SET acked_at = v.column2, leased_by = NULL, leased_until = NULL FROM (";
-        let only_unacked = ") AS v WHERE deliveries.id = v.column1 AND deliveries.acked_at IS NULL";
-        execute_values(script, acked, only_unacked, 2, self.acked, |b, (id, at)| {
-            b.bind(id).bind(at);
-        })
-        .await?;
+        let unacked = " AND deliveries.acked_at IS NULL";
+        let set_acked = "acked_at = v.at, leased_by = NULL, leased_until = NULL";
+        update(script, set_acked, ID_AT, id_at(self.acked), unacked).await?;
         // The expired copy is erased: `substr(…, 1, 0)` is the empty BLOB and the empty BYTEA
         // (but NULL for an already empty BLOB in SQLite, hence the COALESCE).
-        let expired = "UPDATE deliveries SET expired_at = v.column2, payload = COALESCE(substr(payload, 1, 0), payload), leased_by = NULL, leased_until = NULL FROM (";
-        let still_pending =
-            ") AS v WHERE deliveries.id = v.column1 AND deliveries.acked_at IS NULL";
-        execute_values(
-            script,
-            expired,
-            still_pending,
-            2,
-            self.expired,
-            |b, (id, at)| {
-                b.bind(id).bind(at);
-            },
-        )
-        .await?;
+        let set_expired = "expired_at = v.at, payload = COALESCE(substr(payload, 1, 0), payload), \
+                           leased_by = NULL, leased_until = NULL";
+        update(script, set_expired, ID_AT, id_at(self.expired), unacked).await?;
         // An acknowledged copy is erased the same way, in the transaction of its ack.
-        let erased =
-            "UPDATE deliveries SET payload = COALESCE(substr(payload, 1, 0), payload) FROM (";
-        execute_values(
-            script,
-            erased,
-            ") AS v WHERE deliveries.id = v.column1",
-            1,
-            self.erased,
-            |b, id| {
-                b.bind(id);
-            },
-        )
-        .await?;
+        let mut erased = JsonRows::default();
+        for id in self.erased {
+            erased.row(|r| {
+                r.text(&id);
+            });
+        }
+        let set_erased = "payload = COALESCE(substr(payload, 1, 0), payload)";
+        update(script, set_erased, &[("id", Json::Text)], erased, "").await?;
         self.counters.write(script).await?;
         Ok(())
     }
 }
 
-/// Most rows in one multi-row statement.
-const MOST_ROWS: usize = 128;
+/// Rows of a delivery id and a time.
+fn id_at(rows: Vec<(String, i64)>) -> JsonRows {
+    let mut json = JsonRows::default();
+    for (id, at) in rows {
+        json.row(|r| {
+            r.text(&id).int(at);
+        });
+    }
+    json
+}
 
-/// Writes `head VALUES (…), (…) tail` over `rows`, `columns` values each, into `script`;
-/// nothing when there are no rows.
-///
-/// Each statement takes a power of two of rows, at most [`MOST_ROWS`] (and within
-/// [`MAX_PARAMETERS`]): 50 rows are written as 32 + 16 + 2. So a table has at most eight
-/// statement texts, and a batch's script one of few, which stay prepared on the writer's
-/// connection, instead of a new text to parse and plan for every batch size.
-pub(super) async fn execute_values<T>(
+/// Writes `INSERT INTO table (columns) SELECT … FROM rows ORDER BY key tail` into `script`:
+/// the rows go in in the order they were added.
+pub(super) async fn insert(
     script: &mut Script<'_>,
-    head: &str,
+    table: &str,
+    columns: &[(&str, Json)],
+    rows: JsonRows,
     tail: &str,
-    columns: usize,
-    rows: impl IntoIterator<Item = T, IntoIter: ExactSizeIterator>,
-    mut push: impl FnMut(&mut Values<'_>, T),
 ) -> Result<(), sqlx::Error> {
-    let mut rows = rows.into_iter();
-    let most = MOST_ROWS.min(MAX_PARAMETERS / columns);
-    while rows.len() > 0 {
-        let take = chunk(rows.len(), most);
-        script
-            .run(|sql| {
-                sql.push(head)
-                    .values(rows.by_ref().take(take), &mut push)
-                    .push(tail);
-            })
-            .await?;
-    }
-    Ok(())
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    let head = format!("INSERT INTO {table} ({}) ", names.join(", "));
+    script
+        .run_over(rows, |sql, rows| {
+            // `WHERE true` keeps SQLite from reading an upsert's `ON CONFLICT` as a join's.
+            sql.push(&head)
+                .json_rows(columns, rows)
+                .push(" WHERE true ORDER BY key")
+                .push(tail);
+        })
+        .await
 }
 
-/// The largest power of two at most `left` and `most`.
-fn chunk(left: usize, most: usize) -> usize {
-    let n = left.min(most).max(1);
-    1 << (usize::BITS - 1 - n.leading_zeros())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::chunk;
-
-    #[test]
-    fn rows_are_written_in_powers_of_two() {
-        let sizes = |mut left: usize| {
-            let mut sizes = Vec::new();
-            while left > 0 {
-                let n = chunk(left, 128);
-                sizes.push(n);
-                left -= n;
-            }
-            sizes
-        };
-        assert_eq!(sizes(50), [32, 16, 2]);
-        assert_eq!(sizes(1), [1]);
-        assert_eq!(sizes(300), [128, 128, 32, 8, 4]);
-        assert_eq!(chunk(1000, 100), 64);
-    }
+/// Writes `UPDATE deliveries SET set FROM (rows) AS v WHERE deliveries.id = v.id and` into
+/// `script`; the rows' first column is the delivery id.
+async fn update(
+    script: &mut Script<'_>,
+    set: &str,
+    columns: &[(&str, Json)],
+    rows: JsonRows,
+    and: &str,
+) -> Result<(), sqlx::Error> {
+    script
+        .run_over(rows, |sql, rows| {
+            sql.push("UPDATE deliveries SET ")
+                .push(set)
+                .push(" FROM (")
+                .json_rows(columns, rows)
+                .push(") AS v WHERE deliveries.id = v.id")
+                .push(and);
+        })
+        .await
 }

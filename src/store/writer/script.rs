@@ -5,14 +5,19 @@
 //! whatever the statement does: about as much as SQLite's own work for a batch's rows. So on
 //! SQLite a transaction takes two: `BEGIN IMMEDIATE` with the reads the batch needs
 //! ([`Opening`]), each tagged with a `source` column so their rows can be told apart, then
-//! the batch's statements gathered into one text with its `COMMIT` ([`Script`]). sqlx keeps
-//! that text prepared, which pays when batches repeat their shape (one partner's `Send`s);
-//! under a mixed load the text varies and is prepared anew (README, "Benchmarks"). PostgreSQL
-//! prepares one statement at a time, so there each runs as it comes.
+//! the batch's statements gathered into one text with its `COMMIT` ([`Script`]). Every
+//! statement takes its rows as one JSON parameter ([`Sql::json_rows`]) and each is written
+//! even when it has none, so both texts are the same from batch to batch and stay prepared
+//! (preparing them anew for every mix of rows cost a sixth of the gateway's CPU under a mixed
+//! load; README, "Benchmarks"). PostgreSQL prepares one statement at a time, so there each
+//! runs as it comes, and only when it has rows.
 
 use sqlx::{AnyConnection, any::AnyRow};
 
-use crate::{database::Backend, store::db::Sql};
+use crate::{
+    database::Backend,
+    store::{db::Sql, json_rows::JsonRows},
+};
 
 /// The reads a transaction begins with.
 pub(super) struct Opening {
@@ -48,13 +53,22 @@ impl Opening {
         }
     }
 
+    /// Adds the query `build` writes over `rows`: on SQLite even over no rows, so that the
+    /// opening's text does not change; on PostgreSQL when there are rows.
+    pub fn read_over(&mut self, rows: JsonRows, build: impl FnOnce(&mut Sql, JsonRows)) {
+        if self.backend == Backend::Postgres && rows.is_empty() {
+            return;
+        }
+        self.read(|sql| build(sql, rows));
+    }
+
     /// Begins the transaction with the audit chain to itself ([`Backend::begin_writing`])
     /// and returns the rows of every read.
     pub async fn begin(self, conn: &mut AnyConnection) -> Result<Vec<AnyRow>, sqlx::Error> {
         let mut rows = Vec::new();
         if self.backend == Backend::Sqlite {
             for mut all in self.reads {
-                rows.extend(all.fetch_all(&mut *conn).await?);
+                rows.extend(all.kept().fetch_all(&mut *conn).await?);
             }
             return Ok(rows);
         }
@@ -87,17 +101,24 @@ impl<'c> Script<'c> {
         }
     }
 
-    /// Adds the statement `build` writes: run now on PostgreSQL, with the commit on SQLite.
-    pub async fn run(&mut self, build: impl FnOnce(&mut Sql)) -> Result<(), sqlx::Error> {
+    /// Adds the statement `build` writes over `rows`: with the commit on SQLite, even over no
+    /// rows, so that the script's text does not change; run now on PostgreSQL, when there are
+    /// rows.
+    pub async fn run_over(
+        &mut self,
+        rows: JsonRows,
+        build: impl FnOnce(&mut Sql, JsonRows),
+    ) -> Result<(), sqlx::Error> {
         match &mut self.gathered {
             Some(all) => {
-                build(all);
+                build(all, rows);
                 all.push(";\n");
                 Ok(())
             }
+            None if rows.is_empty() => Ok(()),
             None => {
                 let mut sql = Sql::new(self.backend, "");
-                build(&mut sql);
+                build(&mut sql, rows);
                 sql.kept().execute(self.conn).await?;
                 Ok(())
             }

@@ -1,0 +1,161 @@
+//! Rows for one statement as one JSON parameter: a JSON array of arrays that the statement
+//! reads as a table ([`Sql::json_rows`]). The statement's text is then the same whatever the
+//! number of rows, so it is prepared once and kept, where a `VALUES` list with a placeholder
+//! per value is a new text, parsed and planned anew, for every number of rows.
+
+use super::db::Sql;
+use crate::database::Backend;
+
+// === impl Sql ===
+
+impl Sql {
+    /// Appends `WITH r AS (<rows>) SELECT <column>, … FROM r`: the rows of a JSON array of
+    /// arrays, bound as one parameter, each array's values typed and named by `columns`, with
+    /// the array index as `key`. The text is the same whatever the number of rows, so it
+    /// stays prepared. Each row's JSON is taken out of the array once (`MATERIALIZED`), not
+    /// once per column.
+    pub fn json_rows(&mut self, columns: &[(&str, Json)], rows: JsonRows) -> &mut Self {
+        match self.backend() {
+            Backend::Sqlite => {
+                self.push("WITH r AS MATERIALIZED (SELECT key, value FROM json_each(")
+            }
+            Backend::Postgres => {
+                self.push("WITH r AS MATERIALIZED (SELECT key, value FROM json_array_elements(")
+            }
+        };
+        self.bind(rows.finish());
+        match self.backend() {
+            Backend::Sqlite => self.push(")) SELECT "),
+            Backend::Postgres => self.push("::json) WITH ORDINALITY AS e (value, key)) SELECT "),
+        };
+        for (i, (name, kind)) in columns.iter().enumerate() {
+            let value = format!("value ->> {i}");
+            let expr = match (self.backend(), kind) {
+                (_, Json::Text) => value,
+                (Backend::Sqlite, Json::Int) => value,
+                (Backend::Postgres, Json::Int) => format!("({value})::bigint"),
+                (Backend::Sqlite, Json::Blob) => format!("unhex({value})"),
+                (Backend::Postgres, Json::Blob) => format!("decode({value}, 'hex')"),
+            };
+            if i > 0 {
+                self.push(", ");
+            }
+            self.push(&expr).push(" AS ").push(name);
+        }
+        self.push(" FROM r")
+    }
+}
+
+/// How a value of [`JsonRows`] is typed in SQL.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Json {
+    /// Text, or NULL.
+    Text,
+    /// A 64-bit integer, or NULL.
+    Int,
+    /// Bytes (carried as hex).
+    Blob,
+}
+
+/// Rows of values for one statement, as a JSON array of arrays ([`Sql::json_rows`]).
+#[derive(Debug, Default)]
+pub(super) struct JsonRows {
+    text: String,
+    rows: usize,
+}
+
+// === impl JsonRows ===
+
+impl JsonRows {
+    /// True when no row was added.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Adds a row whose values `fill` writes, in the order of the statement's columns.
+    pub fn row(&mut self, fill: impl FnOnce(&mut JsonRow<'_>)) {
+        self.text
+            .push_str(if self.rows == 0 { "[[" } else { "],[" });
+        self.rows += 1;
+        fill(&mut JsonRow {
+            text: &mut self.text,
+            first: true,
+        });
+    }
+
+    fn finish(self) -> String {
+        match self.rows {
+            0 => "[]".to_string(),
+            _ => self.text + "]]",
+        }
+    }
+}
+
+/// The values of one row of [`JsonRows`].
+pub(super) struct JsonRow<'r> {
+    text: &'r mut String,
+    first: bool,
+}
+
+// === impl JsonRow ===
+
+impl JsonRow<'_> {
+    fn next(&mut self) -> &mut String {
+        if !self.first {
+            self.text.push(',');
+        }
+        self.first = false;
+        self.text
+    }
+
+    /// A text value (JSON-escaped).
+    pub fn text(&mut self, value: &str) -> &mut Self {
+        let text = self.next();
+        // Serialising a `str` into a `String` cannot fail.
+        if let Ok(json) = serde_json::to_string(value) {
+            text.push_str(&json);
+        }
+        self
+    }
+
+    /// A text value or NULL.
+    pub fn opt_text(&mut self, value: Option<&str>) -> &mut Self {
+        match value {
+            Some(value) => self.text(value),
+            None => {
+                self.next().push_str("null");
+                self
+            }
+        }
+    }
+
+    /// An integer.
+    pub fn int(&mut self, value: i64) -> &mut Self {
+        let text = self.next();
+        text.push_str(&value.to_string());
+        self
+    }
+
+    /// An integer or NULL.
+    pub fn opt_int(&mut self, value: Option<i64>) -> &mut Self {
+        match value {
+            Some(value) => self.int(value),
+            None => {
+                self.next().push_str("null");
+                self
+            }
+        }
+    }
+
+    /// Bytes, as hex.
+    pub fn blob(&mut self, value: &[u8]) -> &mut Self {
+        let text = self.next();
+        text.push('"');
+        text.push_str(&hex::encode(value));
+        text.push('"');
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests;
