@@ -52,7 +52,8 @@ pub enum Sensitivity {
 pub struct Catalogue {
     pool: DescriptorPool,
     sensitivity: ExtensionDescriptor,
-    subject_id: ExtensionDescriptor,
+    /// The fields that carry a data subject's identifier, by full name, read once at load.
+    subject_fields: std::collections::HashMap<String, SubjectIdType>,
     /// The form of every text field that names one, by full name, read once at load: the
     /// check of each `Send` looks it up instead of decoding field options.
     text_forms: std::collections::HashMap<String, formats::TextForm>,
@@ -109,6 +110,18 @@ impl Catalogue {
         let sensitivity = option("ketenpoort.v1.sensitivity")?;
         let signal = option("ketenpoort.v1.signal")?;
         let subject_id = option("ketenpoort.v1.subject_id")?;
+        let subject_fields = pool
+            .all_messages()
+            .flat_map(|m| m.fields().collect::<Vec<_>>())
+            .filter_map(|field| {
+                let kind = match field.options().get_extension(&subject_id).as_enum_number() {
+                    Some(1) => SubjectIdType::VNummer,
+                    Some(2) => SubjectIdType::Bsn,
+                    _ => return None,
+                };
+                Some((field.full_name().to_string(), kind))
+            })
+            .collect();
         let text_forms = formats::text_forms(
             &pool,
             &option("ketenpoort.v1.format")?,
@@ -123,7 +136,7 @@ impl Catalogue {
         Ok(Self {
             pool,
             sensitivity,
-            subject_id,
+            subject_fields,
             text_forms,
             signals,
         })
@@ -178,15 +191,7 @@ impl Catalogue {
             return;
         }
         for (field, value) in message.fields() {
-            let kind = match field
-                .options()
-                .get_extension(&self.subject_id)
-                .as_enum_number()
-            {
-                Some(1) => Some(SubjectIdType::VNummer),
-                Some(2) => Some(SubjectIdType::Bsn),
-                _ => None,
-            };
+            let kind = self.subject_fields.get(field.full_name()).copied();
             match (kind, value) {
                 (Some(kind), Value::String(id)) if !id.is_empty() => found.push((kind, id.clone())),
                 (_, Value::Message(nested)) => self.collect_subjects(nested, found, depth + 1),
