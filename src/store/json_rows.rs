@@ -13,20 +13,21 @@ impl Sql {
     /// arrays, bound as one parameter, each array's values typed and named by `columns`, with
     /// the array index as `key`. The text is the same whatever the number of rows, so it
     /// stays prepared. Each row's JSON is taken out of the array once (`MATERIALIZED`), not
-    /// once per column.
+    /// once per column; PostgreSQL reads it as `jsonb`, parsed once (as `json`, every `->>`
+    /// parsed the row's text again: `Send` ran 20–30% slower than with `VALUES` lists).
     pub fn json_rows(&mut self, columns: &[(&str, Json)], rows: JsonRows) -> &mut Self {
         match self.backend() {
             Backend::Sqlite => {
                 self.push("WITH r AS MATERIALIZED (SELECT key, value FROM json_each(")
             }
             Backend::Postgres => {
-                self.push("WITH r AS MATERIALIZED (SELECT key, value FROM json_array_elements(")
+                self.push("WITH r AS MATERIALIZED (SELECT key, value FROM jsonb_array_elements(")
             }
         };
         self.bind(rows.finish());
         match self.backend() {
             Backend::Sqlite => self.push(")) SELECT "),
-            Backend::Postgres => self.push("::json) WITH ORDINALITY AS e (value, key)) SELECT "),
+            Backend::Postgres => self.push("::jsonb) WITH ORDINALITY AS e (value, key)) SELECT "),
         };
         for (i, (name, kind)) in columns.iter().enumerate() {
             let value = format!("value ->> {i}");
