@@ -35,13 +35,10 @@ const EVERY: Duration = Duration::from_millis(200);
 /// Frames (pages) in the log beyond which it is restarted: 32 MiB of 4 KiB pages.
 const RESTART_FRAMES: i64 = 8192;
 
-/// Set on the writer's own connection: no checkpoints inside its commits, a restarted log
-/// file cut back to at most 64 MiB, and a page cache of 64 MiB instead of 2: with a million
-/// signals stored, the pages of the random indexes the writer inserts into were read from
-/// the file again and again (`pread` 14% of the gateway's CPU; `Send` 1,228/1,407 against
-/// 1,541/1,386 req/s with the larger cache, send → delivered p99 1.6 s against 0.15 s).
-pub(super) const WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0; \
-     PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -65536;";
+/// Set on the writer's own connection: no checkpoints inside its commits, and a restarted log
+/// file cut back to at most 64 MiB. (Its page cache is fitted to the store by the writer.)
+pub(super) const WRITER_PRAGMAS: &str =
+    "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;";
 
 /// The writer's upkeep of the log: restarting it once it has grown long (flagged by the
 /// checkpointing task), and truncating it after a forgetting.

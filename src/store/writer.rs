@@ -26,6 +26,7 @@ mod job;
 mod jobs;
 mod known;
 mod leases;
+mod page_cache;
 mod removal;
 mod rows;
 mod script;
@@ -40,6 +41,7 @@ use answer::Answer;
 pub(super) use job::{Job, Queued, Sent};
 use jobs::Batch;
 use known::Known;
+use page_cache::PageCache;
 use rows::Rows;
 use script::{Opening, Script};
 pub(super) use start::spawn;
@@ -75,6 +77,8 @@ struct Writer {
     settings: WriterSettings,
     /// SQLite's log: restarted between transactions once long, truncated after forgetting.
     wal_upkeep: Arc<WalUpkeep>,
+    /// SQLite's page cache on this connection, fitted to the store's size.
+    page_cache: PageCache,
 }
 
 impl Writer {
@@ -93,6 +97,7 @@ impl Writer {
             notifier,
             settings,
             wal_upkeep: Arc::default(),
+            page_cache: PageCache::new(),
         }
     }
 
@@ -145,6 +150,7 @@ impl Writer {
     async fn run(mut self, mut rx: mpsc::Receiver<Queued>) {
         let mut queued = Vec::with_capacity(MAX_BATCH);
         loop {
+            self.page_cache.fit(self.backend, &mut self.conn).await;
             let wait = self.settings.checkpoint_every;
             match tokio::time::timeout(wait, rx.recv_many(&mut queued, MAX_BATCH)).await {
                 Ok(0) => break,
