@@ -35,10 +35,18 @@ const EVERY: Duration = Duration::from_millis(200);
 /// Frames (pages) in the log beyond which it is restarted: 32 MiB of 4 KiB pages.
 const RESTART_FRAMES: i64 = 8192;
 
-/// Set on the writer's own connection: no checkpoints inside its commits, and a restarted log
-/// file cut back to at most 64 MiB. (Its page cache is fitted to the store by the writer.)
-pub(super) const WRITER_PRAGMAS: &str =
-    "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;";
+/// Set on the writer's own connection: no checkpoints inside its commits, a restarted log
+/// file cut back to at most 64 MiB, and its temporary files in memory. (Its page cache is
+/// fitted to the store by the writer.)
+///
+/// Every statement of a batch writes many rows and calls functions (`->>` over its JSON
+/// rows), and a function may fail half-way, so SQLite keeps a statement journal for each: a
+/// copy of every page the statement changes, to undo it. By default that journal spills to a
+/// temporary file past 64 KiB, and under `ketenpoort bench` writing it there took a tenth of
+/// the writer's thread. In memory it holds at most the pages of one statement (of a batch of
+/// at most 256 jobs; forgetting and pruning go in bounded chunks).
+pub(super) const WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0; \
+     PRAGMA journal_size_limit = 67108864; PRAGMA temp_store = MEMORY;";
 
 /// The writer's upkeep of the log: restarting it once it has grown long (flagged by the
 /// checkpointing task), and truncating it after a forgetting.

@@ -148,10 +148,8 @@ impl Writer {
                 continue; // acknowledged twice within one call
             }
             acknowledged += 1;
-            batch.rows.acked.push((id.clone(), now));
-            if self.settings.erase_on_ack {
-                batch.rows.erased.push(id.clone());
-            }
+            let erase = self.settings.erase_on_ack;
+            batch.rows.acked.push((id.clone(), now, erase));
             let mut event = template.clone();
             event.subject = delivery.subject;
             event.counterparty = delivery.sender.parse().ok();

@@ -58,12 +58,11 @@ pub(super) struct Rows {
     pub audit: Vec<(AuditRecord, String)>,
     /// Deliveries leased to streams in this batch, by id.
     pub leased: BTreeMap<String, LeaseRow>,
-    /// Newly acknowledged deliveries and when (Unix ms).
-    pub acked: Vec<(String, i64)>,
+    /// Newly acknowledged deliveries, when (Unix ms), and whether the copy is erased with the
+    /// acknowledgement (no grace period).
+    pub acked: Vec<(String, i64, bool)>,
     /// Newly expired deliveries and when (Unix ms).
     pub expired: Vec<(String, i64)>,
-    /// Deliveries whose copy is erased in this batch (acknowledged, with no grace period).
-    pub erased: Vec<String>,
     /// What the batch's accepted signals add to the monitor's counters.
     pub counters: super::counters::Counters,
 }
@@ -126,8 +125,10 @@ const AUDIT_COLUMNS: &[(&str, Json)] = &[
     ("hash", Json::Text),
 ];
 
-/// A delivery's id and a time (Unix ms): an acknowledgement or an expiry.
+/// A delivery's id and a time (Unix ms): an expiry.
 const ID_AT: &[(&str, Json)] = &[("id", Json::Text), ("at", Json::Int)];
+/// An acknowledgement: the delivery's id, the time (Unix ms), and 1 when its copy is erased.
+const ACKED: &[(&str, Json)] = &[("id", Json::Text), ("at", Json::Int), ("erase", Json::Int)];
 
 impl Rows {
     /// Writes every row: signals before the deliveries that refer to them.
@@ -220,24 +221,25 @@ impl Rows {
         )
         .await?;
         // A settled delivery's lease ends with it, so that only deliveries in flight stay in
-        // the `deliveries_leased` index.
+        // the `deliveries_leased` index. An acknowledged copy without a grace period is erased
+        // in the same statement (one rewrite of the row, not two): `substr(…, 1, 0)` is the
+        // empty BLOB and the empty BYTEA (but NULL for an already empty BLOB in SQLite, hence
+        // the COALESCE).
         let unacked = " AND deliveries.acked_at IS NULL";
-        let set_acked = "acked_at = v.at, leased_by = NULL, leased_until = NULL";
-        update(script, set_acked, ID_AT, id_at(self.acked), unacked).await?;
-        // The expired copy is erased: `substr(…, 1, 0)` is the empty BLOB and the empty BYTEA
-        // (but NULL for an already empty BLOB in SQLite, hence the COALESCE).
+        let mut acked = JsonRows::default();
+        for (id, at, erase) in self.acked {
+            acked.row(|r| {
+                r.text(&id).int(at).int(i64::from(erase));
+            });
+        }
+        let set_acked = "acked_at = v.at, leased_by = NULL, leased_until = NULL, payload = \
+                         CASE WHEN v.erase = 1 THEN COALESCE(substr(payload, 1, 0), payload) \
+                         ELSE payload END";
+        update(script, set_acked, ACKED, acked, unacked).await?;
+        // The expired copy is erased the same way.
         let set_expired = "expired_at = v.at, payload = COALESCE(substr(payload, 1, 0), payload), \
                            leased_by = NULL, leased_until = NULL";
         update(script, set_expired, ID_AT, id_at(self.expired), unacked).await?;
-        // An acknowledged copy is erased the same way, in the transaction of its ack.
-        let mut erased = JsonRows::default();
-        for id in self.erased {
-            erased.row(|r| {
-                r.text(&id);
-            });
-        }
-        let set_erased = "payload = COALESCE(substr(payload, 1, 0), payload)";
-        update(script, set_erased, &[("id", Json::Text)], erased, "").await?;
         self.counters.write(script).await?;
         Ok(())
     }
