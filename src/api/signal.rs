@@ -22,8 +22,8 @@ use crate::{
     catalogue::{TYPE_URL_PREFIX, type_url},
     exchange::{
         Exchange,
-        deliveries::Streamed,
         envelope::{Envelope, Payload},
+        stream::Streamed,
     },
     store::{DeliveryState, PendingDelivery, Receipt},
 };

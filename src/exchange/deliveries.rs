@@ -1,11 +1,7 @@
-//! Deliveries: a recipient's stream (its unacknowledged backlog, a caught-up marker, then new
-//! deliveries as they are committed), acknowledgements, and the expiry of deliveries left
-//! unacknowledged too long.
+//! Deliveries after they are streamed ([`super::stream`]): acknowledgements, receipts, and
+//! the expiry of deliveries left unacknowledged too long, as dead letters.
 
-use std::{fmt, sync::Arc, time::Duration};
-
-use tokio::sync::mpsc;
-use tracing::Instrument as _;
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -13,158 +9,17 @@ use super::{Exchange, ExchangeError, lifecycle::Refusal, registry_changes::Opera
 use crate::{
     audit::{Actor, AuditEvent, EventKind, Outcome, StoredRecord, Subject},
     ids::Oin,
-    registry::{Partner, Registry},
-    store::{AuditFilter, EXPIRE_BATCH, Lease, PendingDelivery, StoreError},
+    registry::Registry,
+    store::{AuditFilter, EXPIRE_BATCH, StoreError},
     telemetry,
 };
 
-/// How long a subscriber waits before looking in the database without a wake-up. Covers
-/// deliveries committed by another gateway replica sharing the database.
-const POLL_INTERVAL: Duration = Duration::from_secs(2);
-/// Most deliveries read from the database, and leased, per round trip of a subscription.
-/// Each round waits for a commit of the writer (some 25 ms under load): with 64 a stream
-/// took at most about 1,300 copies a second and fell behind a busy chain (README,
-/// "Benchmarks").
-const STREAM_BATCH: i64 = 512;
 /// Most delivery ids in one `Ack`.
 const MAX_ACK_IDS: usize = 1000;
-/// A duration as whole milliseconds.
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// Items a subscription holds for a slow client before it waits.
-const STREAM_BUFFER: usize = 16;
-
-/// What a subscription yields.
-pub enum Streamed {
-    /// A delivery, counted and audited as streamed.
-    Delivery(Box<PendingDelivery>),
-    /// Everything pending at the start was sent; what follows is new.
-    CaughtUp,
-}
-
-impl fmt::Debug for Streamed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Streamed::Delivery(d) => f.debug_tuple("Delivery").field(d).finish(),
-            Streamed::CaughtUp => f.write_str("CaughtUp"),
-        }
-    }
-}
 
 // === impl Exchange ===
 
 impl Exchange {
-    /// Opens the delivery stream of `recipient`: its unacknowledged deliveries, then new ones
-    /// as they are committed, until the receiver is dropped or the gateway shuts down. The
-    /// stream runs in its own task, in the current span.
-    /// Refused with `Exhausted` when the endpoint holds the most streams it may already.
-    pub fn subscribe(
-        self: &Arc<Self>,
-        recipient: &Partner,
-        actor: &Actor,
-    ) -> Result<mpsc::Receiver<Result<Streamed, ExchangeError>>, ExchangeError> {
-        let slot = self.streams.take(&recipient.oin).ok_or_else(|| {
-            ExchangeError::Exhausted(format!(
-                "partner {} holds {} open Subscribe streams, the most one endpoint may: close one first",
-                recipient.id,
-                self.streams.max()
-            ))
-        })?;
-        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-        let streamed = actor.event(EventKind::DeliveryStreamed, Outcome::Ok);
-        let task = self
-            .clone()
-            .stream_deliveries(recipient.oin.clone(), streamed, tx);
-        tokio::spawn(
-            async move {
-                task.await;
-                drop(slot);
-            }
-            .instrument(tracing::Span::current()),
-        );
-        Ok(rx)
-    }
-
-    async fn stream_deliveries(
-        self: Arc<Self>,
-        recipient: Oin,
-        streamed: AuditEvent,
-        tx: mpsc::Sender<Result<Streamed, ExchangeError>>,
-    ) {
-        tracing::info!("subscription opened");
-        let holder = format!("{}/{}", self.instance, uuid::Uuid::new_v4().simple());
-        if let Err(e) = self.stream_leased(&recipient, &holder, streamed, &tx).await {
-            let _ = tx.send(Err(e)).await;
-        }
-        // Whatever this stream leased and was not acknowledged is offered again at once.
-        if let Err(e) = self.store.release(&holder).await {
-            tracing::warn!(error = %e, "stream leases not released; they end by themselves");
-        }
-    }
-
-    /// Leases the recipient's waiting deliveries to this stream and sends them, then waits
-    /// for new ones, until the receiver is dropped or the gateway shuts down.
-    async fn stream_leased(
-        &self,
-        recipient: &Oin,
-        holder: &str,
-        streamed: AuditEvent,
-        tx: &mpsc::Sender<Result<Streamed, ExchangeError>>,
-    ) -> Result<(), ExchangeError> {
-        let notify = self.notifier.handle(recipient);
-        let mut caught_up = false;
-        loop {
-            let notified = notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let now = self.clock.now_ms();
-            let waiting = self
-                .store
-                .pending(recipient, holder, now, STREAM_BATCH)
-                .await?;
-            let lease = Lease {
-                recipient: recipient.clone(),
-                holder: holder.to_string(),
-                now,
-                until: now.saturating_add(millis(self.lease)),
-            };
-            let batch = match waiting.is_empty() {
-                true => waiting,
-                false => self.store.lease(waiting, lease, streamed.clone()).await?,
-            };
-            if batch.is_empty() {
-                if !caught_up {
-                    caught_up = true;
-                    if tx.send(Ok(Streamed::CaughtUp)).await.is_err() {
-                        return Ok(());
-                    }
-                }
-                tokio::select! {
-                    _ = &mut notified => {}
-                    _ = tokio::time::sleep(POLL_INTERVAL) => {}
-                    _ = tx.closed() => return Ok(()),
-                    _ = self.shutdown.cancelled() => return Ok(()),
-                }
-                continue;
-            }
-            tracing::debug!(deliveries = batch.len(), "streaming deliveries");
-            for delivery in batch {
-                let sent = tx.send(Ok(Streamed::Delivery(Box::new(delivery))));
-                if sent.await.is_err() {
-                    return Ok(());
-                }
-            }
-        }
-    }
-
-    /// Ends every lease this gateway's streams hold, so that other replicas offer those
-    /// deliveries at once; for a graceful stop.
-    pub async fn release_leases(&self) -> Result<(), ExchangeError> {
-        Ok(self.store.release(&format!("{}/", self.instance)).await?)
-    }
-
     /// Acknowledges deliveries addressed to the actor's partner; returns how many were newly
     /// acknowledged. Refuses the whole call if one is not addressed to it or has expired.
     pub async fn ack(&self, actor: &Actor, ids: Vec<String>) -> Result<u32, ExchangeError> {

@@ -36,6 +36,7 @@ pub mod registry_changes;
 pub mod retention;
 pub mod send;
 pub mod sign_in;
+pub mod stream;
 pub mod subject_report;
 pub mod timeline;
 

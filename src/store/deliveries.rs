@@ -106,6 +106,38 @@ impl Store {
             .collect()
     }
 
+    /// Until when (Unix ms) the stream `holder` may take `recipient`'s new copies in their
+    /// own commit ([`super::wakeups::Parked`]): when every unsettled copy of `recipient` is
+    /// one `holder` holds leased beyond `now`, the earliest end of those leases (`i64::MAX`
+    /// without any); `None` when another copy waits or is in flight elsewhere. Reads past
+    /// the holder's own copies in flight only.
+    pub async fn quiet_until(
+        &self,
+        recipient: &Oin,
+        holder: &str,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT
+               (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
+                 WHERE recipient_oin = $1 AND acked_at IS NULL AND expired_at IS NULL
+                   AND (leased_by IS NULL OR leased_by <> $2 OR leased_until <= $3)
+                 LIMIT 1) AS o) AS others,
+               (SELECT MIN(leased_until) FROM deliveries
+                 WHERE recipient_oin = $4 AND leased_until IS NOT NULL
+                   AND acked_at IS NULL AND expired_at IS NULL) AS until",
+        )
+        .bind(recipient.as_str())
+        .bind(holder)
+        .bind(now)
+        .bind(recipient.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        let others: i64 = row.try_get("others")?;
+        let until: Option<i64> = row.try_get("until")?;
+        Ok((others == 0).then(|| until.unwrap_or(i64::MAX)))
+    }
+
     /// Per recipient OIN: unacknowledged deliveries and the acceptance time of the first in
     /// stream order (the oldest, give or take the moments its batch waited for the writer).
     /// Counted in the `deliveries_pending` index alone, with one signal looked up per

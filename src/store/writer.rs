@@ -19,6 +19,10 @@
 //!
 //! Receipts leave the writer as facts ([`Sent`]); `Store::send` signs them in the caller's
 //! task, so the Ed25519 signing of a batch runs on every core instead of in the writer.
+//!
+//! A new copy for a recipient whose stream is parked ([`super::wakeups::Parked`]) is leased
+//! to that stream in its `Send`'s own commit, with its `delivery_streamed` record, and handed
+//! over once the batch is committed; its recipient is not woken.
 
 mod answer;
 mod counters;
@@ -259,6 +263,10 @@ impl Writer {
         };
         if checkpointed {
             self.checkpointed_at = Instant::now();
+        }
+        for (stream, copy) in batch.handed {
+            // A stream that ended meanwhile releases its leases after this batch.
+            let _ = stream.send(copy);
         }
         Ok(answers)
     }

@@ -5,6 +5,7 @@
 use std::{collections::HashSet, time::Duration};
 
 use ketenpoort::api::proto::{Delivery, SubscribeResponse};
+use tokio_stream::StreamExt;
 use tonic::Streaming;
 
 use crate::support::{Harness, next_delivery, subscribe};
@@ -27,6 +28,21 @@ pub fn ids(deliveries: &[Delivery]) -> HashSet<String> {
     let ids: HashSet<String> = deliveries.iter().map(|d| d.delivery_id.clone()).collect();
     assert_eq!(ids.len(), deliveries.len(), "a stream got a delivery twice");
     ids
+}
+
+/// The delivery offered again to one of two streams once the clock passed the end of the
+/// lease (60 s by default).
+async fn after_the_lease(
+    h: &Harness,
+    a: &mut Streaming<SubscribeResponse>,
+    b: &mut Streaming<SubscribeResponse>,
+) -> Delivery {
+    h.clock.advance(Duration::from_secs(61));
+    tokio::select! {
+        on_a = next_delivery(a, WAIT) => on_a,
+        on_b = next_delivery(b, WAIT) => on_b,
+    }
+    .expect("offered again after the lease")
 }
 
 #[tokio::test]
@@ -82,12 +98,7 @@ async fn an_unacknowledged_delivery_is_offered_again_when_its_lease_ends() {
     assert!(next_delivery(&mut b, SETTLE).await.is_none());
     // ... and once the lease (60 s by default) has ended unacknowledged, it is offered again,
     // to whichever of the endpoint's streams looks first.
-    h.clock.advance(Duration::from_secs(61));
-    let again = tokio::select! {
-        on_a = next_delivery(&mut a, WAIT) => on_a,
-        on_b = next_delivery(&mut b, WAIT) => on_b,
-    }
-    .expect("offered again after the lease");
+    let again = after_the_lease(&h, &mut a, &mut b).await;
     assert_eq!(again.delivery_id, got.delivery_id);
     assert_eq!(again.previous_attempts, 1);
 }
@@ -164,4 +175,42 @@ async fn an_endpoint_holds_at_most_four_open_streams() {
             Err(status) => panic!("the ended stream's place was not given back: {status:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn copies_sent_while_their_receiver_waits_are_leased_to_the_waiting_stream() {
+    let h = Harness::start().await;
+    let mut utrecht = h.client("gemeente-utrecht").await;
+    let mut first = h.client("dtv").await;
+    let mut a = subscribe(&mut first).await;
+    let marker = a.next().await.expect("the caught-up marker").unwrap();
+    assert!(marker.caught_up && marker.delivery.is_none());
+
+    // Sent while the stream waits: handed over in order, each in its Send's own commit.
+    let mut sent = Vec::new();
+    for i in 0..3 {
+        let receipt = h
+            .send_intake(&mut utrecht, &format!("waiting-{i}"), &["dtv"])
+            .await;
+        sent.push(receipt.recipients[0].delivery_id.clone());
+    }
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let delivery = next_delivery(&mut a, WAIT)
+            .await
+            .expect("a handed-over copy");
+        assert_eq!(delivery.previous_attempts, 0);
+        got.push(delivery.delivery_id);
+    }
+    assert_eq!(got, sent, "the copies of one case arrived out of order");
+
+    // Leased to that stream in the database like any streamed copy: another stream of the
+    // endpoint does not get them, and once the lease has ended unacknowledged they are offered
+    // again with their attempt counted.
+    let mut second = h.client("dtv").await;
+    let mut b = subscribe(&mut second).await;
+    assert!(next_delivery(&mut b, SETTLE).await.is_none());
+    let again = after_the_lease(&h, &mut a, &mut b).await;
+    assert_eq!(again.delivery_id, sent[0]);
+    assert_eq!(again.previous_attempts, 1);
 }

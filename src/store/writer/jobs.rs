@@ -7,6 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
+use tokio::sync::mpsc::UnboundedSender;
 
 use super::{
     Sent, Writer,
@@ -20,7 +21,7 @@ use crate::{
     ids::{InvalidOin, Oin},
     registry::PartnerRecord,
     store::{
-        DeliveryStatus, EXPIRE_BATCH, NewSignal, RecipientReceipt, StoreError,
+        DeliveryStatus, EXPIRE_BATCH, NewSignal, PendingDelivery, RecipientReceipt, StoreError,
         columns::{from_json, signal_subject, subject_of, to_json},
         registry,
         signals::{ReceiptFacts, load_receipt},
@@ -67,7 +68,6 @@ impl Writer {
         let audit_seq = audit_seq.unwrap_or(self.head.seq);
         let mut recipients = Vec::with_capacity(signal.deliveries.len());
         for (position, d) in signal.deliveries.into_iter().enumerate() {
-            woken.insert(d.recipient.clone());
             recipients.push(RecipientReceipt {
                 recipient: d.recipient.to_string(),
                 delivery_id: d.id.clone(),
@@ -75,6 +75,31 @@ impl Writer {
                 withheld: d.withheld.clone(),
                 status: DeliveryStatus::default(),
             });
+            let handover = self.hand_over(&d.recipient);
+            let leased = handover.as_ref().map(|h| (h.holder.clone(), h.until));
+            match handover {
+                Some(handover) => {
+                    let copy = PendingDelivery {
+                        seq: 0,
+                        id: d.id.clone(),
+                        signal_id: signal.id.clone(),
+                        sender: signal.sender.to_string(),
+                        purpose: signal.purpose.clone(),
+                        case_ref: signal.case_ref.clone(),
+                        signal_type: signal.signal_type.clone(),
+                        accepted_at: signal.accepted_at,
+                        purposes: d.purposes.clone(),
+                        payload: d.payload.clone(),
+                        attempts: 0,
+                        subject: signal.subject.clone(),
+                    };
+                    self.append_streamed(handover.audit.clone(), &copy, now, &mut batch.rows);
+                    batch.handed.push((handover.handoff, copy));
+                }
+                None => {
+                    woken.insert(d.recipient.clone());
+                }
+            }
             batch.rows.deliveries.push(DeliveryRow {
                 id: d.id,
                 signal_id: signal.id.clone(),
@@ -83,6 +108,7 @@ impl Writer {
                 purposes: to_json(&d.purposes),
                 withheld: to_json(&d.withheld),
                 payload: d.payload,
+                leased,
             });
         }
         let receipt = ReceiptFacts {
@@ -252,6 +278,8 @@ pub(super) struct Batch {
     expired: HashSet<String>,
     /// Leases taken and ended earlier in the batch.
     pub(super) leases: Leases,
+    /// New copies leased to parked streams, handed over once the batch is committed.
+    pub(super) handed: Vec<(UnboundedSender<PendingDelivery>, PendingDelivery)>,
 }
 
 // === impl Batch ===

@@ -12,12 +12,14 @@ use super::{
     Writer,
     jobs::Batch,
     known::{InFlight, Known},
+    rows::Rows,
 };
 use crate::{
     audit::AuditEvent,
     clock::now_ms,
+    database::Backend,
     ids::Oin,
-    store::{Lease, PendingDelivery, StoreError, deliveries::may_take},
+    store::{Lease, PendingDelivery, StoreError, deliveries::may_take, wakeups::Handover},
 };
 
 /// The leases a batch takes and ends, over what the database held before it.
@@ -156,17 +158,38 @@ impl Writer {
         }
         let now = now_ms();
         for d in &leased {
-            let mut event = template.clone();
-            event.subject = d.subject.clone();
-            event.counterparty = d.sender.parse().ok();
-            event.purpose = Some(d.purposes.join(","));
-            event.signal_id = Some(d.signal_id.clone());
-            event.signal_type = Some(d.signal_type.clone());
-            event.delivery_id = Some(d.id.clone());
-            event.detail = serde_json::json!({ "attempt": d.attempts + 1 });
-            self.append_audit(event, now, &mut batch.rows);
+            self.append_streamed(template.clone(), d, now, &mut batch.rows);
         }
         leased
+    }
+
+    /// Appends the audit record of streaming `d`, completing `event`.
+    pub(super) fn append_streamed(
+        &mut self,
+        mut event: AuditEvent,
+        d: &PendingDelivery,
+        at: i64,
+        rows: &mut Rows,
+    ) {
+        event.subject = d.subject.clone();
+        event.counterparty = d.sender.parse().ok();
+        event.purpose = Some(d.purposes.join(","));
+        event.signal_id = Some(d.signal_id.clone());
+        event.signal_type = Some(d.signal_type.clone());
+        event.delivery_id = Some(d.id.clone());
+        event.detail = serde_json::json!({ "attempt": d.attempts + 1 });
+        self.append_audit(event, at, rows);
+    }
+
+    /// A lease of a new copy for `recipient` to its parked stream, if the stream may have it
+    /// ([`crate::store::wakeups::Notifier`]). Only on SQLite, where this writer
+    /// commits every copy: with PostgreSQL another replica may have committed an older copy
+    /// of the same case that the parked stream has not seen.
+    pub(super) fn hand_over(&self, recipient: &Oin) -> Option<Handover> {
+        match self.backend {
+            Backend::Sqlite => self.notifier.hand_over(recipient),
+            Backend::Postgres => None,
+        }
     }
 
     /// Ends the leases held by streams whose holder id starts with `holder` (one stream, or

@@ -47,6 +47,8 @@ pub(super) struct DeliveryRow {
     /// JSON array.
     pub withheld: String,
     pub payload: Vec<u8>,
+    /// The stream it is handed over to in its `Send`'s commit, and the end of that lease.
+    pub leased: Option<(String, i64)>,
 }
 
 /// Everything one batch writes, in the order its jobs produced it.
@@ -97,6 +99,9 @@ const DELIVERY_COLUMNS: &[(&str, Json)] = &[
     ("purposes", Json::Text),
     ("withheld", Json::Text),
     ("payload", Json::Blob),
+    ("attempts", Json::Int),
+    ("leased_by", Json::Text),
+    ("leased_until", Json::Int),
 ];
 
 /// The columns of `audit_log`.
@@ -163,7 +168,10 @@ impl Rows {
                     .text(d.recipient.as_str())
                     .text(&d.purposes)
                     .text(&d.withheld)
-                    .blob(&d.payload);
+                    .blob(&d.payload)
+                    .int(i64::from(d.leased.is_some()))
+                    .opt_text(d.leased.as_ref().map(|(holder, _)| holder.as_str()))
+                    .opt_int(d.leased.as_ref().map(|(_, until)| *until));
             });
         }
         insert(script, "deliveries", DELIVERY_COLUMNS, deliveries, "").await?;

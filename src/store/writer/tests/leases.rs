@@ -4,7 +4,10 @@
 use super::*;
 
 /// Streams `deliveries` on the stream `holder`, leased for a minute.
-fn streamed(deliveries: Vec<PendingDelivery>, holder: &str) -> (Job, Reply<Vec<PendingDelivery>>) {
+pub(super) fn streamed(
+    deliveries: Vec<PendingDelivery>,
+    holder: &str,
+) -> (Job, Reply<Vec<PendingDelivery>>) {
     let (reply, rx) = oneshot::channel();
     let now = now_ms();
     let job = Job::Streamed {

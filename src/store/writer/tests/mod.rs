@@ -32,6 +32,7 @@ struct Fixture {
     store: Store,
     writer: Writer,
     signer: Arc<Signer>,
+    notifier: Arc<Notifier>,
 }
 
 impl Fixture {
@@ -59,12 +60,13 @@ impl Fixture {
             .unwrap();
         let backend = store.backend();
         let conn = backend.connect(url).await.unwrap();
-        let writer = Writer::new(backend, conn, notifier, settings);
+        let writer = Writer::new(backend, conn, notifier.clone(), settings);
         Fixture {
             _dir: dir,
             store,
             writer,
             signer,
+            notifier,
         }
     }
 
@@ -334,5 +336,6 @@ async fn the_chain_verifies_when_a_batch_is_split_into_several_statements() {
 }
 
 mod erasure;
+mod handover;
 mod isolation;
 mod leases;
