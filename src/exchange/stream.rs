@@ -3,7 +3,7 @@
 //! sent everything, a stream parks ([`Parked`]), and new copies for its recipient are leased
 //! to it in their `Send`'s own commit and handed over.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{fmt, pin::Pin, sync::Arc, time::Duration};
 
 use tokio::sync::{futures::Notified, mpsc};
 use tracing::Instrument as _;
@@ -11,6 +11,7 @@ use tracing::Instrument as _;
 use super::{Exchange, ExchangeError};
 use crate::{
     audit::{Actor, AuditEvent, EventKind, Outcome},
+    database::Backend,
     ids::Oin,
     registry::Partner,
     store::{
@@ -34,6 +35,9 @@ fn millis(d: Duration) -> i64 {
 
 /// Items a subscription holds for a slow client before it waits.
 const STREAM_BUFFER: usize = 16;
+/// Copies handed over to a parked stream and not yet sent on; past that many the writer
+/// leaves new copies waiting in the database, and wakes the stream.
+const HANDOFF_BUFFER: usize = 512;
 
 /// What a subscription yields.
 pub enum Streamed {
@@ -115,7 +119,7 @@ impl Exchange {
         tx: &mpsc::Sender<Result<Streamed, ExchangeError>>,
     ) -> Result<(), ExchangeError> {
         let notify = self.notifier.handle(recipient);
-        let (handoff, mut handed) = mpsc::unbounded_channel();
+        let (handoff, mut handed) = mpsc::channel(HANDOFF_BUFFER);
         let _unpark = Unpark {
             notifier: &self.notifier,
             recipient,
@@ -178,43 +182,62 @@ impl Exchange {
         }
     }
 
-    /// Waits for a wake-up, a poll or the end of the stream; when `parked`, parked, sending
-    /// the copies handed over and parking again as long as nothing else happened to the
-    /// recipient. Tells whether the stream ends.
+    /// Waits for a wake-up, a poll or the end of the stream; when `parked`, parked, and
+    /// sending on the copies handed over meanwhile. Tells whether the stream ends.
     async fn wait_parked(
         &self,
         recipient: &Oin,
-        mut parked: Option<Parked>,
-        handed: &mut mpsc::UnboundedReceiver<PendingDelivery>,
-        mut notified: std::pin::Pin<&mut Notified<'_>>,
+        parked: Option<Parked>,
+        handed: &mut mpsc::Receiver<PendingDelivery>,
+        mut notified: Pin<&mut Notified<'_>>,
         tx: &mpsc::Sender<Result<Streamed, ExchangeError>>,
     ) -> bool {
+        let holder = parked.as_ref().map(|p| p.holder.clone());
+        let is_parked = parked.is_some_and(|stream| self.notifier.park(recipient, stream));
         let poll = tokio::time::sleep(POLL_INTERVAL);
         tokio::pin!(poll);
-        loop {
-            let holder = parked.as_ref().map(|p| p.holder.clone());
-            let is_parked = match parked.take() {
-                Some(stream) => self.notifier.park(recipient, stream),
-                None => false,
-            };
-            let copy = tokio::select! {
-                _ = &mut notified => None,
-                copy = handed.recv() => copy,
-                _ = &mut poll => None,
-                _ = tx.closed() => return true,
-                _ = self.shutdown.cancelled() => return true,
-            };
-            if is_parked {
-                parked = holder.and_then(|holder| self.notifier.unpark(recipient, &holder));
+        let ends = loop {
+            tokio::select! {
+                _ = &mut notified => break false,
+                copy = handed.recv() => match copy {
+                    Some(copy) => {
+                        if !forward(vec![copy], tx).await {
+                            break true;
+                        }
+                    }
+                    None => break false,
+                },
+                _ = &mut poll => {
+                    if !self.still_quiet(recipient, holder.as_deref().filter(|_| is_parked)) {
+                        break false;
+                    }
+                    poll.as_mut().reset(tokio::time::Instant::now() + POLL_INTERVAL);
+                }
+                _ = tx.closed() => break true,
+                _ = self.shutdown.cancelled() => break true,
             }
-            let Some(copy) = copy else {
-                return false;
-            };
-            if !forward(vec![copy], tx).await || !forward_handed(handed, tx).await {
-                return true;
-            }
+        };
+        if let Some(holder) = holder.filter(|_| is_parked) {
+            self.notifier.unpark(recipient, &holder);
         }
+        ends
     }
+
+    /// Whether the stream `holder`, parked for `recipient`, need not look in the database at
+    /// its poll: on SQLite, where every copy of the recipient is handed over to it or wakes
+    /// it, and none of its leases may have ended yet. With PostgreSQL it looks each time, for
+    /// copies of other replicas whose announcement it missed.
+    fn still_quiet(&self, recipient: &Oin, holder: Option<&str>) -> bool {
+        let Some(holder) = holder else {
+            return false;
+        };
+        self.store.backend() == Backend::Sqlite
+            && self
+                .notifier
+                .quiet_until(recipient, holder)
+                .is_some_and(|until| self.clock.now_ms() < until)
+    }
+
     /// Ends every lease this gateway's streams hold, so that other replicas offer those
     /// deliveries at once; for a graceful stop.
     pub async fn release_leases(&self) -> Result<(), ExchangeError> {
@@ -238,7 +261,7 @@ async fn forward(
 
 /// Sends down the stream the copies handed over to it so far; false when its receiver is gone.
 async fn forward_handed(
-    handed: &mut mpsc::UnboundedReceiver<PendingDelivery>,
+    handed: &mut mpsc::Receiver<PendingDelivery>,
     tx: &mpsc::Sender<Result<Streamed, ExchangeError>>,
 ) -> bool {
     let mut copies = Vec::new();

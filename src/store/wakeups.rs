@@ -49,8 +49,9 @@ pub struct Parked {
     pub clock: Clock,
     /// The audit record written per copy streamed, completed per copy.
     pub audit: AuditEvent,
-    /// Where handed-over copies go.
-    pub handoff: mpsc::UnboundedSender<PendingDelivery>,
+    /// Where handed-over copies go: bounded, so that a stream whose client is slow is handed
+    /// at most that many before its copies wait in the database again.
+    pub handoff: mpsc::Sender<PendingDelivery>,
 }
 
 /// A new copy's lease to a parked stream, as the writer takes it.
@@ -59,7 +60,8 @@ pub(super) struct Handover {
     /// The end of the lease (Unix ms).
     pub until: i64,
     pub audit: AuditEvent,
-    pub handoff: mpsc::UnboundedSender<PendingDelivery>,
+    /// A place in the stream's channel, taken before the commit.
+    pub handoff: mpsc::OwnedPermit<PendingDelivery>,
 }
 
 // === impl Notifier ===
@@ -110,9 +112,18 @@ impl Notifier {
         }
     }
 
-    /// A lease from now of a new copy for `recipient` to its parked stream, if one is parked
-    /// and nothing happened to the recipient since it looked; lowers the stream's
-    /// [`Parked::quiet_until`] to the new lease's end.
+    /// Until when the stream `holder` parked for `recipient` holds every unsettled copy of
+    /// it ([`Parked::quiet_until`]), if it is still parked and was not woken since.
+    pub fn quiet_until(&self, recipient: &Oin, holder: &str) -> Option<i64> {
+        let waiters = self.waiters.lock();
+        let waiter = waiters.get(recipient)?;
+        let parked = waiter.parked.as_ref()?;
+        (parked.holder == holder && parked.seen == waiter.wakes).then_some(parked.quiet_until)
+    }
+
+    /// A lease from now of a new copy for `recipient` to its parked stream, if one is parked,
+    /// nothing happened to the recipient since it looked, and its channel has room; lowers
+    /// the stream's [`Parked::quiet_until`] to the new lease's end.
     pub(super) fn hand_over(&self, recipient: &Oin) -> Option<Handover> {
         let mut waiters = self.waiters.lock();
         let waiter = waiters.get_mut(recipient)?;
@@ -122,13 +133,14 @@ impl Notifier {
         if parked.seen != wakes || now >= parked.quiet_until {
             return None;
         }
+        let handoff = parked.handoff.clone().try_reserve_owned().ok()?;
         let until = now.saturating_add(parked.lease_ms);
         parked.quiet_until = parked.quiet_until.min(until);
         Some(Handover {
             holder: parked.holder.clone(),
             until,
             audit: parked.audit.clone(),
-            handoff: parked.handoff.clone(),
+            handoff,
         })
     }
 }

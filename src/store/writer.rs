@@ -264,9 +264,9 @@ impl Writer {
         if checkpointed {
             self.checkpointed_at = Instant::now();
         }
-        for (stream, copy) in batch.handed {
+        for (place, copy) in batch.handed {
             // A stream that ended meanwhile releases its leases after this batch.
-            let _ = stream.send(copy);
+            place.send(copy);
         }
         Ok(answers)
     }

@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::OwnedPermit;
 
 use super::{
     Sent, Writer,
@@ -279,7 +279,7 @@ pub(super) struct Batch {
     /// Leases taken and ended earlier in the batch.
     pub(super) leases: Leases,
     /// New copies leased to parked streams, handed over once the batch is committed.
-    pub(super) handed: Vec<(UnboundedSender<PendingDelivery>, PendingDelivery)>,
+    pub(super) handed: Vec<(OwnedPermit<PendingDelivery>, PendingDelivery)>,
 }
 
 // === impl Batch ===

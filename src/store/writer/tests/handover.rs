@@ -16,14 +16,15 @@ async fn quiet(f: &Fixture, holder: &str) -> Option<i64> {
 }
 
 /// Parks the stream `holder` of DT&V as having seen its wake-ups so far, with nothing of DT&V
-/// falling back into the queue before `quiet_until`; returns where its handed-over copies
-/// arrive.
+/// falling back into the queue before `quiet_until` and room for `room` copies not yet sent
+/// on; returns where its handed-over copies arrive.
 fn park_until(
     f: &Fixture,
     holder: &str,
     quiet_until: i64,
-) -> mpsc::UnboundedReceiver<PendingDelivery> {
-    let (handoff, handed) = mpsc::unbounded_channel();
+    room: usize,
+) -> mpsc::Receiver<PendingDelivery> {
+    let (handoff, handed) = mpsc::channel(room);
     let parked = Parked {
         holder: holder.into(),
         seen: f.notifier.wakes(&oin(DTV)),
@@ -38,13 +39,10 @@ fn park_until(
 }
 
 /// Parks the stream `holder` of DT&V as a stream that found nothing to send does.
-async fn park(f: &Fixture, holder: &str) -> mpsc::UnboundedReceiver<PendingDelivery> {
+async fn park(f: &Fixture, holder: &str) -> mpsc::Receiver<PendingDelivery> {
     let quiet_until = quiet(f, holder).await;
-    park_until(
-        f,
-        holder,
-        quiet_until.expect("nothing of DT&V waits or is elsewhere"),
-    )
+    let quiet_until = quiet_until.expect("nothing of DT&V waits or is elsewhere");
+    park_until(f, holder, quiet_until, 16)
 }
 
 /// Commits one signal to DT&V and the NGO; returns its DT&V delivery id.
@@ -154,11 +152,31 @@ async fn a_stream_parks_only_when_nothing_else_of_its_recipient_waits_or_is_in_f
 async fn a_parked_stream_is_handed_nothing_once_its_earliest_lease_may_have_ended() {
     let mut f = Fixture::new().await;
     // A copy it holds was leased until a moment ago: it may be waiting again.
-    let mut handed = park_until(&f, "stream-1", now_ms() - 1);
+    let mut handed = park_until(&f, "stream-1", now_ms() - 1, 16);
 
     send_one(&mut f, "key-1").await;
 
     assert!(handed.try_recv().is_err());
     let waiting = f.store.pending(&oin(DTV), "x", now_ms(), 10).await;
     assert_eq!(waiting.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_parked_stream_whose_client_is_slow_is_handed_no_more_than_it_has_room_for() {
+    let mut f = Fixture::new().await;
+    let quiet_until = quiet(&f, "stream-1").await.unwrap();
+    let mut handed = park_until(&f, "stream-1", quiet_until, 1);
+    let wakes = f.notifier.wakes(&oin(DTV));
+
+    let first = send_one(&mut f, "key-1").await;
+    let second = send_one(&mut f, "key-2").await;
+
+    // The first filled the stream's channel; the second waits in the database, and the
+    // stream is woken to look for it once it has sent the first on.
+    assert_eq!(handed.try_recv().unwrap().id, first);
+    assert!(handed.try_recv().is_err());
+    assert_eq!(f.notifier.wakes(&oin(DTV)), wakes + 1);
+    let waiting = f.store.pending(&oin(DTV), "stream-1", now_ms(), 10).await;
+    let waiting: Vec<String> = waiting.unwrap().into_iter().map(|d| d.id).collect();
+    assert_eq!(waiting, vec![second]);
 }
