@@ -29,6 +29,7 @@ mod counters;
 mod job;
 mod jobs;
 mod known;
+mod leased;
 mod leases;
 mod page_cache;
 mod removal;
@@ -45,6 +46,7 @@ use answer::Answer;
 pub(super) use job::{Job, Queued, Sent};
 use jobs::Batch;
 use known::Known;
+use leased::LeasedCopies;
 use page_cache::PageCache;
 use rows::Rows;
 use script::{Opening, Script};
@@ -83,6 +85,9 @@ struct Writer {
     wal_upkeep: Arc<WalUpkeep>,
     /// SQLite's page cache on this connection, fitted to the store's size.
     page_cache: PageCache,
+    /// On SQLite, the copies leased to streams and not seen settled, with what their
+    /// acknowledgement's audit record needs.
+    leased: LeasedCopies,
 }
 
 impl Writer {
@@ -102,6 +107,7 @@ impl Writer {
             settings,
             wal_upkeep: Arc::default(),
             page_cache: PageCache::new(),
+            leased: LeasedCopies::default(),
         }
     }
 
@@ -145,7 +151,7 @@ impl Writer {
     async fn begin(&mut self, jobs: &[Job]) -> Result<Known, StoreError> {
         let mut opening = Opening::new(self.backend);
         Self::ask_head(&mut opening);
-        Known::ask(jobs, &mut opening);
+        Known::ask(jobs, &self.leased, &mut opening);
         let rows = opening.begin(&mut self.conn).await?;
         self.found_head(&rows)?;
         Known::found(&rows)

@@ -94,6 +94,7 @@ impl Writer {
                         subject: signal.subject.clone(),
                     };
                     self.append_streamed(handover.audit.clone(), &copy, now, &mut batch.rows);
+                    self.leased.remember(&d.recipient, &copy);
                     batch.handed.push((handover.handoff, copy));
                 }
                 None => {
@@ -157,7 +158,8 @@ impl Writer {
         let known = batch.known.deliveries.get(recipient);
         let mut targets = Vec::with_capacity(ids.len());
         for id in ids {
-            let Some(delivery) = known.and_then(|known| known.get(&id)) else {
+            let read = known.and_then(|known| known.get(&id));
+            let Some(delivery) = read.or_else(|| self.leased.get(recipient, &id)) else {
                 return Err(StoreError::UnknownDelivery(id));
             };
             if delivery.expired || batch.expired.contains(&id) {
@@ -174,6 +176,7 @@ impl Writer {
                 continue; // acknowledged twice within one call
             }
             acknowledged += 1;
+            self.leased.forget(&id);
             let erase = self.settings.erase_on_ack;
             batch.rows.acked.push((id.clone(), now, erase));
             let mut event = template.clone();
@@ -219,6 +222,7 @@ impl Writer {
                 .try_get::<String, _>("recipient_oin")?
                 .parse()
                 .map_err(|e: InvalidOin| StoreError::Corrupt(e.to_string()))?;
+            self.leased.forget(&id);
             batch.rows.expired.push((id.clone(), now));
             let mut event = template.clone();
             event.counterparty = Some(recipient.clone());

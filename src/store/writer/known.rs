@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::{Row, any::AnyRow};
 
-use super::{Job, script::Opening};
+use super::{Job, leased::LeasedCopies, script::Opening};
 use crate::{
     audit::Subject,
     ids::Oin,
@@ -83,8 +83,9 @@ pub(super) struct KnownDelivery {
 
 impl Known {
     /// Asks, in `opening`, for the signals the `Send` jobs' idempotency keys name (a query per
-    /// sender) and the deliveries the `Ack` jobs name (a query per recipient).
-    pub fn ask(jobs: &[Job], opening: &mut Opening) {
+    /// sender) and the deliveries the `Ack` jobs name that the writer does not remember
+    /// ([`LeasedCopies`]; a query per recipient).
+    pub fn ask(jobs: &[Job], leased: &LeasedCopies, opening: &mut Opening) {
         let mut keys: HashMap<&Oin, HashSet<&str>> = HashMap::new();
         let mut acks: HashMap<&Oin, HashSet<&str>> = HashMap::new();
         let mut leases: HashMap<&Oin, HashSet<&str>> = HashMap::new();
@@ -97,9 +98,10 @@ impl Known {
                         .insert(&signal.idempotency_key);
                 }
                 Job::Ack { recipient, ids, .. } => {
+                    let unknown = ids.iter().filter(|id| leased.get(recipient, id).is_none());
                     acks.entry(recipient)
                         .or_default()
-                        .extend(ids.iter().map(String::as_str));
+                        .extend(unknown.map(String::as_str));
                 }
                 Job::Streamed {
                     deliveries, lease, ..

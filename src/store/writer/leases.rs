@@ -159,6 +159,9 @@ impl Writer {
         let now = now_ms();
         for d in &leased {
             self.append_streamed(template.clone(), d, now, &mut batch.rows);
+            if self.backend == Backend::Sqlite {
+                self.leased.remember(&lease.recipient, d);
+            }
         }
         leased
     }

@@ -335,6 +335,7 @@ async fn the_chain_verifies_when_a_batch_is_split_into_several_statements() {
     assert_eq!(verification.checkpoints, 1);
 }
 
+mod acked;
 mod erasure;
 mod handover;
 mod isolation;
