@@ -149,7 +149,9 @@ impl DeliveryStatus {
 /// A delivery waiting for its recipient.
 #[derive(Clone)]
 pub struct PendingDelivery {
-    /// Stream order.
+    /// Stream order; 0 for a copy handed over to a parked stream in its `Send`'s own commit,
+    /// whose place the writer does not learn: nothing orders such a copy again (the stream
+    /// sends it on as it comes, and a redelivery reads it back with its place).
     pub seq: i64,
     /// Delivery id.
     pub id: String,

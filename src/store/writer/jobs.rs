@@ -192,7 +192,10 @@ impl Writer {
     }
 
     /// Expires up to [`EXPIRE_BATCH`] unacknowledged deliveries of signals accepted before
-    /// `cutoff`, oldest first, with an audit record each; returns their recipients.
+    /// `cutoff`, oldest first, with an audit record each; returns their recipients. Read from
+    /// the old signals (`signals_by_accepted`) to their copies: read from the waiting copies,
+    /// it went through every one of them, and with a million waiting for a stalled receiver
+    /// it held the writer, and every `Send`, for 1–2.5 s each minute (README, "Benchmarks").
     pub(super) async fn expire(
         &mut self,
         cutoff: i64,
@@ -203,9 +206,10 @@ impl Writer {
             "SELECT d.id, d.recipient_oin, d.signal_id, d.purposes, d.attempts, s.sender_oin,
                     s.signal_type, s.accepted_at, ",
             signal_subject!(),
-            " FROM deliveries d JOIN signals s ON s.id = d.signal_id
-             WHERE d.acked_at IS NULL AND d.expired_at IS NULL AND s.accepted_at < $1
-             ORDER BY d.seq LIMIT $2"
+            " FROM signals s CROSS JOIN deliveries d
+             WHERE d.signal_id = s.id AND s.accepted_at < $1
+               AND d.acked_at IS NULL AND d.expired_at IS NULL
+             ORDER BY s.accepted_at, d.seq LIMIT $2"
         ))
         .bind(cutoff)
         .bind(EXPIRE_BATCH)

@@ -198,7 +198,8 @@ impl Writer {
     /// Ends the leases held by streams whose holder id starts with `holder` (one stream, or
     /// every stream of a gateway that stops), those in the database and those taken earlier
     /// in the batch, and wakes the recipients, whose other streams may now take those
-    /// deliveries.
+    /// deliveries. Reads the deliveries in flight only (`deliveries_leased`): without
+    /// `leased_until IS NOT NULL` it read every delivery, 0.8 s with four million stored.
     pub(super) async fn release(
         &mut self,
         holder: &str,
@@ -207,7 +208,8 @@ impl Writer {
     ) -> Result<(), StoreError> {
         let released: Vec<String> = sqlx::query_scalar(
             "UPDATE deliveries SET leased_by = NULL, leased_until = NULL
-             WHERE leased_by LIKE $1 AND acked_at IS NULL AND expired_at IS NULL
+             WHERE leased_by LIKE $1 AND leased_until IS NOT NULL
+               AND acked_at IS NULL AND expired_at IS NULL
              RETURNING recipient_oin",
         )
         .bind(format!("{holder}%"))
