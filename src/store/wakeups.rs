@@ -102,13 +102,13 @@ impl Notifier {
         true
     }
 
-    /// Takes back the stream `holder` parked for `recipient`, as the writer left it.
-    pub fn unpark(&self, recipient: &Oin, holder: &str) -> Option<Parked> {
+    /// Ends the parking of the stream `holder` for `recipient`, if it is parked.
+    pub fn unpark(&self, recipient: &Oin, holder: &str) {
         let mut waiters = self.waiters.lock();
-        let waiter = waiters.get_mut(recipient)?;
-        match &waiter.parked {
-            Some(parked) if parked.holder == holder => waiter.parked.take(),
-            _ => None,
+        if let Some(waiter) = waiters.get_mut(recipient)
+            && waiter.parked.as_ref().is_some_and(|p| p.holder == holder)
+        {
+            waiter.parked = None;
         }
     }
 
