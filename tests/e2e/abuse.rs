@@ -216,7 +216,9 @@ async fn an_honest_partner_keeps_its_latency_while_another_floods() {
     );
     assert!(attempts > 100, "the flood did not run");
     // Twice the quiet p99, with 2 ms for the scheduler: the flooder runs on the same two
-    // cores, and quiet p99s of 2.5–4.1 ms put the bare 2× bound within run-to-run noise.
+    // cores, and quiet p99s of 2.2–4.1 ms put the bare 2× bound within run-to-run noise
+    // (session 8's tree, before streams parked, failed it too: 2.2 ms quiet, 5.1 flooded;
+    // both trees flooded at 4.8–6.0 ms in alternating runs).
     assert!(
         loaded <= 2.0 * unloaded + 2.0,
         "honest p99 {loaded:.1} ms under the flood, more than 2× the {unloaded:.1} ms without \
