@@ -51,8 +51,8 @@ const CATCH_UP_PASSES: u32 = 8;
 
 /// Set on the writer's own connection: no checkpoints inside its commits, a restarted log
 /// file cut back to at most 320 MiB (above [`RESTART_FRAMES`], so that it is written over
-/// in place rather than cut and grown again), and its temporary files in memory. (Its page cache is
-/// fitted to the store by the writer.)
+/// in place rather than cut and grown again), and its temporary files in memory. (Its page
+/// cache is fitted to the store by the writer.)
 ///
 /// Every statement of a batch writes many rows and calls functions (`->>` over its JSON
 /// rows), and a function may fail half-way, so SQLite keeps a statement journal for each: a
