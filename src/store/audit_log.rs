@@ -13,6 +13,10 @@ use crate::{
     ids::{InvalidOin, Oin},
 };
 
+/// How many leading hex digits of a case or subject hash the audit log's case and subject
+/// indexes hold (migration 0011): 64 bits, so records of other cases share an entry rarely.
+const HASH_PREFIX_DIGITS: usize = 16;
+
 /// Which records to read. Empty fields do not filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
@@ -52,67 +56,7 @@ impl Store {
             self.backend,
             concat!("SELECT ", audit_columns!(), " FROM audit_log WHERE seq > "),
         );
-        q.bind(filter.after_seq);
-        if let Some(from) = filter.from {
-            q.push(" AND at >= ").bind(from);
-        }
-        if let Some(to) = filter.to {
-            q.push(" AND at < ").bind(to);
-        }
-        if let Some(partner) = &filter.partner {
-            q.push(" AND (actor_oin = ")
-                .bind(partner.to_string())
-                .push(" OR counterparty_oin = ")
-                .bind(partner.to_string())
-                .push(")");
-        }
-        for (column, value) in [
-            ("signal_type", &filter.signal_type),
-            ("outcome", &filter.outcome),
-            ("event", &filter.event),
-            ("trace_id", &filter.trace_id),
-        ] {
-            if let Some(value) = value {
-                q.push(&format!(" AND {column} = ")).bind(value.clone());
-            }
-        }
-        if let Some(purpose) = &filter.purpose {
-            q.push(" AND (',' || purpose || ',') LIKE ")
-                .bind(format!("%,{purpose},%"));
-        }
-        if let Some(hashes) = &filter.about {
-            // The case and subject indexes hold the records not about one delivery; those
-            // about a delivery are found through their signal (migration 0010).
-            let hashes = || hashes.iter().map(String::as_str);
-            let anchored = |q: &mut Sql, column: &str| {
-                q.push(&format!(
-                    " FROM audit_log WHERE delivery_id IS NULL AND {column} IN "
-                ))
-                .bind_list(hashes());
-            };
-            q.push(" AND seq IN (SELECT seq");
-            anchored(&mut q, "case_ref_hash");
-            q.push(" UNION SELECT seq");
-            anchored(&mut q, "subject_hash");
-            q.push(" UNION SELECT seq FROM audit_log WHERE delivery_id IS NOT NULL AND signal_id IN (SELECT signal_id");
-            anchored(&mut q, "case_ref_hash");
-            q.push(" UNION SELECT signal_id");
-            anchored(&mut q, "subject_hash");
-            q.push(")) AND (case_ref_hash IN ")
-                .bind_list(hashes())
-                .push(" OR subject_hash IN ")
-                .bind_list(hashes())
-                .push(")");
-        }
-        if let Some(scope) = &filter.scope {
-            let oins = || scope.iter().map(Oin::as_str);
-            q.push(" AND (actor_oin IN ")
-                .bind_list(oins())
-                .push(" OR counterparty_oin IN ")
-                .bind_list(oins())
-                .push(")");
-        }
-        q.push(" ORDER BY seq LIMIT ").bind(filter.limit);
+        filtered(&mut q, filter);
         let rows = q.build()?.fetch_all(&self.pool).await?;
         rows.iter().map(record_of).collect()
     }
@@ -136,6 +80,78 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Completes `q`, which ends in `WHERE seq > `, with the conditions `filter` asks for, the
+/// order and the limit.
+fn filtered(q: &mut Sql, filter: &AuditFilter) {
+    q.bind(filter.after_seq);
+    if let Some(from) = filter.from {
+        q.push(" AND at >= ").bind(from);
+    }
+    if let Some(to) = filter.to {
+        q.push(" AND at < ").bind(to);
+    }
+    if let Some(partner) = &filter.partner {
+        q.push(" AND (actor_oin = ")
+            .bind(partner.to_string())
+            .push(" OR counterparty_oin = ")
+            .bind(partner.to_string())
+            .push(")");
+    }
+    for (column, value) in [
+        ("signal_type", &filter.signal_type),
+        ("outcome", &filter.outcome),
+        ("event", &filter.event),
+        ("trace_id", &filter.trace_id),
+    ] {
+        if let Some(value) = value {
+            q.push(&format!(" AND {column} = ")).bind(value.clone());
+        }
+    }
+    if let Some(purpose) = &filter.purpose {
+        q.push(" AND (',' || purpose || ',') LIKE ")
+            .bind(format!("%,{purpose},%"));
+    }
+    if let Some(hashes) = &filter.about {
+        // The case and subject indexes hold the records not about one delivery; those
+        // about a delivery are found through their signal (migration 0010). They are
+        // over the hashes' first digits (migration 0011): the condition names that same
+        // expression, so that the index serves it, and the whole hash.
+        let hashes = || hashes.iter().map(String::as_str);
+        let prefixes = || hashes().map(|h| h.get(..HASH_PREFIX_DIGITS).unwrap_or(h));
+        let anchored = |q: &mut Sql, column: &str| {
+            q.push(&format!(
+                " FROM audit_log WHERE delivery_id IS NULL \
+                 AND substr({column}, 1, {HASH_PREFIX_DIGITS}) IN "
+            ))
+            .bind_list(prefixes())
+            .push(&format!(" AND {column} IN "))
+            .bind_list(hashes());
+        };
+        q.push(" AND seq IN (SELECT seq");
+        anchored(q, "case_ref_hash");
+        q.push(" UNION SELECT seq");
+        anchored(q, "subject_hash");
+        q.push(" UNION SELECT seq FROM audit_log WHERE delivery_id IS NOT NULL AND signal_id IN (SELECT signal_id");
+        anchored(q, "case_ref_hash");
+        q.push(" UNION SELECT signal_id");
+        anchored(q, "subject_hash");
+        q.push(")) AND (case_ref_hash IN ")
+            .bind_list(hashes())
+            .push(" OR subject_hash IN ")
+            .bind_list(hashes())
+            .push(")");
+    }
+    if let Some(scope) = &filter.scope {
+        let oins = || scope.iter().map(Oin::as_str);
+        q.push(" AND (actor_oin IN ")
+            .bind_list(oins())
+            .push(" OR counterparty_oin IN ")
+            .bind_list(oins())
+            .push(")");
+    }
+    q.push(" ORDER BY seq LIMIT ").bind(filter.limit);
 }
 
 /// What a pruning removed.
@@ -229,4 +245,47 @@ fn record_of(row: &AnyRow) -> Result<StoredRecord, StoreError> {
         },
         hash: row.try_get("hash")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row as _;
+
+    use super::{AuditFilter, audit_columns, filtered};
+    use crate::store::{db::Sql, test_store};
+
+    /// An officer's query by case or subject reads the case, subject and signal indexes, not
+    /// the whole log: the conditions must name the indexes' expressions exactly, or SQLite
+    /// scans every record without a word.
+    #[tokio::test]
+    async fn a_query_by_case_or_subject_reads_their_indexes() {
+        let (_dir, store) = test_store().await;
+        let mut q = Sql::new(
+            store.backend(),
+            concat!(
+                "EXPLAIN QUERY PLAN SELECT ",
+                audit_columns!(),
+                " FROM audit_log WHERE seq > "
+            ),
+        );
+        let about = AuditFilter {
+            about: Some(vec!["ab".repeat(32), "cd".repeat(32)]),
+            limit: 100,
+            ..AuditFilter::default()
+        };
+        filtered(&mut q, &about);
+        let rows = q.build().unwrap().fetch_all(&store.pool).await.unwrap();
+        let plan: Vec<String> = rows.iter().map(|r| r.get("detail")).collect();
+        for index in ["audit_by_case", "audit_by_subject", "audit_by_signal"] {
+            assert!(
+                plan.iter()
+                    .any(|step| step.contains(&format!("USING INDEX {index} "))),
+                "{index} unused: {plan:#?}"
+            );
+        }
+        assert!(
+            !plan.iter().any(|step| step.starts_with("SCAN audit_log")),
+            "a scan of the log: {plan:#?}"
+        );
+    }
 }

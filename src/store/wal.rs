@@ -166,39 +166,13 @@ async fn passive(pool: &AnyPool) -> Result<i64, sqlx::Error> {
 
 #[cfg(test)]
 mod tests {
-    use std::{
-        path::Path,
-        sync::{Arc, atomic::Ordering},
-    };
-
-    use tempfile::TempDir;
+    use std::{path::Path, sync::atomic::Ordering};
 
     use super::{checkpoint, passive};
     use crate::{
-        audit::{
-            AuditEvent, EventKind, Outcome,
-            keys::{self, Signer},
-        },
-        store::{Store, WriterSettings, wakeups::Notifier},
+        audit::{AuditEvent, EventKind, Outcome},
+        store::{Store, test_store},
     };
-
-    /// A store on a fresh SQLite file in a directory of its own.
-    async fn store() -> (TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let key = dir.path().join("signing.key");
-        std::fs::write(&key, keys::generate_signing_key().unwrap()).unwrap();
-        let settings = WriterSettings {
-            erase_on_ack: true,
-            signer: Arc::new(Signer::load(&key).unwrap()),
-            checkpoint_every_records: 1_000_000,
-            checkpoint_every: std::time::Duration::from_secs(3600),
-        };
-        let url = format!("sqlite://{}", dir.path().join("wal.db").display());
-        let store = Store::open(&url, Arc::new(Notifier::default()), settings)
-            .await
-            .unwrap();
-        (dir, store)
-    }
 
     /// Eight tasks each appending `records` audit records of about 4 KiB, without pause.
     fn steady_writes(store: &Store, records: usize) -> Vec<tokio::task::JoinHandle<()>> {
@@ -219,14 +193,14 @@ mod tests {
     }
 
     fn log_size(dir: &Path) -> u64 {
-        std::fs::metadata(dir.join("wal.db-wal")).unwrap().len()
+        std::fs::metadata(dir.join("store.db-wal")).unwrap().len()
     }
 
     /// Under writes that never pause, the log is restarted and its file stays far smaller
     /// than what was written; without the restart it holds every page written.
     #[tokio::test]
     async fn the_log_is_restarted_under_steady_writes() {
-        let (dir, store) = store().await;
+        let (dir, store) = test_store().await;
         let pool = store.pool.clone();
         let upkeep = store.wal_upkeep.clone();
         let checkpoints = tokio::spawn(async move {
@@ -249,7 +223,7 @@ mod tests {
     /// after its next transaction; below the mark nothing is asked.
     #[tokio::test]
     async fn a_long_log_is_caught_up_then_restarted_by_the_writer() {
-        let (_dir, store) = store().await;
+        let (_dir, store) = test_store().await;
         // 80 records of about 4 KiB: more than 64 frames of log.
         for writer in steady_writes(&store, 10) {
             writer.await.unwrap();
@@ -290,7 +264,7 @@ mod tests {
     /// pause: a truncation from another connection would wait for a gap that never comes.
     #[tokio::test]
     async fn forgetting_truncates_the_log_under_steady_writes() {
-        let (dir, store) = store().await;
+        let (dir, store) = test_store().await;
         let writers = steady_writes(&store, 400);
         while log_size(dir.path()) < 2 << 20 {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
