@@ -252,7 +252,7 @@ mod tests {
     use sqlx::Row as _;
 
     use super::{AuditFilter, audit_columns, filtered};
-    use crate::store::{db::Sql, test_store};
+    use crate::store::{db::Sql, testing::test_store};
 
     /// An officer's query by case or subject reads the case, subject and signal indexes, not
     /// the whole log: the conditions must name the indexes' expressions exactly, or SQLite

@@ -19,6 +19,8 @@ mod monitor;
 mod registry;
 mod signals;
 pub mod stats;
+#[cfg(test)]
+mod testing;
 pub mod wakeups;
 mod wal;
 mod writer;
@@ -381,24 +383,4 @@ pub enum Table {
     Deliveries,
     /// Audit records.
     AuditLog,
-}
-
-/// A store on a fresh SQLite file, `store.db` in a directory of its own, with a signing key
-/// made for it; checkpoints every million records or hour.
-#[cfg(test)]
-pub(crate) async fn test_store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("signing.key");
-    std::fs::write(&key, crate::audit::keys::generate_signing_key().unwrap()).unwrap();
-    let settings = WriterSettings {
-        erase_on_ack: true,
-        signer: Arc::new(Signer::load(&key).unwrap()),
-        checkpoint_every_records: 1_000_000,
-        checkpoint_every: Duration::from_secs(3600),
-    };
-    let url = format!("sqlite://{}", dir.path().join("store.db").display());
-    let store = Store::open(&url, Arc::new(wakeups::Notifier::default()), settings)
-        .await
-        .unwrap();
-    (dir, store)
 }

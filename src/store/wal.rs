@@ -171,7 +171,7 @@ mod tests {
     use super::{checkpoint, passive};
     use crate::{
         audit::{AuditEvent, EventKind, Outcome},
-        store::{Store, test_store},
+        store::{Store, testing::test_store},
     };
 
     /// Eight tasks each appending `records` audit records of about 4 KiB, without pause.
