@@ -20,7 +20,10 @@
 //! log restarted at 32 MiB, 200 ms at 256 MiB; caught up, 7 ms on average.
 //!
 //! After a transaction that forgot signals or erased copies the writer also truncates the
-//! log ([`WalUpkeep::truncate`]) before it answers, so erased bytes do not linger there.
+//! log ([`WalUpkeep::truncate`]) before it answers, so erased bytes do not linger there. It
+//! asks this task to catch up first and goes on committing meanwhile: truncating straight
+//! away copied back everything since the last tick with every `Send` in flight waiting, once
+//! a minute (the retention job forgets every minute).
 
 use std::{
     sync::{
@@ -31,6 +34,7 @@ use std::{
 };
 
 use sqlx::{AnyConnection, AnyPool, Executor};
+use tokio::sync::Notify;
 
 use crate::database::Backend;
 
@@ -63,10 +67,21 @@ const CATCH_UP_PASSES: u32 = 8;
 pub(super) const WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0; \
      PRAGMA journal_size_limit = 335544320; PRAGMA temp_store = MEMORY;";
 
-/// The writer's upkeep of the log: restarting it once it has grown long (flagged by the
-/// checkpointing task), and truncating it after a forgetting.
+/// The writer's upkeep of the log: restarting it once it has grown long, and truncating it
+/// after a forgetting, each once the checkpointing task has caught up with the writer.
 #[derive(Debug, Default)]
-pub(super) struct WalUpkeep(AtomicBool);
+pub(super) struct WalUpkeep {
+    /// The log is long and caught up: the writer restarts it.
+    restart: AtomicBool,
+    /// The writer holds a forgetting's answer until the log is truncated.
+    truncate: AtomicBool,
+    /// Caught up for that truncation: the writer truncates now.
+    truncate_ready: AtomicBool,
+    /// Wakes the checkpointing task when a truncation is asked.
+    asked: Notify,
+    /// Wakes the writer when the truncation is ready.
+    ready: Notify,
+}
 
 // === impl WalUpkeep ===
 
@@ -74,11 +89,32 @@ impl WalUpkeep {
     /// Restarts the log on the writer's connection if it has grown long; called by the
     /// writer between transactions.
     pub async fn restart_if_long(&self, conn: &mut AnyConnection) {
-        if self.0.swap(false, Ordering::Relaxed) {
+        if self.restart.swap(false, Ordering::Relaxed) {
             if let Err(e) = conn.execute("PRAGMA wal_checkpoint(RESTART)").await {
                 tracing::warn!(error = %e, "restarting the WAL failed; retrying later");
             }
         }
+    }
+
+    /// Asks the checkpointing task to catch up for a truncation ([`Self::caught_up`]).
+    pub fn ask_truncate(&self) {
+        self.truncate.store(true, Ordering::Relaxed);
+        self.asked.notify_one();
+    }
+
+    /// Returns once the checkpointing task has caught up for the truncation asked, or after
+    /// [`CATCH_UP_WAIT`] (the writer then copies what is left itself, as it had to before).
+    pub async fn caught_up(&self) {
+        let ready = async {
+            loop {
+                let notified = self.ready.notified();
+                if self.truncate_ready.load(Ordering::Relaxed) {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        let _ = tokio::time::timeout(CATCH_UP_WAIT, ready).await;
     }
 
     /// Copies the whole log back and truncates its file, so that what was erased in the
@@ -90,13 +126,14 @@ impl WalUpkeep {
         if backend != Backend::Sqlite {
             return;
         }
+        self.truncate_ready.store(false, Ordering::Relaxed);
         for _ in 0..TRUNCATE_TRIES {
             match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
                 .fetch_one(&mut *conn)
                 .await
             {
                 Ok((0, _, _)) => {
-                    self.0.store(false, Ordering::Relaxed);
+                    self.restart.store(false, Ordering::Relaxed);
                     return;
                 }
                 Ok(_) => tracing::debug!("the WAL is held by a reader; truncating it again"),
@@ -112,6 +149,8 @@ impl WalUpkeep {
 const TRUNCATE_TRIES: u32 = 50;
 /// The pause between two tries: a passive checkpoint takes milliseconds.
 const TRUNCATE_PAUSE: Duration = Duration::from_millis(10);
+/// Longest the writer waits for the checkpointing task to catch up for a truncation.
+const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
 
 /// Starts the checkpointing task on `pool`.
 pub(super) fn spawn(pool: AnyPool, wal_upkeep: Arc<WalUpkeep>) -> tokio::task::JoinHandle<()> {
@@ -119,7 +158,10 @@ pub(super) fn spawn(pool: AnyPool, wal_upkeep: Arc<WalUpkeep>) -> tokio::task::J
         let mut tick = tokio::time::interval(EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = wal_upkeep.asked.notified() => {}
+            }
             match checkpoint(&pool, RESTART_FRAMES, &wal_upkeep).await {
                 // A whole pause before the next one: the writer's restart should not find
                 // the log held by a passive checkpoint, and wait for it.
@@ -131,15 +173,16 @@ pub(super) fn spawn(pool: AnyPool, wal_upkeep: Arc<WalUpkeep>) -> tokio::task::J
     })
 }
 
-/// One passive checkpoint; when the log holds more than `restart_frames`, catches up with
-/// the writer and tells it to restart the log. Tells whether it did.
+/// One passive checkpoint; when the writer asks for a truncation, or the log holds more than
+/// `restart_frames`, catches up with the writer and tells it to truncate or restart the
+/// log. Tells whether it did.
 pub(super) async fn checkpoint(
     pool: &AnyPool,
     restart_frames: i64,
     wal_upkeep: &WalUpkeep,
 ) -> Result<bool, sqlx::Error> {
     let mut frames = passive(pool).await?;
-    if frames <= restart_frames {
+    if frames <= restart_frames && !wal_upkeep.truncate.load(Ordering::Relaxed) {
         return Ok(false);
     }
     for _ in 0..CATCH_UP_PASSES {
@@ -150,7 +193,12 @@ pub(super) async fn checkpoint(
             break;
         }
     }
-    wal_upkeep.0.store(true, Ordering::Relaxed);
+    if wal_upkeep.truncate.swap(false, Ordering::Relaxed) {
+        wal_upkeep.truncate_ready.store(true, Ordering::Relaxed);
+        wal_upkeep.ready.notify_one();
+    } else {
+        wal_upkeep.restart.store(true, Ordering::Relaxed);
+    }
     Ok(true)
 }
 
@@ -168,7 +216,7 @@ async fn passive(pool: &AnyPool) -> Result<i64, sqlx::Error> {
 mod tests {
     use std::{path::Path, sync::atomic::Ordering};
 
-    use super::{checkpoint, passive};
+    use super::{CATCH_UP_WAIT, checkpoint, passive};
     use crate::{
         audit::{AuditEvent, EventKind, Outcome},
         store::{Store, testing::test_store},
@@ -231,21 +279,21 @@ mod tests {
         let upkeep = &store.wal_upkeep;
         assert!(!checkpoint(&store.pool, 1_000_000, upkeep).await.unwrap());
         assert!(
-            !upkeep.0.load(Ordering::Relaxed),
+            !upkeep.restart.load(Ordering::Relaxed),
             "a restart asked below the mark"
         );
         let before = passive(&store.pool).await.unwrap();
         assert!(before > 64, "only {before} frames in the log");
         assert!(checkpoint(&store.pool, 64, upkeep).await.unwrap());
         assert!(
-            upkeep.0.load(Ordering::Relaxed),
+            upkeep.restart.load(Ordering::Relaxed),
             "no restart asked past the mark"
         );
         for writer in steady_writes(&store, 1) {
             writer.await.unwrap();
         }
         let asked = std::time::Instant::now();
-        while upkeep.0.load(Ordering::Relaxed) {
+        while upkeep.restart.load(Ordering::Relaxed) {
             assert!(
                 asked.elapsed().as_secs() < 5,
                 "the writer did not restart the log"
@@ -262,6 +310,8 @@ mod tests {
 
     /// A forgetting truncates the log before it answers, even while others write without
     /// pause: a truncation from another connection would wait for a gap that never comes.
+    /// The checkpointing task catches up for it first: the writer does not wait out
+    /// [`CATCH_UP_WAIT`] and copy everything back itself.
     #[tokio::test]
     async fn forgetting_truncates_the_log_under_steady_writes() {
         let (dir, store) = test_store().await;
@@ -270,7 +320,13 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         let before = log_size(dir.path());
+        let asked = std::time::Instant::now();
         store.forget(None, 0).await.unwrap();
+        let waited = asked.elapsed();
+        assert!(
+            waited < CATCH_UP_WAIT,
+            "no catching up: answered after {waited:?}"
+        );
         let after = log_size(dir.path());
         assert!(
             after < before / 2,

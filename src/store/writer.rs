@@ -36,6 +36,7 @@ mod removal;
 mod rows;
 mod script;
 mod start;
+mod upkeep;
 
 use std::{collections::HashSet, sync::Arc};
 
@@ -88,6 +89,8 @@ struct Writer {
     /// On SQLite, the copies leased to streams and not seen settled, with what their
     /// acknowledgement's audit record needs.
     leased: LeasedCopies,
+    /// Answers to forgettings, held until the log is truncated ([`upkeep`]).
+    forgotten: Vec<Answer>,
 }
 
 impl Writer {
@@ -108,6 +111,7 @@ impl Writer {
             wal_upkeep: Arc::default(),
             page_cache: PageCache::new(),
             leased: LeasedCopies::default(),
+            forgotten: Vec::new(),
         }
     }
 
@@ -162,7 +166,17 @@ impl Writer {
         loop {
             self.page_cache.fit(self.backend, &mut self.conn).await;
             let wait = self.settings.checkpoint_every;
-            match tokio::time::timeout(wait, rx.recv_many(&mut queued, MAX_BATCH)).await {
+            let holding = !self.forgotten.is_empty();
+            let received = tokio::select! {
+                biased;
+                () = self.wal_upkeep.caught_up(), if holding => None,
+                got = tokio::time::timeout(wait, rx.recv_many(&mut queued, MAX_BATCH)) => Some(got),
+            };
+            let Some(received) = received else {
+                self.truncate_log().await;
+                continue;
+            };
+            match received {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(_) => {
@@ -184,6 +198,7 @@ impl Writer {
                 break;
             }
         }
+        self.truncate_log().await;
         let _ = self.conn.close().await;
     }
 
@@ -208,12 +223,11 @@ impl Writer {
                 for recipient in &woken {
                     self.notifier.wake(recipient);
                 }
-                if answers.iter().any(|a| matches!(a, Answer::Forgotten(..))) {
-                    // Before `Store::forget` returns: erased bytes gone from the log too.
-                    self.wal_upkeep.truncate(self.backend, &mut self.conn).await;
-                }
                 for answer in answers {
-                    answer.send();
+                    match answer {
+                        Answer::Forgotten(..) => self.hold_until_truncated(answer),
+                        answer => answer.send(),
+                    }
                 }
             }
             Err((e, answers)) => {
