@@ -36,8 +36,6 @@ use std::{
 use sqlx::{AnyConnection, AnyPool, Executor};
 use tokio::sync::Notify;
 
-use crate::database::Backend;
-
 /// How often the log is copied back.
 const EVERY: Duration = Duration::from_millis(200);
 
@@ -75,11 +73,9 @@ pub(super) struct WalUpkeep {
     restart: AtomicBool,
     /// The writer holds a forgetting's answer until the log is truncated.
     truncate: AtomicBool,
-    /// Caught up for that truncation: the writer truncates now.
-    truncate_ready: AtomicBool,
     /// Wakes the checkpointing task when a truncation is asked.
     asked: Notify,
-    /// Wakes the writer when the truncation is ready.
+    /// Caught up for that truncation: wakes the writer (or lets its next wait return).
     ready: Notify,
 }
 
@@ -105,28 +101,15 @@ impl WalUpkeep {
     /// Returns once the checkpointing task has caught up for the truncation asked, or after
     /// [`CATCH_UP_WAIT`] (the writer then copies what is left itself, as it had to before).
     pub async fn caught_up(&self) {
-        let ready = async {
-            loop {
-                let notified = self.ready.notified();
-                if self.truncate_ready.load(Ordering::Relaxed) {
-                    return;
-                }
-                notified.await;
-            }
-        };
-        let _ = tokio::time::timeout(CATCH_UP_WAIT, ready).await;
+        let _ = tokio::time::timeout(CATCH_UP_WAIT, self.ready.notified()).await;
     }
 
     /// Copies the whole log back and truncates its file, so that what was erased in the
     /// database is not left in the log either; called by the writer between transactions,
     /// where no other writer can keep it from completing. A passive checkpoint of the
     /// checkpointing task may hold the log at that moment: then it is tried again, up to
-    /// [`TRUNCATE_TRIES`] times. Nothing to do without a log (PostgreSQL).
-    pub async fn truncate(&self, backend: Backend, conn: &mut AnyConnection) {
-        if backend != Backend::Sqlite {
-            return;
-        }
-        self.truncate_ready.store(false, Ordering::Relaxed);
+    /// [`TRUNCATE_TRIES`] times. SQLite only: PostgreSQL keeps no such log.
+    pub async fn truncate(&self, conn: &mut AnyConnection) {
         for _ in 0..TRUNCATE_TRIES {
             match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
                 .fetch_one(&mut *conn)
@@ -194,7 +177,6 @@ pub(super) async fn checkpoint(
         }
     }
     if wal_upkeep.truncate.swap(false, Ordering::Relaxed) {
-        wal_upkeep.truncate_ready.store(true, Ordering::Relaxed);
         wal_upkeep.ready.notify_one();
     } else {
         wal_upkeep.restart.store(true, Ordering::Relaxed);
