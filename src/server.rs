@@ -44,10 +44,18 @@ use crate::{
     telemetry,
 };
 
-/// How long a peer gets to answer an HTTP/2 keepalive ping before it is disconnected.
 mod seed;
 
+/// How long a peer gets to answer an HTTP/2 keepalive ping before it is disconnected.
 const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How much of a request's body a peer may send before the gateway reads it (hyper's default
+/// is 1 MiB). A `Send` too large is refused from its length prefix, but whatever the window
+/// let through is still received and decrypted: with 1 MiB, a partner repeating 1.5 MiB
+/// `Send`s made the gateway decrypt and copy a megabyte for each refusal. Signals are a few
+/// kilobytes; one at the 1 MiB limit takes eight window updates.
+const HTTP2_STREAM_WINDOW: u32 = 128 * 1024;
+/// The same over all of one connection's requests: four streams' worth.
+const HTTP2_CONNECTION_WINDOW: u32 = 4 * HTTP2_STREAM_WINDOW;
 /// How long a shutdown waits for open requests before it stops them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -257,6 +265,8 @@ async fn start_with_clock(config: &Config, clock: Clock) -> Result<Gateway, Star
     let limits = &config.server;
     let router = Server::builder()
         .max_concurrent_streams(Some(limits.max_streams_per_connection))
+        .initial_stream_window_size(Some(HTTP2_STREAM_WINDOW))
+        .initial_connection_window_size(Some(HTTP2_CONNECTION_WINDOW))
         .http2_keepalive_interval(Some(Duration::from_secs(limits.http2_keepalive_secs)))
         .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
         .timeout(Duration::from_secs(limits.request_timeout_secs))
