@@ -1,7 +1,8 @@
 //! What one partner or connection may cost, over real mTLS: a partner sending faster than its
 //! rate is refused with RESOURCE_EXHAUSTED and a retry hint while another sends on; a receiver
 //! with the most deliveries waiting gets no more and shows on the health endpoint; connections
-//! beyond the cap are dropped, silent ones and old ones are closed.
+//! beyond the cap are dropped, silent ones and old ones are closed; a request larger than the
+//! HTTP/2 receive windows is read whole up to the size limit and refused past it.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_stream::StreamExt;
 use tonic::Code;
 
-use crate::support::{Harness, client_config, handshake_with, http_get, subscribe};
+use crate::support::{Harness, INTAKE, client_config, handshake_with, http_get, subscribe};
 
 /// Every audit record.
 fn everything() -> AuditFilter {
@@ -178,4 +179,50 @@ async fn a_connection_is_closed_at_its_maximum_age() {
     })
     .await;
     assert!(ended.is_ok(), "the connection outlived its maximum age");
+}
+
+/// A request several times the HTTP/2 receive windows (128 KiB a stream) still arrives whole
+/// and is answered from its content; one just over the size limit is refused naming the
+/// limit; one far over it is refused from its length prefix, before it is read.
+#[tokio::test]
+async fn requests_larger_than_the_receive_windows_are_read_whole_up_to_the_limit() {
+    let h = Harness::start().await;
+    let mut client = h.client("gemeente-utrecht").await;
+    let limit = ketenpoort::config::DEFAULT_MAX_MESSAGE_BYTES;
+    // The Intake with an undecodable tail (field number 0), to `total` bytes of payload.
+    let padded = |key: &str, total: usize| {
+        let mut request = h.request(key, "INTAKE", &["dtv"], "Intake", INTAKE);
+        if let Some(payload) = request.payload.as_mut() {
+            payload.value.resize(total, 0);
+        }
+        request
+    };
+
+    let whole = client.send(padded("six-windows", 6 * 128 * 1024)).await;
+    let status = whole.expect_err("an undecodable payload was accepted");
+    assert_eq!(status.code(), Code::InvalidArgument, "{}", status.message());
+    assert!(
+        status.message().contains("payload") && !status.message().contains("at most"),
+        "not answered from the payload's content: {}",
+        status.message()
+    );
+
+    let over = client.send(padded("over", limit + 1024)).await;
+    let status = over.expect_err("a signal over the limit was accepted");
+    assert_eq!(status.code(), Code::InvalidArgument, "{}", status.message());
+    assert!(
+        status.message().contains(&format!("at most {limit} bytes")),
+        "the limit is not named: {}",
+        status.message()
+    );
+
+    let far = client.send(padded("far-over", 4 * limit)).await;
+    let status = far.expect_err("a signal far over the limit was accepted");
+    assert_eq!(status.code(), Code::OutOfRange, "{}", status.message());
+
+    // The connection still serves the partner.
+    let receipt = client
+        .send(h.request("after", "INTAKE", &["dtv"], "Intake", INTAKE))
+        .await;
+    assert!(receipt.is_ok(), "{:?}", receipt.err());
 }
