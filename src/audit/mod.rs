@@ -6,7 +6,10 @@
 
 pub mod export;
 pub mod keys;
+mod sealed;
 pub mod verify;
+
+pub use sealed::SealedEvent;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -322,25 +325,6 @@ impl ChainHead {
             seq: 0,
             hash: GENESIS_HASH.to_string(),
         }
-    }
-
-    /// Places `event` after the head, returning the record and its hash, and advances the head.
-    pub fn append(&mut self, mut event: AuditEvent, at: i64) -> (AuditRecord, String) {
-        let detail_bytes = serde_json::to_vec(&event.detail).map_or(0, |v| v.len());
-        if detail_bytes > MAX_DETAIL_BYTES {
-            event.detail = serde_json::json!({ "detail_omitted_bytes": detail_bytes });
-        }
-        let record = AuditRecord {
-            seq: self.seq + 1,
-            id: uuid::Uuid::now_v7().to_string(),
-            at,
-            event,
-            prev_hash: self.hash.clone(),
-        };
-        let hash = record.hash();
-        self.seq = record.seq;
-        self.hash = hash.clone();
-        (record, hash)
     }
 }
 

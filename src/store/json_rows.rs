@@ -85,6 +85,17 @@ impl JsonRows {
         });
     }
 
+    /// Values that `fill` writes, to be added to a row later with [`JsonRow::values`]: so that
+    /// a row's values can be written in the caller's task and only placed by the writer.
+    pub fn values(fill: impl FnOnce(&mut JsonRow<'_>)) -> String {
+        let mut text = String::new();
+        fill(&mut JsonRow {
+            text: &mut text,
+            first: true,
+        });
+        text
+    }
+
     fn finish(self) -> String {
         match self.rows {
             0 => "[]".to_string(),
@@ -147,6 +158,12 @@ impl JsonRow<'_> {
                 self
             }
         }
+    }
+
+    /// Values written beforehand ([`JsonRows::values`]), in the order of their columns.
+    pub fn values(&mut self, values: &str) -> &mut Self {
+        self.next().push_str(values);
+        self
     }
 
     /// Bytes, as hex.

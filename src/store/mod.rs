@@ -49,7 +49,7 @@ use crate::{
 
 use wakeups::Notifier;
 use wal::WalUpkeep;
-use writer::{Job, Queued, Sent};
+use writer::{Job, Queued, ReadyEvent, Sent};
 
 /// Read connections; the writer has its own.
 const READ_CONNECTIONS: u32 = 4;
@@ -158,10 +158,15 @@ impl Store {
 
     /// Commits a signal with its deliveries and audit events, unless its idempotency key is
     /// known already.
-    pub async fn send(&self, signal: NewSignal) -> Result<SendOutcome, StoreError> {
+    pub async fn send(&self, mut signal: NewSignal) -> Result<SendOutcome, StoreError> {
         signal.check()?;
+        // Readied here, beside the other requests, so the single writer only chains them.
+        let audit: Vec<ReadyEvent> = std::mem::take(&mut signal.audit)
+            .into_iter()
+            .map(ReadyEvent::new)
+            .collect();
         let sent = self
-            .submit(|reply| Job::Send(Box::new(signal.clone()), reply))
+            .submit(|reply| Job::Send(Box::new((signal.clone(), audit.clone())), reply))
             .await?;
         // Signed here, beside the other requests, not in the single writer.
         Ok(match sent {
@@ -188,6 +193,7 @@ impl Store {
 
     /// Appends audit events.
     pub async fn audit(&self, events: Vec<AuditEvent>) -> Result<(), StoreError> {
+        let events: Vec<ReadyEvent> = events.into_iter().map(ReadyEvent::new).collect();
         self.submit(|reply| Job::Audit(events.clone(), reply)).await
     }
 

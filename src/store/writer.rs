@@ -18,7 +18,9 @@
 //! statements of a batch are run with its `COMMIT` in another ([`script`]).
 //!
 //! Receipts leave the writer as facts ([`Sent`]); `Store::send` signs them in the caller's
-//! task, so the Ed25519 signing of a batch runs on every core instead of in the writer.
+//! task, so the Ed25519 signing of a batch runs on every core instead of in the writer. The
+//! audit records of a `Send` come the other way already sealed and with their row written
+//! ([`ReadyEvent`]): the writer only places each after the chain's head and hashes it.
 //!
 //! A new copy for a recipient whose stream is parked ([`super::wakeups::Parked`]) is leased
 //! to that stream in its `Send`'s own commit, with its `delivery_streamed` record, and handed
@@ -32,6 +34,7 @@ mod known;
 mod leased;
 mod leases;
 mod page_cache;
+mod ready;
 mod removal;
 mod rows;
 mod script;
@@ -49,17 +52,13 @@ use jobs::Batch;
 use known::Known;
 use leased::LeasedCopies;
 use page_cache::PageCache;
+pub(super) use ready::ReadyEvent;
 use rows::Rows;
 use script::{Opening, Script};
 pub(super) use start::spawn;
 
 use super::{Forgotten, StoreError, WriterSettings, wakeups::Notifier, wal::WalUpkeep};
-use crate::{
-    audit::{AuditEvent, ChainHead},
-    clock::now_ms,
-    database::Backend,
-    ids::Oin,
-};
+use crate::{audit::ChainHead, clock::now_ms, database::Backend, ids::Oin};
 
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 256;
@@ -318,10 +317,13 @@ impl Writer {
         woken: &mut HashSet<Oin>,
     ) -> Result<Option<Answer>, (StoreError, Option<Answer>)> {
         match job {
-            Job::Send(signal, reply) => match self.insert_signal(*signal, batch, woken).await {
-                Ok(outcome) => Ok(Some(Answer::Send(reply, outcome))),
-                Err(e) => Err((e, Some(Answer::Send(reply, Sent::Conflict)))),
-            },
+            Job::Send(signal, reply) => {
+                let (signal, audit) = *signal;
+                match self.insert_signal(signal, audit, batch, woken).await {
+                    Ok(outcome) => Ok(Some(Answer::Send(reply, outcome))),
+                    Err(e) => Err((e, Some(Answer::Send(reply, Sent::Conflict)))),
+                }
+            }
             Job::Audit(events, reply) => {
                 let now = now_ms();
                 for event in events {
@@ -385,14 +387,6 @@ impl Writer {
             },
             Job::Shutdown => Ok(None),
         }
-    }
-
-    /// Appends one record to the chain and to the batch's rows; returns its sequence number.
-    fn append_audit(&mut self, event: AuditEvent, at: i64, rows: &mut Rows) -> i64 {
-        let (record, hash) = self.head.append(event, at);
-        let seq = record.seq;
-        rows.audit.push((record, hash));
-        seq
     }
 }
 

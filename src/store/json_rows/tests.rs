@@ -1,6 +1,6 @@
 //! Values go through [`JsonRows`] into SQLite as they were: text with quotes, escapes,
 //! control characters and non-ASCII letters, NULLs, the extreme integers, every byte value,
-//! in the order the rows were added.
+//! in the order the rows were added, whether written in the row or beforehand.
 
 use sqlx::{AnyConnection, Row as _};
 
@@ -44,8 +44,16 @@ async fn values_arrive_as_they_were_written() {
     ];
     let mut rows = JsonRows::default();
     for i in 0..texts.len() {
+        // Every other row's first values are written beforehand and spliced in.
+        let written = JsonRows::values(|v| {
+            v.opt_text(texts[i]).opt_int(ints[i]);
+        });
         rows.row(|r| {
-            r.opt_text(texts[i]).opt_int(ints[i]).blob(&blobs[i]);
+            match i % 2 {
+                0 => r.opt_text(texts[i]).opt_int(ints[i]),
+                _ => r.values(&written),
+            }
+            .blob(&blobs[i]);
         });
     }
     let columns = [("s", Json::Text), ("i", Json::Int), ("b", Json::Blob)];

@@ -2,6 +2,7 @@
 
 use tokio::sync::oneshot;
 
+use super::ReadyEvent;
 use crate::{
     audit::AuditEvent,
     ids::Oin,
@@ -20,8 +21,13 @@ pub(in crate::store) struct Queued {
 
 /// A write to perform, with where to send its answer.
 pub(in crate::store) enum Job {
-    Send(Box<NewSignal>, oneshot::Sender<Result<Sent, StoreError>>),
-    Audit(Vec<AuditEvent>, oneshot::Sender<Result<(), StoreError>>),
+    /// A signal, with the audit records of its acceptance made ready (`signal.audit` is left
+    /// empty).
+    Send(
+        Box<(NewSignal, Vec<ReadyEvent>)>,
+        oneshot::Sender<Result<Sent, StoreError>>,
+    ),
+    Audit(Vec<ReadyEvent>, oneshot::Sender<Result<(), StoreError>>),
     Ack {
         recipient: Oin,
         ids: Vec<String>,

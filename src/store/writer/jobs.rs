@@ -10,7 +10,7 @@ use sqlx::Row;
 use tokio::sync::mpsc::OwnedPermit;
 
 use super::{
-    Sent, Writer,
+    ReadyEvent, Sent, Writer,
     known::Known,
     leases::Leases,
     rows::{DeliveryRow, Rows, SignalRow},
@@ -34,6 +34,7 @@ impl Writer {
     pub(super) async fn insert_signal(
         &mut self,
         signal: NewSignal,
+        audit: Vec<ReadyEvent>,
         batch: &mut Batch,
         woken: &mut HashSet<Oin>,
     ) -> Result<Sent, StoreError> {
@@ -61,7 +62,7 @@ impl Writer {
             return Ok(Sent::Duplicate(receipt));
         }
         let mut audit_seq = None;
-        for event in signal.audit {
+        for event in audit {
             let seq = self.append_audit(event, now, &mut batch.rows);
             audit_seq.get_or_insert(seq);
         }

@@ -92,7 +92,8 @@ impl Known {
         let mut holders: HashMap<&Oin, HashSet<&str>> = HashMap::new();
         for job in jobs {
             match job {
-                Job::Send(signal, _) => {
+                Job::Send(send, _) => {
+                    let signal = &send.0;
                     keys.entry(&signal.sender)
                         .or_default()
                         .insert(&signal.idempotency_key);

@@ -12,12 +12,9 @@ use std::collections::BTreeMap;
 
 use super::{leases::LeaseRow, script::Script};
 use crate::{
-    audit::{AuditRecord, Subject},
+    audit::Subject,
     ids::Oin,
-    store::{
-        columns::enum_text,
-        json_rows::{Json, JsonRows},
-    },
+    store::json_rows::{Json, JsonRows},
 };
 
 /// A `signals` row.
@@ -51,13 +48,24 @@ pub(super) struct DeliveryRow {
     pub leased: Option<(String, i64)>,
 }
 
+/// An `audit_log` row: a record's place in the chain, its columns from `event` to `detail`
+/// as written when it was made ready ([`super::ready::ReadyEvent`]), and its hashes.
+pub(super) struct AuditRow {
+    pub seq: i64,
+    pub id: String,
+    pub at: i64,
+    pub columns: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
 /// Everything one batch writes, in the order its jobs produced it.
 #[derive(Default)]
 pub(super) struct Rows {
     pub signals: Vec<SignalRow>,
     pub deliveries: Vec<DeliveryRow>,
-    /// Chained records with their hashes, in chain order.
-    pub audit: Vec<(AuditRecord, String)>,
+    /// Chained records, in chain order.
+    pub audit: Vec<AuditRow>,
     /// Deliveries leased to streams in this batch, by id.
     pub leased: BTreeMap<String, LeaseRow>,
     /// Newly acknowledged deliveries, when (Unix ms), and whether the copy is erased with the
@@ -104,7 +112,7 @@ const DELIVERY_COLUMNS: &[(&str, Json)] = &[
     ("leased_until", Json::Int),
 ];
 
-/// The columns of `audit_log`.
+/// The columns of `audit_log` (from `event` to `detail` in the order `ReadyEvent` writes them).
 const AUDIT_COLUMNS: &[(&str, Json)] = &[
     ("seq", Json::Int),
     ("id", Json::Text),
@@ -176,31 +184,14 @@ impl Rows {
         }
         insert(script, "deliveries", DELIVERY_COLUMNS, deliveries, "").await?;
         let mut audit = JsonRows::default();
-        for (record, hash) in self.audit {
-            let e = record.event;
+        for record in self.audit {
             audit.row(|r| {
                 r.int(record.seq)
                     .text(&record.id)
                     .int(record.at)
-                    .text(&enum_text(&e.event))
-                    .text(&enum_text(&e.outcome))
-                    .opt_text(e.actor.as_ref().map(Oin::as_str))
-                    .opt_text(e.actor_person.as_deref())
-                    .opt_text(e.counterparty.as_ref().map(Oin::as_str))
-                    .opt_text(e.purpose.as_deref())
-                    .opt_text(e.legal_basis.as_deref())
-                    .opt_text(e.signal_id.as_deref())
-                    .opt_text(e.signal_type.as_deref())
-                    .opt_text(e.delivery_id.as_deref())
-                    .opt_text(e.subject.case_ref_hash.as_deref())
-                    .opt_text(e.subject.subject_type.as_deref())
-                    .opt_text(e.subject.subject_hash.as_deref())
-                    .opt_text(e.subject.subject_key_id.as_deref())
-                    .opt_text(e.trace.trace_id.as_deref())
-                    .opt_text(e.trace.span_id.as_deref())
-                    .text(&e.detail.to_string())
+                    .values(&record.columns)
                     .text(&record.prev_hash)
-                    .text(&hash);
+                    .text(&record.hash);
             });
         }
         insert(script, "audit_log", AUDIT_COLUMNS, audit, "").await?;

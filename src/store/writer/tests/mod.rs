@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
-use super::{Job, Sent, Writer};
+use super::{Job, ReadyEvent, Sent, Writer};
 use crate::{
     audit::{
         AuditEvent, EventKind, Outcome, Subject,
@@ -176,9 +176,11 @@ fn signal(key: &str, content: &str) -> NewSignal {
 
 type Reply<T> = oneshot::Receiver<Result<T, StoreError>>;
 
-fn send(signal: NewSignal) -> (Job, Reply<Sent>) {
+fn send(mut signal: NewSignal) -> (Job, Reply<Sent>) {
     let (tx, rx) = oneshot::channel();
-    (Job::Send(Box::new(signal), tx), rx)
+    let audit = std::mem::take(&mut signal.audit);
+    let audit = audit.into_iter().map(ReadyEvent::new).collect();
+    (Job::Send(Box::new((signal, audit)), tx), rx)
 }
 
 fn ack(recipient: &str, ids: &[&str]) -> (Job, Reply<u32>) {
@@ -313,7 +315,7 @@ async fn the_chain_verifies_when_a_batch_is_split_into_several_statements() {
     // 32766 bound parameters.
     let (reply, audit_rx) = oneshot::channel();
     let events = (0..3000)
-        .map(|_| AuditEvent::new(EventKind::AuditRead, Outcome::Ok))
+        .map(|_| ReadyEvent::new(AuditEvent::new(EventKind::AuditRead, Outcome::Ok)))
         .collect();
     let mut jobs = vec![Job::Audit(events, reply)];
     let mut replies = Vec::new();
