@@ -20,30 +20,48 @@ pub struct SealedEvent {
     event: AuditEvent,
     /// The event's members of the record's canonical JSON: `"event":…,…,"detail":…`.
     members: String,
+    /// Where the detail's JSON begins in `members` (it is the last member).
+    detail_at: usize,
 }
 
 // === impl SealedEvent ===
 
 impl SealedEvent {
     /// Seals `event`: a detail larger than [`MAX_DETAIL_BYTES`] is replaced by a note of its
-    /// size, so that nothing can grow the log by more than that per record.
+    /// size, so that nothing can grow the log by more than that per record. The detail is
+    /// encoded once, for the bound, the hash and the stored row alike.
     pub fn new(mut event: AuditEvent) -> Self {
-        let detail_bytes = serde_json::to_vec(&event.detail).map_or(0, |v| v.len());
-        if detail_bytes > MAX_DETAIL_BYTES {
-            event.detail = serde_json::json!({ "detail_omitted_bytes": detail_bytes });
+        let mut detail = serde_json::to_string(&event.detail).unwrap_or_default();
+        if detail.len() > MAX_DETAIL_BYTES {
+            event.detail = serde_json::json!({ "detail_omitted_bytes": detail.len() });
+            detail = event.detail.to_string();
         }
-        // `{…}`: the braces are the record's, the members in between the event's.
+        // `{…,"detail":null}` without the detail: the braces are the record's, the members in
+        // between the event's, and the detail, last, goes in place of the `null`.
+        let taken = std::mem::take(&mut event.detail);
         let object = serde_json::to_string(&event).unwrap_or_default();
-        let members = object
-            .get(1..object.len().saturating_sub(1))
+        event.detail = taken;
+        let mut members = object
+            .get(1..object.len().saturating_sub(1 + "null".len()))
             .unwrap_or_default()
             .to_string();
-        Self { event, members }
+        let detail_at = members.len();
+        members.push_str(&detail);
+        Self {
+            event,
+            members,
+            detail_at,
+        }
     }
 
     /// The event, as sealed.
     pub fn event(&self) -> &AuditEvent {
         &self.event
+    }
+
+    /// The event's detail as JSON text, as it is hashed.
+    pub fn detail_json(&self) -> &str {
+        self.members.get(self.detail_at..).unwrap_or_default()
     }
 }
 
@@ -58,7 +76,7 @@ impl From<AuditEvent> for SealedEvent {
 impl ChainHead {
     /// Places `event` after the head, returning the record and its hash, and advances the head.
     pub fn append(&mut self, event: impl Into<SealedEvent>, at: i64) -> (AuditRecord, String) {
-        let SealedEvent { event, members } = event.into();
+        let SealedEvent { event, members, .. } = event.into();
         let record = AuditRecord {
             seq: self.seq + 1,
             id: uuid::Uuid::now_v7().to_string(),
@@ -143,6 +161,7 @@ mod tests {
         let mut head = ChainHead::genesis();
         for (at, event) in events.into_iter().enumerate() {
             let sealed = SealedEvent::new(event);
+            assert_eq!(sealed.detail_json(), sealed.event().detail.to_string());
             let (record, hash) = head.append(sealed, at as i64 * 1_000_003);
             assert_eq!(hash, record.hash(), "record {}", record.seq);
             assert_eq!(head.hash, hash);

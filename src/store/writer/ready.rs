@@ -45,7 +45,7 @@ impl ReadyEvent {
                 .opt_text(e.subject.subject_key_id.as_deref())
                 .opt_text(e.trace.trace_id.as_deref())
                 .opt_text(e.trace.span_id.as_deref())
-                .text(&e.detail.to_string());
+                .text(sealed.detail_json());
         });
         Self { sealed, columns }
     }
