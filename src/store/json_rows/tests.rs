@@ -1,6 +1,7 @@
 //! Values go through [`JsonRows`] into SQLite as they were: text with quotes, escapes,
 //! control characters and non-ASCII letters, NULLs, the extreme integers, every byte value,
-//! in the order the rows were added, whether written in the row or beforehand.
+//! in the order the rows were added, whether written in the row or beforehand, in rows longer
+//! than one of their nested arrays.
 
 use sqlx::{AnyConnection, Row as _};
 
@@ -14,18 +15,23 @@ async fn database(dir: &tempfile::TempDir) -> AnyConnection {
     Backend::Sqlite.connect(&url).await.unwrap()
 }
 
+/// How many times a row repeats its text, integer and bytes: more values than one nested
+/// array holds, so that rows span several.
+const REPEATS: usize = 3;
+
 #[tokio::test]
 async fn values_arrive_as_they_were_written() {
     let dir = tempfile::tempdir().unwrap();
     let mut conn = database(&dir).await;
     let backend = Backend::Sqlite;
-    Sql::new(
-        backend,
-        "CREATE TABLE t (n INTEGER PRIMARY KEY, s TEXT, i INTEGER, b BLOB)",
-    )
-    .execute(&mut conn)
-    .await
-    .unwrap();
+    let names: Vec<String> = (0..REPEATS)
+        .flat_map(|k| [format!("s{k}"), format!("i{k}"), format!("b{k}")])
+        .collect();
+    let table = format!(
+        "CREATE TABLE t (n INTEGER PRIMARY KEY, {})",
+        names.join(", ")
+    );
+    Sql::new(backend, &table).execute(&mut conn).await.unwrap();
     let texts = [
         Some("plain"),
         Some("quote \" backslash \\ slash / newline \n tab \t nul \u{0} bell \u{7}"),
@@ -44,38 +50,61 @@ async fn values_arrive_as_they_were_written() {
     ];
     let mut rows = JsonRows::default();
     for i in 0..texts.len() {
-        // Every other row's first values are written beforehand and spliced in.
+        // Every other row's values after its first are written beforehand and placed from
+        // the second column on, across the nested arrays' bounds.
         let written = JsonRows::values(|v| {
-            v.opt_text(texts[i]).opt_int(ints[i]);
+            v.opt_int(ints[i]).blob(&blobs[i]);
+            for _ in 1..REPEATS {
+                v.opt_text(texts[i]).opt_int(ints[i]).blob(&blobs[i]);
+            }
         });
         rows.row(|r| {
+            r.opt_text(texts[i]);
             match i % 2 {
-                0 => r.opt_text(texts[i]).opt_int(ints[i]),
-                _ => r.values(&written),
+                0 => {
+                    r.opt_int(ints[i]).blob(&blobs[i]);
+                    for _ in 1..REPEATS {
+                        r.opt_text(texts[i]).opt_int(ints[i]).blob(&blobs[i]);
+                    }
+                }
+                _ => {
+                    r.values(&written);
+                }
             }
-            .blob(&blobs[i]);
         });
     }
-    let columns = [("s", Json::Text), ("i", Json::Int), ("b", Json::Blob)];
-    let mut insert = Sql::new(backend, "INSERT INTO t (s, i, b) ");
+    let columns: Vec<(&str, Json)> = names
+        .iter()
+        .zip([Json::Text, Json::Int, Json::Blob].into_iter().cycle())
+        .map(|(name, kind)| (name.as_str(), kind))
+        .collect();
+    let mut insert = Sql::new(backend, &format!("INSERT INTO t ({}) ", names.join(", ")));
     insert
         .json_rows(&columns, rows)
         .push(" WHERE true ORDER BY key");
     insert.execute(&mut conn).await.unwrap();
 
-    let stored = Sql::new(backend, "SELECT s, i, b FROM t ORDER BY n")
+    let select = format!("SELECT {} FROM t ORDER BY n", names.join(", "));
+    let stored = Sql::new(backend, &select)
         .fetch_all(&mut conn)
         .await
         .unwrap();
     assert_eq!(stored.len(), texts.len());
     for (i, row) in stored.iter().enumerate() {
-        assert_eq!(
-            row.get::<Option<String>, _>("s").as_deref(),
-            texts[i],
-            "row {i}"
-        );
-        assert_eq!(row.get::<Option<i64>, _>("i"), ints[i], "row {i}");
-        assert_eq!(row.get::<Vec<u8>, _>("b"), blobs[i], "row {i}");
+        for k in 0..REPEATS {
+            let (s, n, b) = (format!("s{k}"), format!("i{k}"), format!("b{k}"));
+            assert_eq!(
+                row.get::<Option<String>, _>(s.as_str()).as_deref(),
+                texts[i],
+                "row {i}, {s}"
+            );
+            assert_eq!(
+                row.get::<Option<i64>, _>(n.as_str()),
+                ints[i],
+                "row {i}, {n}"
+            );
+            assert_eq!(row.get::<Vec<u8>, _>(b.as_str()), blobs[i], "row {i}, {b}");
+        }
     }
 }
 

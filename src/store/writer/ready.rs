@@ -11,14 +11,17 @@ use super::{
 use crate::{
     audit::{AuditEvent, SealedEvent},
     ids::Oin,
-    store::{columns::enum_text, json_rows::JsonRows},
+    store::{
+        columns::enum_text,
+        json_rows::{JsonRows, Values},
+    },
 };
 
 /// An audit event, sealed, with its columns of `audit_log` from `event` to `detail`.
 #[derive(Debug, Clone)]
 pub(in crate::store) struct ReadyEvent {
     sealed: SealedEvent,
-    columns: String,
+    columns: Values,
 }
 
 // === impl ReadyEvent ===

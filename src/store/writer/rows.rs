@@ -14,7 +14,7 @@ use super::{leases::LeaseRow, script::Script};
 use crate::{
     audit::Subject,
     ids::Oin,
-    store::json_rows::{Json, JsonRows},
+    store::json_rows::{Json, JsonRows, Values},
 };
 
 /// A `signals` row.
@@ -54,7 +54,7 @@ pub(super) struct AuditRow {
     pub seq: i64,
     pub id: String,
     pub at: i64,
-    pub columns: String,
+    pub columns: Values,
     pub prev_hash: String,
     pub hash: String,
 }
