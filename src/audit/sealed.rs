@@ -107,7 +107,7 @@ fn hash_of(record: &AuditRecord, members: &str) -> String {
     let mut hasher = Sha256::new();
     hasher.update(record.prev_hash.as_bytes());
     hasher.update(canonical.as_bytes());
-    hex::encode(hasher.finalize())
+    format!("{:x}", hasher.finalize())
 }
 
 #[cfg(test)]
