@@ -21,11 +21,12 @@ const CHUNK: usize = 6;
 impl Sql {
     /// Appends `WITH r AS (<rows>) SELECT <column>, … FROM r`: the rows of a JSON array,
     /// bound as one parameter, each row's values (in arrays of [`CHUNK`]) typed and named by
-    /// `columns`, with the row's index as `key`. The text is the same whatever the number of rows, so it
-    /// stays prepared. Each row is taken out of the array once (`MATERIALIZED`), not once per
-    /// column, and in binary form on both backends: SQLite's `jsonb_each` and PostgreSQL's
-    /// `jsonb`, so no `->>` parses the row's text again (with `json_each` SQLite's thread
-    /// spent a fifth more per `Send`; PostgreSQL's `json` ran 20–30% slower than `VALUES`).
+    /// `columns`, with the row's index as `key`. The text is the same whatever the number of
+    /// rows, so it stays prepared. Each row is taken out of the array once (`MATERIALIZED`),
+    /// not once per column, and in binary form on both backends: SQLite's `jsonb_each` and
+    /// PostgreSQL's `jsonb`, so no `->>` parses the row's text again (with `json_each`
+    /// SQLite's thread spent a fifth more per `Send`; PostgreSQL's `json` ran 20–30% slower
+    /// than `VALUES`).
     pub fn json_rows(&mut self, columns: &[(&str, Json)], rows: JsonRows) -> &mut Self {
         match self.backend() {
             Backend::Sqlite => {

@@ -5,7 +5,7 @@
 
 use sqlx::{AnyConnection, Row as _};
 
-use super::{Json, JsonRows};
+use super::{Json, JsonRow, JsonRows};
 use crate::{database::Backend, store::db::Sql};
 
 /// A connection to a new database file in `dir`.
@@ -50,23 +50,19 @@ async fn values_arrive_as_they_were_written() {
     ];
     let mut rows = JsonRows::default();
     for i in 0..texts.len() {
-        // Every other row's values after its first are written beforehand and placed from
-        // the second column on, across the nested arrays' bounds.
-        let written = JsonRows::values(|v| {
-            v.opt_int(ints[i]).blob(&blobs[i]);
+        // A row's values after its first; in every other row they are written beforehand
+        // and placed from the second column on, across the nested arrays' bounds.
+        let rest = |r: &mut JsonRow<'_>| {
+            r.opt_int(ints[i]).blob(&blobs[i]);
             for _ in 1..REPEATS {
-                v.opt_text(texts[i]).opt_int(ints[i]).blob(&blobs[i]);
+                r.opt_text(texts[i]).opt_int(ints[i]).blob(&blobs[i]);
             }
-        });
+        };
+        let written = JsonRows::values(rest);
         rows.row(|r| {
             r.opt_text(texts[i]);
             match i % 2 {
-                0 => {
-                    r.opt_int(ints[i]).blob(&blobs[i]);
-                    for _ in 1..REPEATS {
-                        r.opt_text(texts[i]).opt_int(ints[i]).blob(&blobs[i]);
-                    }
-                }
+                0 => rest(r),
                 _ => {
                     r.values(&written);
                 }
