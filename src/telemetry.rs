@@ -3,10 +3,10 @@
 //! the partners' port.
 //!
 //! Counters and histograms are recorded where things happen (signals accepted and refused by
-//! type and reason, send latency, TLS handshake failures by reason). Gauges about state —
-//! deliveries pending per receiver, the age of the oldest, seconds to each certificate's
-//! expiry — are computed from the store and the registry at scrape time, so they are never
-//! stale. Labels are partner ids, OINs, types and reasons: never payload values.
+//! type and reason, send latency, TLS handshake failures by reason, the writer's commits).
+//! Gauges about state — deliveries pending per receiver, the age of the oldest, seconds to
+//! each certificate's expiry — are computed from the store and the registry at scrape time, so
+//! they are never stale. Labels are partner ids, OINs, types and reasons: never payload values.
 //!
 //! [`otel`] exports the per-request spans to an OpenTelemetry collector when configured.
 
@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     clock::now_ms,
     registry::SharedRegistry,
-    store::{Store, stats::StoreStats},
+    store::{Store, WRITER_BATCH_JOBS, WRITER_PHASE_SECONDS, stats::StoreStats},
 };
 
 /// A partner whose only accepted certificate expires within this period shows as a warning.
@@ -32,6 +32,12 @@ pub const EXPIRY_WARNING: Duration = Duration::from_secs(14 * 24 * 3600);
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
+/// Buckets of the writer's phases per commit (seconds): a commit takes a few milliseconds.
+const PHASE_BUCKETS: &[f64] = &[
+    0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5,
+];
+/// Buckets of the jobs per commit: one to the writer's most (256).
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
 /// What the metrics endpoint reads at scrape time.
 #[derive(Clone)]
@@ -56,11 +62,17 @@ fn handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(
-                    Matcher::Full("ketenpoort_send_duration_seconds".into()),
-                    LATENCY_BUCKETS,
-                )
+            let buckets = [
+                ("ketenpoort_send_duration_seconds", LATENCY_BUCKETS),
+                (WRITER_PHASE_SECONDS, PHASE_BUCKETS),
+                (WRITER_BATCH_JOBS, BATCH_BUCKETS),
+            ];
+            // Fails only for an empty list of buckets.
+            let builder = buckets
+                .into_iter()
+                .try_fold(PrometheusBuilder::new(), |builder, (metric, buckets)| {
+                    builder.set_buckets_for_metric(Matcher::Full(metric.into()), buckets)
+                })
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();
             let handle = recorder.handle();

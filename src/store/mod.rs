@@ -31,6 +31,7 @@ pub use signals::{
     DeliveryState, DeliveryStatus, NewDelivery, NewSignal, PendingDelivery, Receipt,
     RecipientReceipt, SendOutcome,
 };
+pub use writer::{WRITER_BATCH_JOBS, WRITER_PHASE_SECONDS};
 
 use std::{sync::Arc, time::Duration};
 

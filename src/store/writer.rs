@@ -39,6 +39,7 @@ mod removal;
 mod rows;
 mod script;
 mod start;
+mod timing;
 mod upkeep;
 
 use std::{collections::HashSet, sync::Arc};
@@ -56,6 +57,8 @@ pub(super) use ready::ReadyEvent;
 use rows::Rows;
 use script::{Opening, Script};
 pub(super) use start::spawn;
+use timing::Timing;
+pub use timing::{WRITER_BATCH_JOBS, WRITER_PHASE_SECONDS};
 
 use super::{Forgotten, StoreError, WriterSettings, wakeups::Notifier, wal::WalUpkeep};
 use crate::{audit::ChainHead, clock::now_ms, database::Backend, ids::Oin};
@@ -114,13 +117,6 @@ impl Writer {
         }
     }
 
-    /// Asks, in `opening`, for the head of the chain and the last checkpoint.
-    fn ask_head(opening: &mut Opening) {
-        opening.read(|sql| {
-            sql.push(READ_HEAD);
-        });
-    }
-
     /// Takes the head of the chain and the last checkpoint from the opening's rows. After a
     /// pruning that removed every record the head is the checkpoint over the last one removed.
     fn found_head(&mut self, rows: &[AnyRow]) -> Result<(), StoreError> {
@@ -153,7 +149,9 @@ impl Writer {
     /// Begins the transaction, reading the head of the chain and what the jobs ask about.
     async fn begin(&mut self, jobs: &[Job]) -> Result<Known, StoreError> {
         let mut opening = Opening::new(self.backend);
-        Self::ask_head(&mut opening);
+        opening.read(|sql| {
+            sql.push(READ_HEAD);
+        });
         Known::ask(jobs, &self.leased, &mut opening);
         let rows = opening.begin(&mut self.conn).await?;
         self.found_head(&rows)?;
@@ -251,6 +249,7 @@ impl Writer {
         woken: &mut HashSet<Oin>,
     ) -> Result<Vec<Answer>, (StoreError, Vec<Answer>)> {
         let unanswered = |jobs: Vec<Job>| jobs.into_iter().filter_map(Answer::unanswered).collect();
+        let mut timing = Timing::start(jobs.len());
         let known = match self.begin(&jobs).await {
             Ok(known) => known,
             Err(e) => {
@@ -258,6 +257,7 @@ impl Writer {
                 return Err((e, unanswered(jobs)));
             }
         };
+        timing.opened();
         let mut batch = Batch::new(known);
         let mut answers = Vec::with_capacity(jobs.len());
         let mut pending = jobs.into_iter();
@@ -273,6 +273,7 @@ impl Writer {
                 }
             }
         }
+        timing.applied();
         let checkpointed = match self.write_and_commit(batch.rows, woken).await {
             Ok(checkpointed) => checkpointed,
             Err(e) => {
@@ -280,6 +281,7 @@ impl Writer {
                 return Err((e, answers));
             }
         };
+        timing.committed();
         if checkpointed {
             self.checkpointed_at = Instant::now();
         }

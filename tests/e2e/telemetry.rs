@@ -67,6 +67,17 @@ async fn the_metrics_endpoint_shows_the_figures_and_they_move() {
         sample(&before, "ketenpoort_send_duration_seconds_count", &[]).unwrap_or(0.0) >= 1.0,
         "latency histogram"
     );
+    // The writer's commits: each phase timed, and the jobs each took.
+    for phase in ["opening", "applying", "writing"] {
+        let label = format!("phase=\"{phase}\"");
+        let metric = "ketenpoort_writer_phase_duration_seconds";
+        let commits = sample(&before, &format!("{metric}_count"), &[&label]);
+        assert!(commits.unwrap_or(0.0) >= 1.0, "{phase}: {before}");
+        let seconds = sample(&before, &format!("{metric}_sum"), &[&label]);
+        assert!(seconds.unwrap_or(0.0) > 0.0, "{phase}: {before}");
+    }
+    let jobs = sample(&before, "ketenpoort_writer_batch_jobs_sum", &[]).unwrap_or(0.0);
+    assert!(jobs >= 2.0, "two Sends and their audit records: {before}");
     assert!(
         sample(
             &before,
