@@ -2,7 +2,7 @@
 //! subject, and the decoders and encoders of columns stored as JSON or enum text. Each exists
 //! once, so a column added to a table is added in one place.
 
-use sqlx::{Row, any::AnyRow};
+use sqlx::{Any, Row, any::AnyRow};
 
 use super::StoreError;
 use crate::audit::Subject;
@@ -24,13 +24,36 @@ macro_rules! signal_subject {
 
 pub(super) use {audit_columns, signal_subject};
 
+/// A type a column decodes to, from sqlx's rows and from rusqlite's values alike.
+pub(super) trait Field:
+    rusqlite::types::FromSql + for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any>
+{
+}
+
+impl<T> Field for T where
+    T: rusqlite::types::FromSql + for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any>
+{
+}
+
+/// A row whose columns are read by name: sqlx's, or the writer's ([`super::link::Row`]).
+pub(super) trait Fields {
+    /// The value of column `name`.
+    fn field<T: Field>(&self, name: &str) -> Result<T, StoreError>;
+}
+
+impl Fields for AnyRow {
+    fn field<T: Field>(&self, name: &str) -> Result<T, StoreError> {
+        Ok(self.try_get(name)?)
+    }
+}
+
 /// The keyed-hash subject columns of a row (of `audit_log`, or of `signals` joined).
-pub(super) fn subject_of(row: &AnyRow) -> Result<Subject, sqlx::Error> {
+pub(super) fn subject_of(row: &impl Fields) -> Result<Subject, StoreError> {
     Ok(Subject {
-        case_ref_hash: row.try_get("case_ref_hash")?,
-        subject_type: row.try_get("subject_type")?,
-        subject_hash: row.try_get("subject_hash")?,
-        subject_key_id: row.try_get("subject_key_id")?,
+        case_ref_hash: row.field("case_ref_hash")?,
+        subject_type: row.field("subject_type")?,
+        subject_hash: row.field("subject_hash")?,
+        subject_key_id: row.field("subject_key_id")?,
     })
 }
 

@@ -10,7 +10,7 @@
 use std::{path::Path, str::FromStr};
 
 use sqlx::{
-    Any, AnyConnection, AnyPool, Arguments, ConnectOptions, Encode, Executor, Type,
+    Any, AnyConnection, AnyPool, Arguments, ConnectOptions, Executor,
     any::{AnyArguments, AnyConnectOptions, AnyPoolOptions, AnyRow},
     query::Query,
     sqlite::SqliteConnectOptions,
@@ -22,6 +22,14 @@ use crate::database::Backend;
 /// The channel on which a PostgreSQL writer announces the recipients of committed deliveries
 /// to every replica; the payload is their OINs, comma separated.
 pub(super) const DELIVERY_CHANNEL: &str = "ketenpoort_deliveries";
+
+/// Every SQLite connection's settings: WAL, so readers run beside the writer; a full fsync
+/// per commit, so a committed `Send` survives a power cut; foreign keys checked; a wait for
+/// locks instead of an error; and `secure_delete`: erased copies and removed rows are
+/// overwritten with zeros in the file, not only unlinked from the b-tree (`Store::forget`
+/// truncates the WAL).
+pub(super) const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON;";
 
 /// Key of the transaction-scoped advisory lock under which a PostgreSQL writer extends the
 /// audit chain ("ktnp"): one writer at a time across all replicas.
@@ -63,14 +71,11 @@ impl Backend {
         Ok(conn)
     }
 
-    /// Opens the writer's connection: as [`Backend::connect`], and with SQLite without
-    /// checkpoints inside its commits ([`super::wal`] runs them beside it).
-    pub(super) async fn connect_writer(self, url: &str) -> Result<AnyConnection, StoreError> {
-        let mut conn = self.connect(url).await?;
-        if self == Backend::Sqlite {
-            conn.execute(super::wal::WRITER_PRAGMAS).await?;
-        }
-        Ok(conn)
+    /// The file an SQLite URL names.
+    pub(super) fn sqlite_file(url: &str) -> Result<std::path::PathBuf, StoreError> {
+        Ok(SqliteConnectOptions::from_str(url)?
+            .get_filename()
+            .to_path_buf())
     }
 
     fn connect_options(self, url: &str) -> Result<AnyConnectOptions, StoreError> {
@@ -94,66 +99,92 @@ impl Backend {
         }
     }
 
-    /// Per-connection settings. SQLite: WAL, so readers run beside the writer; a full fsync
-    /// per commit, so a committed `Send` survives a power cut; foreign keys checked; a wait for
-    /// locks instead of an error. PostgreSQL's defaults (synchronous commit) are already so.
+    /// Per-connection settings ([`SQLITE_PRAGMAS`]); PostgreSQL's defaults (synchronous
+    /// commit) are already so.
     async fn set_up(self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
         if self == Backend::Sqlite {
-            // secure_delete: erased copies and removed rows are overwritten with zeros in the
-            // file, not only unlinked from the b-tree; `Store::forget` truncates the WAL.
-            conn.execute(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                 PRAGMA secure_delete = ON;",
-            )
-            .await?;
+            conn.execute(SQLITE_PRAGMAS).await?;
         }
         Ok(())
     }
 
-    /// The statement that starts the writer's transaction: SQLite takes the database's
-    /// write lock at once; on PostgreSQL [`Backend::begin_writing`] adds the chain's lock.
-    pub(super) fn begin_writing_sql(self) -> &'static str {
+    /// The statements that start the writer's transaction with the audit chain to itself:
+    /// SQLite takes the database's write lock at once; PostgreSQL takes an advisory lock that
+    /// every replica's writer takes, so chain records, delivery order and idempotency checks
+    /// are serialised across replicas. Both locks end with the transaction.
+    pub(super) fn begin_writing(self) -> Vec<Sql> {
         match self {
-            Backend::Sqlite => "BEGIN IMMEDIATE",
-            Backend::Postgres => "BEGIN",
+            Backend::Sqlite => vec![Sql::new(self, "BEGIN IMMEDIATE")],
+            Backend::Postgres => {
+                let mut lock = Sql::new(self, "SELECT pg_advisory_xact_lock(");
+                lock.bind(CHAIN_LOCK).push(")");
+                vec![Sql::new(self, "BEGIN"), lock]
+            }
         }
     }
 
-    /// Starts the writer's transaction with the audit chain to itself: SQLite takes the
-    /// database's write lock at once; PostgreSQL takes an advisory lock that every replica's
-    /// writer takes, so chain records, delivery order and idempotency checks are serialised
-    /// across replicas. Both locks end with the transaction. (The SQLite writer sends its
-    /// `BEGIN IMMEDIATE` with its first reads, in one round trip.)
-    pub(super) async fn begin_writing(self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
-        conn.execute(self.begin_writing_sql()).await?;
-        if self == Backend::Postgres {
-            Sql::new(self, "SELECT pg_advisory_xact_lock(")
-                .bind(CHAIN_LOCK)
-                .push(")")
-                .execute(conn)
-                .await?;
+    /// The statement that tells the other replicas, at commit, that `recipients` have new
+    /// deliveries (the writer wakes its own subscribers itself); none for SQLite: one process.
+    pub(super) fn announcement(self, recipients: &[&str]) -> Option<Sql> {
+        if self != Backend::Postgres || recipients.is_empty() {
+            return None;
         }
-        Ok(())
+        let mut sql = Sql::new(self, "SELECT pg_notify(");
+        sql.bind(DELIVERY_CHANNEL)
+            .push(", ")
+            .bind(recipients.join(","))
+            .push(")");
+        Some(sql)
     }
+}
 
-    /// Tells the other replicas, at commit, that `recipients` have new deliveries (the
-    /// writer wakes its own subscribers itself). Nothing to do for SQLite: one process.
-    pub(super) async fn announce(
-        self,
-        conn: &mut AnyConnection,
-        recipients: &[&str],
-    ) -> Result<(), sqlx::Error> {
-        if self == Backend::Postgres && !recipients.is_empty() {
-            Sql::new(self, "SELECT pg_notify(")
-                .bind(DELIVERY_CHANNEL.to_string())
-                .push(", ")
-                .bind(recipients.join(","))
-                .push(")")
-                .execute(conn)
-                .await?;
-        }
-        Ok(())
+/// A value bound to a statement, typed even when NULL, as PostgreSQL types its parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Value {
+    Int(Option<i64>),
+    Text(Option<String>),
+    Blob(Option<Vec<u8>>),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(Some(v))
+    }
+}
+
+impl From<Option<i64>> for Value {
+    fn from(v: Option<i64>) -> Self {
+        Value::Int(v)
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(Some(v))
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(Some(v.to_string()))
+    }
+}
+
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(Some(v.clone()))
+    }
+}
+
+impl From<Option<&str>> for Value {
+    fn from(v: Option<&str>) -> Self {
+        Value::Text(v.map(str::to_string))
+    }
+}
+
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Self {
+        Value::Blob(Some(v))
     }
 }
 
@@ -164,8 +195,7 @@ impl Backend {
 pub(super) struct Sql {
     backend: Backend,
     text: String,
-    args: AnyArguments,
-    error: Option<sqlx::error::BoxDynError>,
+    args: Vec<Value>,
     /// Keep the statement prepared on its connection, for the next time its text is run.
     kept: bool,
 }
@@ -178,16 +208,36 @@ impl Sql {
         Sql {
             backend,
             text: text.to_string(),
-            args: AnyArguments::default(),
-            error: None,
+            args: Vec::new(),
             kept: false,
         }
     }
 
-    /// Keeps the statement prepared on its connection (sqlx's statement cache), for a text
+    /// Keeps the statement prepared on its connection (its statement cache), for a text
     /// that is run again and again; others are prepared anew each time.
     pub fn kept(&mut self) -> &mut Self {
         self.kept = true;
+        self
+    }
+
+    /// Whether the statement is kept prepared.
+    pub fn is_kept(&self) -> bool {
+        self.kept
+    }
+
+    /// The statement's text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The values bound, in the order of their placeholders.
+    pub fn args(&self) -> &[Value] {
+        &self.args
+    }
+
+    /// Binds `value` to the next placeholder the text already holds (`$1`, `$2`, … in order).
+    pub fn arg(&mut self, value: impl Into<Value>) -> &mut Self {
+        self.args.push(value.into());
         self
     }
 
@@ -203,13 +253,8 @@ impl Sql {
     }
 
     /// Appends a placeholder and binds `value` to it.
-    pub fn bind<T>(&mut self, value: T) -> &mut Self
-    where
-        T: for<'q> Encode<'q, Any> + Type<Any> + Send,
-    {
-        if let Err(e) = self.args.add(value) {
-            self.error.get_or_insert(e);
-        }
+    pub fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
+        self.args.push(value.into());
         match self.backend {
             Backend::Sqlite => self.text.push('?'),
             Backend::Postgres => {
@@ -230,7 +275,7 @@ impl Sql {
                 self.push(", ");
             }
             first = false;
-            self.bind(value.to_string());
+            self.bind(value);
         }
         if first {
             self.push("NULL");
@@ -238,12 +283,18 @@ impl Sql {
         self.push(")")
     }
 
-    /// The statement, ready to run; the first value that could not be encoded fails it.
+    /// The statement, ready to run on sqlx; the first value that could not be encoded fails
+    /// it.
     pub fn build(&mut self) -> Result<Query<'static, Any, AnyArguments>, sqlx::Error> {
-        if let Some(e) = self.error.take() {
-            return Err(sqlx::Error::Encode(e));
+        let mut args = AnyArguments::default();
+        for value in std::mem::take(&mut self.args) {
+            let added = match value {
+                Value::Int(v) => args.add(v),
+                Value::Text(v) => args.add(v),
+                Value::Blob(v) => args.add(v),
+            };
+            added.map_err(sqlx::Error::Encode)?;
         }
-        let args = std::mem::take(&mut self.args);
         Ok(
             sqlx::query_with(sqlx::AssertSqlSafe(std::mem::take(&mut self.text)), args)
                 .persistent(self.kept),

@@ -1,15 +1,17 @@
 //! Reading the delivery queue: a recipient's unacknowledged deliveries in stream order, the
-//! queue per recipient for the metrics, and the receipt of a signal for its sender.
+//! queue per recipient for the metrics, and the receipt of a signal for its sender (and for a
+//! resend, the original).
 
 use std::collections::HashMap;
 
 use sqlx::{AnyConnection, Row};
 
 use super::{
-    PendingDelivery, Receipt, Store, StoreError,
+    PendingDelivery, Receipt, SendOutcome, Store, StoreError,
     columns::{from_json, signal_subject, subject_of},
     db::Sql,
     signals::load_receipt,
+    writer::Sent,
 };
 use crate::ids::Oin;
 
@@ -166,6 +168,24 @@ impl Store {
                 ))
             })
             .collect()
+    }
+
+    /// A `Send`'s outcome from the writer's answer: its receipt signed here, beside the other
+    /// requests, not in the single writer, and read first when the signal was committed
+    /// before the batch that answered its resend.
+    pub(super) async fn outcome(&self, sent: Sent) -> Result<SendOutcome, StoreError> {
+        Ok(match sent {
+            Sent::Accepted(facts) => SendOutcome::Accepted(facts.sign(&self.signer)),
+            Sent::Duplicate(facts) => SendOutcome::Duplicate(facts.sign(&self.signer)),
+            Sent::Resent(id) => {
+                let mut conn = self.pool.acquire().await?;
+                let facts = load_receipt(&mut conn, &id, true)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt(format!("signal {id} vanished")))?;
+                SendOutcome::Duplicate(facts.sign(&self.signer))
+            }
+            Sent::Conflict => SendOutcome::Conflict,
+        })
     }
 
     /// The receipt of a signal `sender` sent, if any.

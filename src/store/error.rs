@@ -8,6 +8,9 @@ pub enum StoreError {
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The SQLite writer's own connection failed.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// The database URL names no database this gateway supports.
     #[error(transparent)]
     Url(#[from] UnknownDatabase),

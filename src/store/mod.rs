@@ -14,6 +14,7 @@ mod db;
 mod deliveries;
 mod error;
 mod json_rows;
+mod link;
 mod listen;
 mod monitor;
 mod registry;
@@ -50,7 +51,7 @@ use crate::{
 
 use wakeups::Notifier;
 use wal::WalUpkeep;
-use writer::{Job, Queued, ReadyEvent, Sent};
+use writer::{Job, Queued, ReadyEvent};
 
 /// Read connections; the writer has its own.
 const READ_CONNECTIONS: u32 = 4;
@@ -169,12 +170,7 @@ impl Store {
         let sent = self
             .submit(|reply| Job::Send(Box::new((signal.clone(), audit.clone())), reply))
             .await?;
-        // Signed here, beside the other requests, not in the single writer.
-        Ok(match sent {
-            Sent::Accepted(facts) => SendOutcome::Accepted(facts.sign(&self.signer)),
-            Sent::Duplicate(facts) => SendOutcome::Duplicate(facts.sign(&self.signer)),
-            Sent::Conflict => SendOutcome::Conflict,
-        })
+        self.outcome(sent).await
     }
 
     /// Saves changed partner records, with the audit records of the change, in one

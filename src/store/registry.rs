@@ -2,9 +2,9 @@
 //! (inside the writer's transaction, beside their audit record), and the version counter that
 //! tells every gateway replica to reload.
 
-use sqlx::{AnyConnection, Row, any::AnyRow};
+use sqlx::{Row, any::AnyRow};
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, columns::Fields, db::Sql, link::Link};
 use crate::registry::{CertState, Certificate, PartnerRecord};
 
 impl Store {
@@ -45,93 +45,102 @@ impl Store {
 /// transaction, which holds the chain's lock, so no other writer changes the partner between
 /// this check and the write.
 pub(super) async fn check_version(
-    conn: &mut AnyConnection,
+    link: &mut Link,
     record: &PartnerRecord,
 ) -> Result<Result<(), StoreError>, StoreError> {
-    let stored: Option<i64> = sqlx::query_scalar("SELECT version FROM partners WHERE oin = $1")
-        .bind(record.oin.as_str())
-        .fetch_optional(&mut *conn)
+    let backend = link.backend();
+    let oin = record.oin.as_str();
+    let stored = link
+        .fetch_all(Sql::new(backend, "SELECT version FROM partners WHERE oin = $1").arg(oin))
         .await?;
     let stale = || StoreError::Stale {
         partner: record.id.clone(),
         version: record.version,
     };
-    if stored.unwrap_or(0) != record.version {
+    let version = match stored.first() {
+        Some(row) => row.field("version")?,
+        None => 0,
+    };
+    if version != record.version {
         return Ok(Err(stale()));
     }
-    let revoked: Vec<String> = sqlx::query_scalar(
-        "SELECT fingerprint FROM certificates WHERE partner_oin = $1 AND state = 'revoked'",
-    )
-    .bind(record.oin.as_str())
-    .fetch_all(&mut *conn)
-    .await?;
-    let still_revoked = |fingerprint: &String| {
-        record
+    let revoked = link
+        .fetch_all(
+            Sql::new(
+                backend,
+                "SELECT fingerprint FROM certificates WHERE partner_oin = $1 AND state = 'revoked'",
+            )
+            .arg(oin),
+        )
+        .await?;
+    for row in revoked {
+        let fingerprint: String = row.field("fingerprint")?;
+        let still_revoked = record
             .certificates
             .iter()
-            .any(|c| &c.fingerprint == fingerprint && c.state == CertState::Revoked)
-    };
-    if !revoked.iter().all(still_revoked) {
-        return Ok(Err(stale()));
+            .any(|c| c.fingerprint == fingerprint && c.state == CertState::Revoked);
+        if !still_revoked {
+            return Ok(Err(stale()));
+        }
     }
     Ok(Ok(()))
 }
 
 /// Writes a partner record at its next version and replaces its certificates; part of the
 /// writer's transaction, after [`check_version`].
-pub(super) async fn save_record(
-    conn: &mut AnyConnection,
-    record: &PartnerRecord,
-) -> Result<(), StoreError> {
+pub(super) async fn save_record(link: &mut Link, record: &PartnerRecord) -> Result<(), StoreError> {
+    let backend = link.backend();
     let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
-    sqlx::query(
+    let mut partner = Sql::new(
+        backend,
         "INSERT INTO partners (oin, id, name, role, purposes, status, jwt_keys, audit_scope, changed_by, changed_at, version, logboek_url)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (oin) DO UPDATE SET id = excluded.id, name = excluded.name, role = excluded.role,
            purposes = excluded.purposes, status = excluded.status, jwt_keys = excluded.jwt_keys,
            audit_scope = excluded.audit_scope, changed_by = excluded.changed_by, changed_at = excluded.changed_at,
            version = excluded.version, logboek_url = excluded.logboek_url",
-    )
-    .bind(record.oin.as_str())
-    .bind(&record.id)
-    .bind(&record.name)
-    .bind(text(&record.role))
-    .bind(json(&record.purposes))
-    .bind(text(&record.status))
-    .bind(json(&record.jwt_keys))
-    .bind(json(&record.audit_scope))
-    .bind(&record.changed_by)
-    .bind(record.changed_at)
-    .bind(record.version + 1)
-    .bind(record.logboek_url.as_deref())
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("DELETE FROM certificates WHERE partner_oin = $1")
-        .bind(record.oin.as_str())
-        .execute(&mut *conn)
-        .await?;
+    );
+    partner
+        .arg(record.oin.as_str())
+        .arg(&record.id)
+        .arg(&record.name)
+        .arg(text(&record.role))
+        .arg(json(&record.purposes))
+        .arg(text(&record.status))
+        .arg(json(&record.jwt_keys))
+        .arg(json(&record.audit_scope))
+        .arg(&record.changed_by)
+        .arg(record.changed_at)
+        .arg(record.version + 1)
+        .arg(record.logboek_url.as_deref());
+    link.execute(&mut partner).await?;
+    let mut delete = Sql::new(backend, "DELETE FROM certificates WHERE partner_oin = $1");
+    link.execute(delete.arg(record.oin.as_str())).await?;
     for c in &record.certificates {
-        sqlx::query(
+        let mut certificate = Sql::new(
+            backend,
             "INSERT INTO certificates (fingerprint, partner_oin, state, retire_at, subject, issuer, serial, not_before, not_after, changed_by, changed_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(&c.fingerprint)
-        .bind(record.oin.as_str())
-        .bind(text(&c.state))
-        .bind(c.retire_at)
-        .bind(&c.subject)
-        .bind(&c.issuer)
-        .bind(&c.serial)
-        .bind(c.not_before)
-        .bind(c.not_after)
-        .bind(&c.changed_by)
-        .bind(c.changed_at)
-        .execute(&mut *conn)
-        .await?;
+        );
+        certificate
+            .arg(&c.fingerprint)
+            .arg(record.oin.as_str())
+            .arg(text(&c.state))
+            .arg(c.retire_at)
+            .arg(c.subject.as_deref())
+            .arg(c.issuer.as_deref())
+            .arg(c.serial.as_deref())
+            .arg(c.not_before)
+            .arg(c.not_after)
+            .arg(&c.changed_by)
+            .arg(c.changed_at);
+        link.execute(&mut certificate).await?;
     }
-    sqlx::query("UPDATE registry_version SET version = version + 1 WHERE id = 1")
-        .execute(&mut *conn)
-        .await?;
+    let mut bump = Sql::new(
+        backend,
+        "UPDATE registry_version SET version = version + 1 WHERE id = 1",
+    );
+    link.execute(&mut bump).await?;
     Ok(())
 }
 

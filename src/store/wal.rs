@@ -33,8 +33,10 @@ use std::{
     time::Duration,
 };
 
-use sqlx::{AnyConnection, AnyPool, Executor};
+use sqlx::AnyPool;
 use tokio::sync::Notify;
+
+use super::{columns::Fields, db::Sql, link::Link};
 
 /// How often the log is copied back.
 const EVERY: Duration = Duration::from_millis(200);
@@ -84,9 +86,10 @@ pub(super) struct WalUpkeep {
 impl WalUpkeep {
     /// Restarts the log on the writer's connection if it has grown long; called by the
     /// writer between transactions.
-    pub async fn restart_if_long(&self, conn: &mut AnyConnection) {
+    pub async fn restart_if_long(&self, link: &mut Link) {
         if self.restart.swap(false, Ordering::Relaxed) {
-            if let Err(e) = conn.execute("PRAGMA wal_checkpoint(RESTART)").await {
+            let mut restart = Sql::new(link.backend(), "PRAGMA wal_checkpoint(RESTART)");
+            if let Err(e) = link.fetch_all(&mut restart).await {
                 tracing::warn!(error = %e, "restarting the WAL failed; retrying later");
             }
         }
@@ -109,13 +112,15 @@ impl WalUpkeep {
     /// where no other writer can keep it from completing. A passive checkpoint of the
     /// checkpointing task may hold the log at that moment: then it is tried again, up to
     /// [`TRUNCATE_TRIES`] times. SQLite only: PostgreSQL keeps no such log.
-    pub async fn truncate(&self, conn: &mut AnyConnection) {
+    pub async fn truncate(&self, link: &mut Link) {
         for _ in 0..TRUNCATE_TRIES {
-            match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
-                .fetch_one(&mut *conn)
+            let mut truncate = Sql::new(link.backend(), "PRAGMA wal_checkpoint(TRUNCATE)");
+            let busy = link
+                .fetch_all(&mut truncate)
                 .await
-            {
-                Ok((0, _, _)) => {
+                .and_then(|rows| rows.first().map_or(Ok(1), |row| row.field::<i64>("busy")));
+            match busy {
+                Ok(0) => {
                     self.restart.store(false, Ordering::Relaxed);
                     return;
                 }

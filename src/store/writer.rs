@@ -11,11 +11,9 @@
 //!
 //! Inside the transaction the writer first reads what the batch's jobs ask about (known
 //! idempotency keys, the deliveries named in acknowledgements), then applies the jobs in order
-//! in memory, each seeing what the jobs before it did, and writes each table with a few
-//! multi-row statements ([`rows`]): with sqlx every statement is a round trip to the
-//! connection's worker thread, and those round trips, not SQLite, limited the writer. On
-//! SQLite the `BEGIN` shares its round trip with the reads (the head, [`known`]), and the
-//! statements of a batch are run with its `COMMIT` in another ([`script`]).
+//! in memory, each seeing what the jobs before it did, and writes each table with one
+//! statement over all its rows ([`rows`]). On SQLite the writer has a connection of its own,
+//! on a thread of its own ([`start`], [`Link`]), so a statement is a call, not a round trip.
 //!
 //! Receipts leave the writer as facts ([`Sent`]); `Store::send` signs them in the caller's
 //! task, so the Ed25519 signing of a batch runs on every core instead of in the writer. The
@@ -28,6 +26,7 @@
 
 mod answer;
 mod counters;
+mod head;
 mod job;
 mod jobs;
 mod known;
@@ -44,7 +43,6 @@ mod upkeep;
 
 use std::{collections::HashSet, sync::Arc};
 
-use sqlx::{AnyConnection, Connection, Row, any::AnyRow};
 use tokio::{sync::mpsc, time::Instant};
 
 use answer::Answer;
@@ -60,21 +58,17 @@ pub(super) use start::spawn;
 use timing::Timing;
 pub use timing::{WRITER_BATCH_JOBS, WRITER_PHASE_SECONDS};
 
-use super::{Forgotten, StoreError, WriterSettings, wakeups::Notifier, wal::WalUpkeep};
+use super::{
+    Forgotten, StoreError, WriterSettings, db::Sql, link::Link, wakeups::Notifier, wal::WalUpkeep,
+};
 use crate::{audit::ChainHead, clock::now_ms, database::Backend, ids::Oin};
 
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 256;
 /// Queue length before `submit` waits: back-pressure for senders.
 const QUEUE: usize = 4096;
-/// The last record of the chain and the last checkpoint, each tagged with its `source`.
-const READ_HEAD: &str = "SELECT 'log' AS source, seq, hash FROM \
-     (SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1) AS l \
-     UNION ALL SELECT 'checkpoint' AS source, seq, head_hash AS hash FROM \
-     (SELECT seq, head_hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1) AS c";
-
 struct Writer {
-    conn: AnyConnection,
+    link: Link,
     backend: Backend,
     /// The head of the chain, read at the start of each transaction.
     head: ChainHead,
@@ -98,12 +92,12 @@ struct Writer {
 impl Writer {
     fn new(
         backend: Backend,
-        conn: AnyConnection,
+        link: Link,
         notifier: Arc<Notifier>,
         settings: WriterSettings,
     ) -> Self {
         Writer {
-            conn,
+            link,
             backend,
             head: ChainHead::genesis(),
             checkpointed: 0,
@@ -117,43 +111,14 @@ impl Writer {
         }
     }
 
-    /// Takes the head of the chain and the last checkpoint from the opening's rows. After a
-    /// pruning that removed every record the head is the checkpoint over the last one removed.
-    fn found_head(&mut self, rows: &[AnyRow]) -> Result<(), StoreError> {
-        let mut last = None;
-        let mut checkpoint = None;
-        for row in rows {
-            let source: String = row.try_get("source")?;
-            if source != "log" && source != "checkpoint" {
-                continue;
-            }
-            let head = ChainHead {
-                seq: row.try_get("seq")?,
-                hash: row.try_get("hash")?,
-            };
-            if source == "checkpoint" {
-                checkpoint = Some(head);
-            } else {
-                last = Some(head);
-            }
-        }
-        self.checkpointed = checkpoint.as_ref().map_or(0, |c| c.seq);
-        self.head = [last, checkpoint]
-            .into_iter()
-            .flatten()
-            .max_by_key(|head| head.seq)
-            .unwrap_or_else(ChainHead::genesis);
-        Ok(())
-    }
-
     /// Begins the transaction, reading the head of the chain and what the jobs ask about.
     async fn begin(&mut self, jobs: &[Job]) -> Result<Known, StoreError> {
         let mut opening = Opening::new(self.backend);
         opening.read(|sql| {
-            sql.push(READ_HEAD);
+            sql.push(head::READ_HEAD);
         });
         Known::ask(jobs, &self.leased, &mut opening);
-        let rows = opening.begin(&mut self.conn).await?;
+        let rows = opening.begin(&mut self.link).await?;
         self.found_head(&rows)?;
         Known::found(&rows)
     }
@@ -161,7 +126,7 @@ impl Writer {
     async fn run(mut self, mut rx: mpsc::Receiver<Queued>) {
         let mut queued = Vec::with_capacity(MAX_BATCH);
         loop {
-            self.page_cache.fit(self.backend, &mut self.conn).await;
+            self.page_cache.fit(&mut self.link).await;
             let wait = self.settings.checkpoint_every;
             let holding = !self.forgotten.is_empty();
             let received = tokio::select! {
@@ -190,27 +155,13 @@ impl Writer {
             for q in alone {
                 self.commit(vec![q.job]).await;
             }
-            self.wal_upkeep.restart_if_long(&mut self.conn).await;
+            self.wal_upkeep.restart_if_long(&mut self.link).await;
             if stop {
                 break;
             }
         }
         self.truncate_log().await;
-        let _ = self.conn.close().await;
-    }
-
-    /// Writes a signed checkpoint of the head, in the open transaction, when enough records
-    /// or time have passed; tells whether it did.
-    async fn checkpoint_if_due(&mut self) -> Result<bool, StoreError> {
-        let pending = self.head.seq - self.checkpointed;
-        let due = pending >= self.settings.checkpoint_every_records as i64
-            || (pending > 0 && self.checkpointed_at.elapsed() >= self.settings.checkpoint_every);
-        if !due {
-            return Ok(false);
-        }
-        let head = self.head.clone();
-        self.sign_checkpoint(head.seq, &head.hash).await?;
-        Ok(true)
+        self.link.close().await;
     }
 
     async fn commit(&mut self, jobs: Vec<Job>) {
@@ -301,15 +252,20 @@ impl Writer {
     ) -> Result<bool, StoreError> {
         let checkpointed = self.checkpoint_if_due().await?;
         let recipients: Vec<&str> = woken.iter().map(Oin::as_str).collect();
-        self.backend.announce(&mut self.conn, &recipients).await?;
-        let mut script = Script::new(&mut self.conn, self.backend);
+        if let Some(mut announcement) = self.backend.announcement(&recipients) {
+            self.link.execute(&mut announcement).await?;
+        }
+        let mut script = Script::new(&mut self.link, self.backend);
         rows.write(&mut script).await?;
         script.commit().await?;
         Ok(checkpointed)
     }
 
     async fn rollback(&mut self) {
-        let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
+        let _ = self
+            .link
+            .execute(Sql::new(self.backend, "ROLLBACK").kept())
+            .await;
     }
 
     async fn apply(

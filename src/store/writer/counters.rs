@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use super::{rows::insert, script::Script};
 use crate::{
     monitor::CounterKey,
-    store::json_rows::{Json, JsonRows},
+    store::{
+        StoreError,
+        json_rows::{Json, JsonRows},
+    },
 };
 
 /// The columns of `monitor_counters`.
@@ -36,7 +39,7 @@ impl Counters {
 
     /// Adds the batch's sums to the stored counters. Each key appears once per statement, as
     /// PostgreSQL requires of an upsert.
-    pub async fn write(self, script: &mut Script<'_>) -> Result<(), sqlx::Error> {
+    pub async fn write(self, script: &mut Script<'_>) -> Result<(), StoreError> {
         let mut rows = JsonRows::default();
         for (key, n) in self.0 {
             rows.row(|r| {

@@ -85,6 +85,9 @@ pub(in crate::store) enum Sent {
     Accepted(ReceiptFacts),
     /// The idempotency key was known with the same content: the original receipt.
     Duplicate(ReceiptFacts),
+    /// The idempotency key was known, with the same content, from a signal committed before
+    /// the batch: its id, for the caller to read the original receipt.
+    Resent(String),
     /// The idempotency key was known with different content.
     Conflict,
 }

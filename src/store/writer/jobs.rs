@@ -6,7 +6,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::Row;
 use tokio::sync::mpsc::OwnedPermit;
 
 use super::{
@@ -22,9 +21,10 @@ use crate::{
     registry::PartnerRecord,
     store::{
         DeliveryStatus, EXPIRE_BATCH, NewSignal, PendingDelivery, RecipientReceipt, StoreError,
-        columns::{from_json, signal_subject, subject_of, to_json},
+        columns::{Fields, from_json, signal_subject, subject_of, to_json},
+        db::Sql,
         registry,
-        signals::{ReceiptFacts, load_receipt},
+        signals::ReceiptFacts,
     },
 };
 
@@ -50,16 +50,13 @@ impl Writer {
                 return Ok(Sent::Conflict);
             }
             self.append_audit(event, now, &mut batch.rows);
-            let receipt = match receipt {
-                Some(receipt) => ReceiptFacts {
+            return Ok(match receipt {
+                Some(receipt) => Sent::Duplicate(ReceiptFacts {
                     duplicate: true,
                     ..receipt
-                },
-                None => load_receipt(&mut self.conn, &id, true)
-                    .await?
-                    .ok_or_else(|| StoreError::Corrupt(format!("signal {id} vanished")))?,
-            };
-            return Ok(Sent::Duplicate(receipt));
+                }),
+                None => Sent::Resent(id),
+            });
         }
         let mut audit_seq = None;
         for event in audit {
@@ -203,43 +200,46 @@ impl Writer {
         template: AuditEvent,
         batch: &mut Batch,
     ) -> Result<Vec<Oin>, StoreError> {
-        let rows = sqlx::query(concat!(
-            "SELECT d.id, d.recipient_oin, d.signal_id, d.purposes, d.attempts, s.sender_oin,
+        let mut query = Sql::new(
+            self.backend,
+            concat!(
+                "SELECT d.id, d.recipient_oin, d.signal_id, d.purposes, d.attempts, s.sender_oin,
                     s.signal_type, s.accepted_at, ",
-            signal_subject!(),
-            " FROM signals s CROSS JOIN deliveries d
+                signal_subject!(),
+                " FROM signals s CROSS JOIN deliveries d
              WHERE d.signal_id = s.id AND s.accepted_at < $1
                AND d.acked_at IS NULL AND d.expired_at IS NULL
              ORDER BY s.accepted_at, d.seq LIMIT $2"
-        ))
-        .bind(cutoff)
-        .bind(EXPIRE_BATCH)
-        .fetch_all(&mut self.conn)
-        .await?;
+            ),
+        );
+        let rows = self
+            .link
+            .fetch_all(query.arg(cutoff).arg(EXPIRE_BATCH))
+            .await?;
         let now = now_ms();
         let mut expired = Vec::with_capacity(rows.len());
         for row in rows {
-            let id: String = row.try_get("id")?;
+            let id: String = row.field("id")?;
             if batch.acked.contains(&id) || !batch.expired.insert(id.clone()) {
                 continue; // acknowledged or expired earlier in this batch
             }
             let recipient: Oin = row
-                .try_get::<String, _>("recipient_oin")?
+                .field::<String>("recipient_oin")?
                 .parse()
                 .map_err(|e: InvalidOin| StoreError::Corrupt(e.to_string()))?;
             self.leased.forget(&id);
             batch.rows.expired.push((id.clone(), now));
             let mut event = template.clone();
             event.counterparty = Some(recipient.clone());
-            event.purpose = Some(from_json(row.try_get("purposes")?)?.join(","));
-            event.signal_id = Some(row.try_get("signal_id")?);
-            event.signal_type = Some(row.try_get("signal_type")?);
+            event.purpose = Some(from_json(row.field("purposes")?)?.join(","));
+            event.signal_id = Some(row.field("signal_id")?);
+            event.signal_type = Some(row.field("signal_type")?);
             event.delivery_id = Some(id);
             event.subject = subject_of(&row)?;
             event.detail = serde_json::json!({
-                "sender": row.try_get::<String, _>("sender_oin")?,
-                "accepted_at": row.try_get::<i64, _>("accepted_at")?,
-                "attempts": row.try_get::<i64, _>("attempts")?,
+                "sender": row.field::<String>("sender_oin")?,
+                "accepted_at": row.field::<i64>("accepted_at")?,
+                "attempts": row.field::<i64>("attempts")?,
             });
             self.append_audit(event, now, &mut batch.rows);
             expired.push(recipient);
@@ -256,12 +256,12 @@ impl Writer {
         rows: &mut Rows,
     ) -> Result<Result<(), StoreError>, StoreError> {
         for record in records {
-            if let Err(stale) = registry::check_version(&mut self.conn, record).await? {
+            if let Err(stale) = registry::check_version(&mut self.link, record).await? {
                 return Ok(Err(stale));
             }
         }
         for record in records {
-            registry::save_record(&mut self.conn, record).await?;
+            registry::save_record(&mut self.link, record).await?;
         }
         let now = now_ms();
         for event in audit {

@@ -1,7 +1,7 @@
 //! What the database held, before a batch, about the signals and deliveries its jobs name:
 //! the idempotency keys of its `Send`s, the deliveries of its `Ack`s, and for its streams the
 //! deliveries they ask to lease and their recipients' deliveries in flight. Asked for in the
-//! transaction's [`Opening`], so on SQLite in the round trip that begins it.
+//! transaction's [`Opening`].
 //!
 //! Read before any job of the batch is applied, so the writer must add what earlier jobs of
 //! the batch did: signals accepted and deliveries acknowledged. Deliveries created in the
@@ -10,16 +10,15 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::{Row, any::AnyRow};
-
 use super::{Job, leased::LeasedCopies, script::Opening};
 use crate::{
     audit::Subject,
     ids::Oin,
     store::{
         StoreError,
-        columns::{from_json, signal_subject, subject_of},
+        columns::{Fields, from_json, signal_subject, subject_of},
         json_rows::{Json, JsonRows},
+        link::Row,
     },
 };
 
@@ -179,24 +178,24 @@ impl Known {
     }
 
     /// What the rows of the opening's queries say; rows of other sources are left out.
-    pub fn found(rows: &[AnyRow]) -> Result<Self, StoreError> {
+    pub fn found(rows: &[Row]) -> Result<Self, StoreError> {
         let mut known = Known::default();
         for row in rows {
-            let source: String = row.try_get("source")?;
+            let source: String = row.field("source")?;
             if source == SIGNAL {
                 let sender = oin(row, "sender_oin")?;
                 known.signals.entry(sender).or_default().insert(
-                    row.try_get("idempotency_key")?,
-                    (row.try_get("id")?, row.try_get("content_hash")?),
+                    row.field("idempotency_key")?,
+                    (row.field("id")?, row.field("content_hash")?),
                 );
             } else if source == DELIVERY {
                 let delivery = KnownDelivery {
-                    acked: row.try_get::<Option<i64>, _>("acked_at")?.is_some(),
-                    expired: row.try_get::<Option<i64>, _>("expired_at")?.is_some(),
-                    signal_id: row.try_get("signal_id")?,
-                    sender: row.try_get("sender_oin")?,
-                    signal_type: row.try_get("signal_type")?,
-                    purposes: from_json(row.try_get("purposes")?)?.join(","),
+                    acked: row.field::<Option<i64>>("acked_at")?.is_some(),
+                    expired: row.field::<Option<i64>>("expired_at")?.is_some(),
+                    signal_id: row.field("signal_id")?,
+                    sender: row.field("sender_oin")?,
+                    signal_type: row.field("signal_type")?,
+                    purposes: from_json(row.field("purposes")?)?.join(","),
                     subject: subject_of(row)?,
                 };
                 let recipient = oin(row, "recipient_oin")?;
@@ -204,22 +203,22 @@ impl Known {
                     .deliveries
                     .entry(recipient)
                     .or_default()
-                    .insert(row.try_get("id")?, delivery);
+                    .insert(row.field("id")?, delivery);
             } else if source == LEASE {
                 let state = LeaseState {
-                    settled: row.try_get::<Option<i64>, _>("acked_at")?.is_some()
-                        || row.try_get::<Option<i64>, _>("expired_at")?.is_some(),
-                    holder: row.try_get("leased_by")?,
-                    until: row.try_get("leased_until")?,
+                    settled: row.field::<Option<i64>>("acked_at")?.is_some()
+                        || row.field::<Option<i64>>("expired_at")?.is_some(),
+                    holder: row.field("leased_by")?,
+                    until: row.field("leased_until")?,
                 };
-                known.leases.insert(row.try_get("id")?, state);
+                known.leases.insert(row.field("id")?, state);
             } else if source == IN_FLIGHT {
                 let flight = InFlight {
-                    id: row.try_get("id")?,
-                    case_ref: row.try_get("case_ref")?,
-                    seq: row.try_get("seq")?,
-                    holder: row.try_get("leased_by")?,
-                    until: row.try_get("leased_until")?,
+                    id: row.field("id")?,
+                    case_ref: row.field("case_ref")?,
+                    seq: row.field("seq")?,
+                    holder: row.field("leased_by")?,
+                    until: row.field("leased_until")?,
                 };
                 let recipient = oin(row, "recipient_oin")?;
                 known.in_flight.entry(recipient).or_default().push(flight);
@@ -230,8 +229,8 @@ impl Known {
 }
 
 /// The OIN in `column` of `row`.
-fn oin(row: &AnyRow, column: &str) -> Result<Oin, StoreError> {
-    row.try_get::<String, _>(column)?
+fn oin(row: &Row, column: &str) -> Result<Oin, StoreError> {
+    row.field::<String>(column)?
         .parse()
         .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }

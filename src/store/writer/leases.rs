@@ -19,7 +19,10 @@ use crate::{
     clock::now_ms,
     database::Backend,
     ids::Oin,
-    store::{Lease, PendingDelivery, StoreError, deliveries::may_take, wakeups::Handover},
+    store::{
+        Lease, PendingDelivery, StoreError, columns::Fields, db::Sql, deliveries::may_take,
+        wakeups::Handover,
+    },
 };
 
 /// The leases a batch takes and ends, over what the database held before it.
@@ -206,17 +209,19 @@ impl Writer {
         batch: &mut Batch,
         woken: &mut HashSet<Oin>,
     ) -> Result<(), StoreError> {
-        let released: Vec<String> = sqlx::query_scalar(
+        let mut release = Sql::new(
+            self.backend,
             "UPDATE deliveries SET leased_by = NULL, leased_until = NULL
              WHERE leased_by LIKE $1 AND leased_until IS NOT NULL
                AND acked_at IS NULL AND expired_at IS NULL
              RETURNING recipient_oin",
-        )
-        .bind(format!("{holder}%"))
-        .fetch_all(&mut self.conn)
-        .await?;
-        for recipient in released {
-            if let Ok(oin) = recipient.parse() {
+        );
+        let released = self
+            .link
+            .fetch_all(release.arg(format!("{holder}%")))
+            .await?;
+        for row in released {
+            if let Ok(oin) = row.field::<String>("recipient_oin")?.parse() {
                 woken.insert(oin);
             }
         }

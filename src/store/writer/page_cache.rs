@@ -14,10 +14,12 @@
 
 use std::time::Duration;
 
-use sqlx::{AnyConnection, Executor};
 use tokio::time::Instant;
 
-use crate::database::Backend;
+use crate::{
+    database::Backend,
+    store::{StoreError, columns::Fields, db::Sql, link::Link},
+};
 
 /// How often the store's size is looked at.
 const EVERY: Duration = Duration::from_secs(30);
@@ -50,17 +52,13 @@ impl PageCache {
 
     /// Sets the cache on the writer's connection for the store's size, when it was not set
     /// yet or [`EVERY`] has passed; nothing on PostgreSQL. A failure only keeps the old size.
-    pub async fn fit(&mut self, backend: Backend, conn: &mut AnyConnection) {
+    pub async fn fit(&mut self, link: &mut Link) {
+        let backend = link.backend();
         if backend != Backend::Sqlite || (self.kib.is_some() && self.looked_at.elapsed() < EVERY) {
             return;
         }
         self.looked_at = Instant::now();
-        let size = sqlx::query_as::<_, (i64, i64)>(
-            "SELECT page_count, page_size FROM pragma_page_count(), pragma_page_size()",
-        )
-        .fetch_one(&mut *conn)
-        .await;
-        let kib = match size {
+        let kib = match store_size(link).await {
             Ok((pages, page_size)) => cache_kib(pages, page_size),
             Err(e) => {
                 tracing::warn!(error = %e, "the store's size could not be read; cache kept");
@@ -71,8 +69,8 @@ impl PageCache {
             return;
         }
         // A number this module chose, not a caller's text.
-        let pragma = sqlx::AssertSqlSafe(format!("PRAGMA cache_size = -{kib}"));
-        match conn.execute(pragma).await {
+        let mut pragma = Sql::new(backend, &format!("PRAGMA cache_size = -{kib}"));
+        match link.execute(&mut pragma).await {
             Ok(_) => {
                 tracing::debug!(kib, "writer page cache set");
                 self.kib = Some(kib);
@@ -80,6 +78,19 @@ impl PageCache {
             Err(e) => tracing::warn!(error = %e, "the writer's page cache could not be set"),
         }
     }
+}
+
+/// The store's pages and their size.
+async fn store_size(link: &mut Link) -> Result<(i64, i64), StoreError> {
+    let mut size = Sql::new(
+        link.backend(),
+        "SELECT page_count, page_size FROM pragma_page_count(), pragma_page_size()",
+    );
+    let rows = link.fetch_all(&mut size).await?;
+    let row = rows
+        .first()
+        .ok_or_else(|| StoreError::Corrupt("no page count".into()))?;
+    Ok((row.field("page_count")?, row.field("page_size")?))
 }
 
 /// The cache for a store of `pages` pages of `page_size` bytes: large once the page holding
@@ -108,19 +119,20 @@ mod tests {
 
     #[tokio::test]
     async fn a_small_store_keeps_the_default_cache() {
-        sqlx::any::install_default_drivers();
         let dir = tempfile::tempdir().expect("temporary directory");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
-        let mut conn = Backend::Sqlite.connect(&url).await.expect("connect");
-        conn.execute("PRAGMA cache_size = -65536")
+        let mut link = Link::open(Backend::Sqlite, &url).await.expect("connect");
+        let pragma = |text: &str| Sql::new(Backend::Sqlite, text);
+        link.execute(&mut pragma("PRAGMA cache_size = -65536"))
             .await
             .expect("pragma");
         let mut cache = PageCache::new();
-        cache.fit(Backend::Sqlite, &mut conn).await;
-        let (kib,): (i64,) = sqlx::query_as("PRAGMA cache_size")
-            .fetch_one(&mut conn)
+        cache.fit(&mut link).await;
+        let rows = link
+            .fetch_all(&mut pragma("PRAGMA cache_size"))
             .await
             .expect("cache size");
+        let kib: i64 = rows[0].field("cache_size").expect("cache size");
         assert_eq!(kib, -SMALL_KIB);
         assert_eq!(cache.kib, Some(SMALL_KIB));
     }

@@ -6,7 +6,7 @@ use super::Writer;
 use crate::{
     audit::Checkpoint,
     clock::now_ms,
-    store::{FORGET_BATCH, Forgotten, PRUNE_CHUNK, Pruned, StoreError, db::Sql},
+    store::{FORGET_BATCH, Forgotten, PRUNE_CHUNK, Pruned, StoreError, columns::Fields, db::Sql},
 };
 
 // === impl Writer ===
@@ -24,29 +24,31 @@ impl Writer {
         let through_seq = match through {
             Some(seq) => seq,
             None => {
-                let cut: Option<(i64, String)> = sqlx::query_as(
+                let mut cut = Sql::new(
+                    self.backend,
                     "SELECT seq, hash FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log WHERE at < $1)",
-                )
-                .bind(cutoff)
-                .fetch_optional(&mut self.conn)
-                .await?;
-                let Some((seq, hash)) = cut else {
+                );
+                let cut = self.link.fetch_all(cut.arg(cutoff)).await?;
+                let Some(row) = cut.first() else {
                     return Ok(None);
                 };
-                self.sign_checkpoint(seq, &hash).await?;
+                let seq = row.field("seq")?;
+                self.sign_checkpoint(seq, &row.field::<String>("hash")?)
+                    .await?;
                 seq
             }
         };
-        let done = sqlx::query(
+        let mut delete = Sql::new(
+            self.backend,
             "DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log WHERE seq <= $1 ORDER BY seq LIMIT $2)",
-        )
-        .bind(through_seq)
-        .bind(PRUNE_CHUNK)
-        .execute(&mut self.conn)
-        .await?;
+        );
+        let records = self
+            .link
+            .execute(delete.arg(through_seq).arg(PRUNE_CHUNK))
+            .await?;
         Ok(Some(Pruned {
             through_seq,
-            records: done.rows_affected(),
+            records,
         }))
     }
 
@@ -61,38 +63,39 @@ impl Writer {
     ) -> Result<Forgotten, StoreError> {
         let mut forgotten = Forgotten::default();
         if let Some(cutoff) = erase_acked_before {
-            let erased = sqlx::query(
+            let mut erase = Sql::new(
+                self.backend,
                 "UPDATE deliveries SET payload = COALESCE(substr(payload, 1, 0), payload) WHERE id IN (
                      SELECT id FROM deliveries
                      WHERE acked_at IS NOT NULL AND acked_at < $1 AND length(payload) > 0
                      LIMIT $2)",
-            )
-            .bind(cutoff)
-            .bind(FORGET_BATCH)
-            .execute(&mut self.conn)
-            .await?;
-            forgotten.erased = erased.rows_affected();
+            );
+            forgotten.erased = self
+                .link
+                .execute(erase.arg(cutoff).arg(FORGET_BATCH))
+                .await?;
         }
-        let settled: Vec<String> = sqlx::query_scalar(
+        let mut settled = Sql::new(
+            self.backend,
             "SELECT s.id FROM signals s WHERE s.accepted_at < $1 AND NOT EXISTS (
                  SELECT 1 FROM deliveries d
                  WHERE d.signal_id = s.id AND d.acked_at IS NULL AND d.expired_at IS NULL)
              ORDER BY s.accepted_at LIMIT $2",
-        )
-        .bind(settled_before)
-        .bind(FORGET_BATCH)
-        .fetch_all(&mut self.conn)
-        .await?;
+        );
+        let settled = self
+            .link
+            .fetch_all(settled.arg(settled_before).arg(FORGET_BATCH))
+            .await?
+            .iter()
+            .map(|row| row.field("id"))
+            .collect::<Result<Vec<String>, _>>()?;
         if !settled.is_empty() {
             let ids = || settled.iter().map(String::as_str);
-            Sql::new(self.backend, "DELETE FROM deliveries WHERE signal_id IN ")
-                .bind_list(ids())
-                .execute(&mut self.conn)
-                .await?;
-            Sql::new(self.backend, "DELETE FROM signals WHERE id IN ")
-                .bind_list(ids())
-                .execute(&mut self.conn)
-                .await?;
+            let mut deliveries =
+                Sql::new(self.backend, "DELETE FROM deliveries WHERE signal_id IN ");
+            self.link.execute(deliveries.bind_list(ids())).await?;
+            let mut signals = Sql::new(self.backend, "DELETE FROM signals WHERE id IN ");
+            self.link.execute(signals.bind_list(ids())).await?;
             forgotten.signals = settled.len() as u64;
         }
         Ok(forgotten)
@@ -104,17 +107,18 @@ impl Writer {
         let now = now_ms();
         let signer = &self.settings.signer;
         let signature = signer.sign(&Checkpoint::message(seq, now, hash));
-        sqlx::query(
+        let mut insert = Sql::new(
+            self.backend,
             "INSERT INTO audit_checkpoints (seq, at, head_hash, key_id, signature) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (seq) DO NOTHING",
-        )
-        .bind(seq)
-        .bind(now)
-        .bind(hash)
-        .bind(signer.key_id())
-        .bind(hex::encode(signature))
-        .execute(&mut self.conn)
-        .await?;
+        );
+        insert
+            .arg(seq)
+            .arg(now)
+            .arg(hash)
+            .arg(signer.key_id())
+            .arg(hex::encode(signature));
+        self.link.execute(&mut insert).await?;
         Ok(())
     }
 }

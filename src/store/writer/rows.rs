@@ -1,12 +1,9 @@
 //! The rows of one group commit, and the few statements that write them.
 //!
-//! With sqlx every statement is a round trip to the connection's worker thread, and with
-//! one statement per row those round trips, not SQLite, limit the writer (DESIGN.md, "The cost
-//! of durability"). So the writer reads what a batch's jobs ask about in few queries
-//! ([`super::known`]), applies the jobs in memory, and writes each table with one
-//! `INSERT … SELECT` or `UPDATE … FROM` over all its rows, passed as one JSON parameter
-//! ([`Sql::json_rows`]), into the batch's [`Script`]. The same statements run on SQLite and
-//! PostgreSQL.
+//! The writer reads what a batch's jobs ask about in few queries ([`super::known`]), applies
+//! the jobs in memory, and writes each table with one `INSERT … SELECT` or `UPDATE … FROM`
+//! over all its rows, passed as one JSON parameter ([`Sql::json_rows`]), into the batch's
+//! [`Script`]. The same statements run on SQLite and PostgreSQL.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +11,10 @@ use super::{leases::LeaseRow, script::Script};
 use crate::{
     audit::Subject,
     ids::Oin,
-    store::json_rows::{Json, JsonRows, Values},
+    store::{
+        StoreError,
+        json_rows::{Json, JsonRows, Values},
+    },
 };
 
 /// A `signals` row.
@@ -145,7 +145,7 @@ const ACKED: &[(&str, Json)] = &[("id", Json::Text), ("at", Json::Int), ("erase"
 
 impl Rows {
     /// Writes every row: signals before the deliveries that refer to them.
-    pub async fn write(self, script: &mut Script<'_>) -> Result<(), sqlx::Error> {
+    pub async fn write(self, script: &mut Script<'_>) -> Result<(), StoreError> {
         let mut signals = JsonRows::default();
         for s in self.signals {
             signals.row(|r| {
@@ -263,7 +263,7 @@ pub(super) async fn insert(
     columns: &[(&str, Json)],
     rows: JsonRows,
     tail: &str,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), StoreError> {
     let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
     let head = format!("INSERT INTO {table} ({}) ", names.join(", "));
     script
@@ -285,7 +285,7 @@ async fn update(
     columns: &[(&str, Json)],
     rows: JsonRows,
     and: &str,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), StoreError> {
     script
         .run_over(rows, |sql, rows| {
             sql.push("UPDATE deliveries SET ")

@@ -23,7 +23,7 @@ impl Writer {
         if self.forgotten.is_empty() {
             return;
         }
-        self.wal_upkeep.truncate(&mut self.conn).await;
+        self.wal_upkeep.truncate(&mut self.link).await;
         for answer in self.forgotten.drain(..) {
             answer.send();
         }

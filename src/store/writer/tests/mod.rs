@@ -15,11 +15,11 @@ use crate::{
     },
     clock::now_ms,
     ids::Oin,
-    store::wakeups::Notifier,
     store::{
-        AuditFilter, Lease, NewDelivery, NewSignal, PendingDelivery, Receipt, Store, StoreError,
-        Table, WriterSettings,
+        AuditFilter, Lease, NewDelivery, NewSignal, PendingDelivery, Receipt, SendOutcome, Store,
+        StoreError, Table, WriterSettings,
     },
+    store::{link::Link, wakeups::Notifier},
 };
 
 const SENDER: &str = "00000099300000010000";
@@ -59,8 +59,8 @@ impl Fixture {
             .await
             .unwrap();
         let backend = store.backend();
-        let conn = backend.connect(url).await.unwrap();
-        let writer = Writer::new(backend, conn, notifier.clone(), settings);
+        let link = Link::open(backend, url).await.unwrap();
+        let writer = Writer::new(backend, link, notifier.clone(), settings);
         Fixture {
             _dir: dir,
             store,
@@ -111,10 +111,10 @@ impl Fixture {
         }
     }
 
-    /// The receipt answering a resend, signed as `Store::send` signs it.
-    fn duplicate(&self, sent: Sent) -> Receipt {
-        match sent {
-            Sent::Duplicate(facts) => facts.sign(&self.signer),
+    /// The receipt answering a resend, as `Store::send` makes it.
+    async fn duplicate(&self, sent: Sent) -> Receipt {
+        match self.store.outcome(sent).await.unwrap() {
+            SendOutcome::Duplicate(receipt) => receipt,
             _ => panic!("the resend is not answered as a duplicate"),
         }
     }
@@ -203,7 +203,7 @@ async fn a_resend_in_the_same_batch_sees_the_first_send() {
     f.commit(vec![first, again, changed]).await;
 
     let receipt = f.accepted(first_rx.await.unwrap().unwrap());
-    let duplicate = f.duplicate(again_rx.await.unwrap().unwrap());
+    let duplicate = f.duplicate(again_rx.await.unwrap().unwrap()).await;
     assert!(duplicate.duplicate);
     // As the stored signal reads back: same id, recipients, sequence number and signature.
     let stored = f
@@ -245,7 +245,7 @@ async fn a_resend_in_a_later_batch_gets_the_stored_receipt() {
     let (again, again_rx) = send(signal("key-1", "content a"));
     let (other, other_rx) = send(signal("key-2", "content a"));
     f.commit(vec![again, other]).await;
-    let duplicate = f.duplicate(again_rx.await.unwrap().unwrap());
+    let duplicate = f.duplicate(again_rx.await.unwrap().unwrap()).await;
     assert_eq!(
         duplicate,
         Receipt {
