@@ -1,7 +1,10 @@
-//! Rows for one statement as one JSON parameter: a JSON array of rows that the statement
+//! A statement's rows ([`JsonRows`]): on SQLite bound row by row to one prepared statement
+//! (the writer's statements are calls there, `super::link`); on PostgreSQL, where each
+//! statement is a round trip, as one JSON parameter, a JSON array of rows that the statement
 //! reads as a table ([`Sql::json_rows`]). The statement's text is then the same whatever the
 //! number of rows, so it is prepared once and kept, where a `VALUES` list with a placeholder
-//! per value is a new text, parsed and planned anew, for every number of rows.
+//! per value is a new text, parsed and planned anew, for every number of rows. The writer's
+//! reads at the start of a transaction take their keys this way on both databases.
 //!
 //! A row's values are held in arrays of [`CHUNK`]: SQLite finds an array's n-th value by
 //! stepping over the n before it, so the 22 values of an audit row, read one by one from one
@@ -10,7 +13,7 @@
 
 use std::fmt::Write as _;
 
-use super::db::Sql;
+use super::db::{Sql, Value};
 use crate::database::Backend;
 
 /// Values per nested array of a row.
@@ -74,10 +77,14 @@ pub(super) enum Json {
     Blob,
 }
 
-/// Rows of values for one statement, as a JSON array of rows ([`Sql::json_rows`]).
+/// Rows of values for one statement: on PostgreSQL bound as one JSON array of rows
+/// ([`Sql::json_rows`]); on SQLite, whose writer's statements are calls, bound row by row to
+/// a prepared statement ([`JsonRows::each`]), which cost SQLite half the work of reading them
+/// from JSON (`bench/rows`).
 #[derive(Debug, Default)]
 pub(super) struct JsonRows {
-    text: String,
+    /// The rows' values, one row after another.
+    values: Vec<Value>,
     rows: usize,
 }
 
@@ -91,130 +98,121 @@ impl JsonRows {
 
     /// Adds a row whose values `fill` writes, in the order of the statement's columns.
     pub fn row(&mut self, fill: impl FnOnce(&mut JsonRow<'_>)) {
-        self.text
-            .push_str(if self.rows == 0 { "[[[" } else { "]],[[" });
         self.rows += 1;
         fill(&mut JsonRow {
-            text: &mut self.text,
-            column: 0,
-            starts: None,
+            values: &mut self.values,
         });
     }
 
     /// Values that `fill` writes, to be added to a row later with [`JsonRow::values`]: so that
     /// a row's values can be written in the caller's task and only placed by the writer.
     pub fn values(fill: impl FnOnce(&mut JsonRow<'_>)) -> Values {
-        let (mut text, mut starts) = (String::new(), Vec::new());
+        let mut values = Vec::new();
         fill(&mut JsonRow {
-            text: &mut text,
-            column: 0,
-            starts: Some(&mut starts),
+            values: &mut values,
         });
-        Values { text, starts }
+        Values(values)
     }
 
+    /// Each row's values.
+    pub fn each(&self) -> impl Iterator<Item = &[Value]> {
+        let width = self.values.len() / self.rows.max(1);
+        self.values.chunks(width.max(1))
+    }
+
+    /// The rows as a JSON array of rows, each row's values in arrays of [`CHUNK`].
     fn finish(self) -> String {
-        match self.rows {
-            0 => "[]".to_string(),
-            _ => self.text + "]]]",
+        let mut text = String::from("[");
+        for (i, row) in self.each().enumerate() {
+            text.push_str(if i == 0 { "[[" } else { ",[[" });
+            for (column, value) in row.iter().enumerate() {
+                match column {
+                    0 => {}
+                    c if c % CHUNK == 0 => text.push_str("],["),
+                    _ => text.push(','),
+                }
+                push_json(&mut text, value);
+            }
+            text.push_str("]]");
         }
+        text.push(']');
+        text
     }
 }
 
-/// Values written beforehand ([`JsonRows::values`]): one after another, unseparated, with
-/// where each starts, so that they can be placed at any column of a row.
-#[derive(Debug, Clone)]
-pub(super) struct Values {
-    text: String,
-    starts: Vec<usize>,
+/// Writes `value` as JSON: bytes as hex text. Most texts (ids, hashes, OINs, names) need no
+/// escape and are copied as they are.
+fn push_json(text: &mut String, value: &Value) {
+    match value {
+        Value::Int(Some(n)) => {
+            // Writing into a `String` cannot fail.
+            let _ = write!(text, "{n}");
+        }
+        Value::Text(Some(s)) if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') => {
+            // Serialising a `str` into a `String` cannot fail.
+            if let Ok(json) = serde_json::to_string(s) {
+                text.push_str(&json);
+            }
+        }
+        Value::Text(Some(s)) => {
+            text.push('"');
+            text.push_str(s);
+            text.push('"');
+        }
+        Value::Blob(Some(b)) => {
+            text.push('"');
+            text.push_str(&hex::encode(b));
+            text.push('"');
+        }
+        Value::Int(None) | Value::Text(None) | Value::Blob(None) => text.push_str("null"),
+    }
 }
+
+/// Values written beforehand ([`JsonRows::values`]), to be placed at any column of a row.
+#[derive(Debug, Clone)]
+pub(super) struct Values(Vec<Value>);
 
 /// The values of one row of [`JsonRows`].
 pub(super) struct JsonRow<'r> {
-    text: &'r mut String,
-    /// Values written so far.
-    column: usize,
-    /// Writing [`Values`]: where each value starts in `text`.
-    starts: Option<&'r mut Vec<usize>>,
+    values: &'r mut Vec<Value>,
 }
 
 // === impl JsonRow ===
 
 impl JsonRow<'_> {
-    /// Where the next value goes, after its separator.
-    fn next(&mut self) -> &mut String {
-        match self.starts.as_deref_mut() {
-            Some(starts) => starts.push(self.text.len()),
-            None if self.column == 0 => {}
-            None if self.column % CHUNK == 0 => self.text.push_str("],["),
-            None => self.text.push(','),
-        }
-        self.column += 1;
-        self.text
-    }
-
-    /// A text value (JSON-escaped). Most values (ids, hashes, OINs, names) need no escape
-    /// and are copied as they are, without a string of their own.
+    /// A text value.
     pub fn text(&mut self, value: &str) -> &mut Self {
-        let text = self.next();
-        if value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
-            // Serialising a `str` into a `String` cannot fail.
-            if let Ok(json) = serde_json::to_string(value) {
-                text.push_str(&json);
-            }
-        } else {
-            text.push('"');
-            text.push_str(value);
-            text.push('"');
-        }
+        self.values.push(value.into());
         self
     }
 
     /// A text value or NULL.
     pub fn opt_text(&mut self, value: Option<&str>) -> &mut Self {
-        match value {
-            Some(value) => self.text(value),
-            None => {
-                self.next().push_str("null");
-                self
-            }
-        }
+        self.values.push(value.into());
+        self
     }
 
     /// An integer.
     pub fn int(&mut self, value: i64) -> &mut Self {
-        // Writing into a `String` cannot fail.
-        let _ = write!(self.next(), "{value}");
+        self.values.push(value.into());
         self
     }
 
     /// An integer or NULL.
     pub fn opt_int(&mut self, value: Option<i64>) -> &mut Self {
-        match value {
-            Some(value) => self.int(value),
-            None => {
-                self.next().push_str("null");
-                self
-            }
-        }
-    }
-
-    /// Values written beforehand ([`JsonRows::values`]), in the order of their columns.
-    pub fn values(&mut self, values: &Values) -> &mut Self {
-        let ends = values.starts.iter().skip(1).copied();
-        for (&start, end) in values.starts.iter().zip(ends.chain([values.text.len()])) {
-            let value = values.text.get(start..end).unwrap_or_default();
-            self.next().push_str(value);
-        }
+        self.values.push(value.into());
         self
     }
 
-    /// Bytes, as hex.
+    /// Values written beforehand ([`JsonRows::values`]), in the order of their columns.
+    pub fn values(&mut self, values: Values) -> &mut Self {
+        self.values.extend(values.0);
+        self
+    }
+
+    /// Bytes.
     pub fn blob(&mut self, value: &[u8]) -> &mut Self {
-        let text = self.next();
-        text.push('"');
-        text.push_str(&hex::encode(value));
-        text.push('"');
+        self.values.push(value.to_vec().into());
         self
     }
 }

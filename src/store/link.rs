@@ -102,6 +102,38 @@ impl Link {
         }
     }
 
+    /// Runs the statement `text` once per row of `rows`, each row's values bound to its
+    /// placeholders (in the database's own form: `?1`, `?2`, … on SQLite, `$1`, `$2`, … on
+    /// PostgreSQL), and returns the number of rows changed; prepared once.
+    pub async fn execute_each<'v>(
+        &mut self,
+        text: &str,
+        rows: impl Iterator<Item = &'v [Value]>,
+    ) -> Result<u64, StoreError> {
+        let mut changed = 0;
+        match self {
+            Link::Sqlite(conn) => {
+                let mut stmt = conn.prepare_cached(text)?;
+                for row in rows {
+                    for (i, value) in row.iter().enumerate() {
+                        stmt.raw_bind_parameter(i + 1, value)?;
+                    }
+                    changed += stmt.raw_execute()? as u64;
+                }
+            }
+            Link::Postgres(conn) => {
+                for row in rows {
+                    let mut sql = Sql::new(Backend::Postgres, text);
+                    for value in row {
+                        sql.arg(value.clone());
+                    }
+                    changed += sql.kept().execute(conn).await?.rows_affected();
+                }
+            }
+        }
+        Ok(changed)
+    }
+
     /// Closes the connection; a failure only loses the connection, which is closing anyway.
     pub async fn close(self) {
         match self {

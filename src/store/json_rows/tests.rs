@@ -1,12 +1,16 @@
 //! Values go through [`JsonRows`] into SQLite as they were: text with quotes, escapes,
 //! control characters and non-ASCII letters, NULLs, the extreme integers, every byte value,
 //! in the order the rows were added, whether written in the row or beforehand, in rows longer
-//! than one of their nested arrays.
+//! than one of their nested arrays; and the same when bound row by row, as the SQLite writer
+//! writes them.
 
-use sqlx::{AnyConnection, Row as _};
+use sqlx::{AnyConnection, Row as _, any::AnyRow};
 
 use super::{Json, JsonRow, JsonRows};
-use crate::{database::Backend, store::db::Sql};
+use crate::{
+    database::Backend,
+    store::{db::Sql, link::Link},
+};
 
 /// A connection to a new database file in `dir`.
 async fn database(dir: &tempfile::TempDir) -> AnyConnection {
@@ -64,7 +68,7 @@ async fn values_arrive_as_they_were_written() {
             match i % 2 {
                 0 => rest(r),
                 _ => {
-                    r.values(&written);
+                    r.values(written.clone());
                 }
             }
         });
@@ -74,17 +78,37 @@ async fn values_arrive_as_they_were_written() {
         .zip([Json::Text, Json::Int, Json::Blob].into_iter().cycle())
         .map(|(name, kind)| (name.as_str(), kind))
         .collect();
+    // The same rows bound one by one, as the SQLite writer writes them, into a copy of `t`.
+    let copy = table.replacen("TABLE t", "TABLE u", 1);
+    Sql::new(backend, &copy).execute(&mut conn).await.unwrap();
+    let places: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+    let bound = format!(
+        "INSERT INTO u ({}) VALUES ({})",
+        names.join(", "),
+        places.join(", ")
+    );
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let mut link = Link::open(backend, &url).await.unwrap();
+    link.execute_each(&bound, rows.each()).await.unwrap();
+
     let mut insert = Sql::new(backend, &format!("INSERT INTO t ({}) ", names.join(", ")));
     insert
         .json_rows(&columns, rows)
         .push(" WHERE true ORDER BY key");
     insert.execute(&mut conn).await.unwrap();
 
-    let select = format!("SELECT {} FROM t ORDER BY n", names.join(", "));
-    let stored = Sql::new(backend, &select)
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
+    for table in ["t", "u"] {
+        let select = format!("SELECT {} FROM {table} ORDER BY n", names.join(", "));
+        let stored = Sql::new(backend, &select)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        check(&stored, &texts, &ints, &blobs);
+    }
+}
+
+/// The rows `stored` hold the values of row `i` at row `i`.
+fn check(stored: &[AnyRow], texts: &[Option<&str>], ints: &[Option<i64>], blobs: &[Vec<u8>]) {
     assert_eq!(stored.len(), texts.len());
     for (i, row) in stored.iter().enumerate() {
         for k in 0..REPEATS {

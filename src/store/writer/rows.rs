@@ -1,15 +1,18 @@
 //! The rows of one group commit, and the few statements that write them.
 //!
 //! The writer reads what a batch's jobs ask about in few queries ([`super::known`]), applies
-//! the jobs in memory, and writes each table with one `INSERT … SELECT` or `UPDATE … FROM`
-//! over all its rows, passed as one JSON parameter ([`Sql::json_rows`]), into the batch's
-//! [`Script`]. The same statements run on SQLite and PostgreSQL.
+//! the jobs in memory, and writes each table's rows into the batch's [`Script`]: on SQLite,
+//! where a statement is a call on the writer's own connection, row by row through one
+//! prepared statement per table; on PostgreSQL, where each is a round trip, with one
+//! `INSERT … SELECT` or `UPDATE … FROM` over all its rows, passed as one JSON parameter
+//! ([`crate::store::db::Sql::json_rows`]).
 
 use std::collections::BTreeMap;
 
 use super::{leases::LeaseRow, script::Script};
 use crate::{
     audit::Subject,
+    database::Backend,
     ids::Oin,
     store::{
         StoreError,
@@ -189,7 +192,7 @@ impl Rows {
                 r.int(record.seq)
                     .text(&record.id)
                     .int(record.at)
-                    .values(&record.columns)
+                    .values(record.columns)
                     .text(&record.prev_hash)
                     .text(&record.hash);
             });
@@ -255,8 +258,9 @@ fn id_at(rows: Vec<(String, i64)>) -> JsonRows {
     json
 }
 
-/// Writes `INSERT INTO table (columns) SELECT … FROM rows ORDER BY key tail` into `script`:
-/// the rows go in in the order they were added.
+/// Writes the rows into `table`, in the order they were added: on SQLite one prepared
+/// `INSERT … VALUES` per row; on PostgreSQL `INSERT INTO table (columns) SELECT … FROM rows
+/// ORDER BY key`. `tail` follows either (an upsert's `ON CONFLICT`).
 pub(super) async fn insert(
     script: &mut Script<'_>,
     table: &str,
@@ -266,6 +270,10 @@ pub(super) async fn insert(
 ) -> Result<(), StoreError> {
     let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
     let head = format!("INSERT INTO {table} ({}) ", names.join(", "));
+    if script.backend() == Backend::Sqlite {
+        let text = format!("{head}VALUES ({}){tail}", placeholders(columns).join(", "));
+        return script.run_each(&text, &rows).await;
+    }
     script
         .run_over(rows, |sql, rows| {
             // `WHERE true` keeps SQLite from reading an upsert's `ON CONFLICT` as a join's.
@@ -277,8 +285,9 @@ pub(super) async fn insert(
         .await
 }
 
-/// Writes `UPDATE deliveries SET set FROM (rows) AS v WHERE deliveries.id = v.id and` into
-/// `script`; the rows' first column is the delivery id.
+/// Writes `UPDATE deliveries SET set FROM (rows) AS v WHERE deliveries.id = v.id and`: on
+/// SQLite one prepared `UPDATE … WHERE id = ?1 and` per row, each `v.column` of `set` its
+/// placeholder. The rows' first column is the delivery id.
 async fn update(
     script: &mut Script<'_>,
     set: &str,
@@ -286,6 +295,14 @@ async fn update(
     rows: JsonRows,
     and: &str,
 ) -> Result<(), StoreError> {
+    if script.backend() == Backend::Sqlite {
+        let mut set = set.to_string();
+        for (i, (name, _)) in columns.iter().enumerate() {
+            set = set.replace(&format!("v.{name}"), &format!("?{}", i + 1));
+        }
+        let text = format!("UPDATE deliveries SET {set} WHERE id = ?1{and}");
+        return script.run_each(&text, &rows).await;
+    }
     script
         .run_over(rows, |sql, rows| {
             sql.push("UPDATE deliveries SET ")
@@ -296,4 +313,9 @@ async fn update(
                 .push(and);
         })
         .await
+}
+
+/// SQLite's numbered placeholders `?1`, `?2`, … for the columns.
+fn placeholders(columns: &[(&str, Json)]) -> Vec<String> {
+    (1..=columns.len()).map(|i| format!("?{i}")).collect()
 }

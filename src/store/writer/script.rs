@@ -89,6 +89,21 @@ impl<'c> Script<'c> {
         Ok(())
     }
 
+    /// Runs `text` once per row of `rows`, each row's values bound to its placeholders
+    /// ([`Link::execute_each`]), when there are rows.
+    pub async fn run_each(&mut self, text: &str, rows: &JsonRows) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.link.execute_each(text, rows.each()).await?;
+        Ok(())
+    }
+
+    /// The database the transaction is on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// Commits the transaction.
     pub async fn commit(self) -> Result<(), StoreError> {
         self.link

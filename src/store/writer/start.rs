@@ -1,8 +1,9 @@
 //! Starting the writer: its own connection, and where it runs.
 //!
-//! On SQLite the writer runs on a thread of its own (from the runtime's blocking pool) and
-//! calls SQLite there, as the durable floor's writer does: each statement is then a call on
-//! that thread. (With sqlx's connection, whose statements are each a round trip to a worker
+//! On SQLite the writer runs on a thread of its own (from the runtime's blocking pool, so the
+//! runtime waits for it when it shuts down) and calls SQLite there, as the durable floor's
+//! writer does: each statement is then a call on that thread, and the runtime's timers and
+//! channels reach it through [`Handle::block_on`]. (With sqlx's connection, whose statements are each a round trip to a worker
 //! thread, a thread of its own was slower: every answer woke a parked thread that waited for
 //! one of the two cores the requests keep busy.) On PostgreSQL, whose statements are network
 //! round trips anyway, it is a task on the gateway's runtime.
