@@ -7,8 +7,9 @@
 //! flood that stops after [`FLOOD_LIMIT`] or when killed. Prints its figures (`--nocapture`).
 //!
 //! Latency in a debug build says little about the gateway as deployed (every request costs
-//! ten times the CPU), so the test is ignored by a plain `cargo test`; `.ci/run` runs it in a
-//! release build: `cargo test --release --test e2e abuse -- --ignored --nocapture`.
+//! ten times the CPU), so the test is ignored by a plain `cargo test`; `.ci/run` runs it in an
+//! optimised build (release without LTO, Cargo.toml):
+//! `cargo test --profile release-nolto --test e2e abuse -- --ignored --nocapture`.
 
 use std::{
     sync::{
