@@ -5,11 +5,14 @@
 //! [`FieldTree`]; everything else is withheld, and fields unknown to the schema (set by a newer
 //! client) are never copied. Biometric fields cannot be in a tree: the policy loader leaves
 //! them out of wildcards and refuses them when named.
-
-use std::collections::HashMap;
+//!
+//! Each copy is cut from the payload's encoding as sent ([`cut`]): the allowed fields' bytes
+//! are copied, the messages among them cut in turn. An encoding that does not hold exactly
+//! what was decoded from it (a field sent twice, a default written out) is cut from the
+//! decoded payload encoded again instead.
 
 use prost::Message as _;
-use prost_reflect::{DynamicMessage, ReflectMessage, Value};
+use prost_reflect::{DynamicMessage, MessageDescriptor, ReflectMessage};
 
 use crate::policy::{FieldTree, Permit};
 
@@ -42,133 +45,90 @@ struct Paths {
     withheld: Vec<String>,
 }
 
-/// A payload of another signal type than the one its permit was granted for: each type has
-/// its own allowlists, so a permit cannot filter a payload of another type.
+/// Why a payload cannot be filtered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the permit was granted for {permitted}, not for {given}")]
-pub struct WrongSignal {
-    /// The signal type of the permit.
-    pub permitted: String,
-    /// The type of the payload.
-    pub given: String,
+pub enum FilterError {
+    /// A payload of another signal type than the one its permit was granted for: each type
+    /// has its own allowlists, so a permit cannot filter a payload of another type.
+    #[error("the permit was granted for {permitted}, not for {given}")]
+    WrongSignal {
+        /// The signal type of the permit.
+        permitted: String,
+        /// The type of the payload.
+        given: String,
+    },
+    /// The decoded payload, encoded again, does not read field by field (never expected).
+    #[error("the payload's encoding does not read field by field")]
+    Unreadable,
 }
 
-/// Builds every recipient's copy, in the permit's recipient order. Refuses a payload of
-/// another type than the permit's.
-pub fn apply(permit: &Permit, payload: &DynamicMessage) -> Result<Vec<FilteredCopy>, WrongSignal> {
+/// Builds every recipient's copy, in the permit's recipient order, from `encoded`: the
+/// encoding `payload` was decoded from. Refuses a payload of another type than the permit's.
+pub fn apply(
+    permit: &Permit,
+    payload: &DynamicMessage,
+    encoded: &[u8],
+) -> Result<Vec<FilteredCopy>, FilterError> {
     let given = payload.descriptor();
     if given.name() != permit.signal() {
-        return Err(WrongSignal {
+        return Err(FilterError::WrongSignal {
             permitted: permit.signal().to_string(),
             given: given.name().to_string(),
         });
     }
-    Ok(permit
-        .grants()
-        .iter()
-        .map(|grant| {
-            let mut paths = Paths::default();
-            let copy = filter_message(payload, &grant.fields, &mut String::new(), &mut paths);
-            for list in [&mut paths.delivered, &mut paths.withheld] {
-                list.sort();
-                list.dedup();
+    // The payload encoded again, once the encoding as sent turned out not to be cut as is.
+    let mut again: Option<Vec<u8>> = None;
+    let mut copies = Vec::with_capacity(permit.grants().len());
+    for grant in permit.grants() {
+        let as_sent = match &again {
+            None => cut(Reading::Sent, encoded, &given, &grant.fields).ok(),
+            Some(_) => None,
+        };
+        let copy = match as_sent {
+            Some(copy) => copy,
+            None => {
+                let bytes = again.get_or_insert_with(|| payload.encode_to_vec());
+                cut(Reading::Encoded, bytes, &given, &grant.fields)
+                    .map_err(|Unsure| FilterError::Unreadable)?
             }
-            FilteredCopy {
-                payload: copy.encode_to_vec(),
-                delivered: paths.delivered,
-                withheld: paths.withheld,
-            }
-        })
-        .collect())
-}
-
-fn filter_message(
-    source: &DynamicMessage,
-    tree: &FieldTree,
-    path: &mut String,
-    paths: &mut Paths,
-) -> DynamicMessage {
-    let mut copy = DynamicMessage::new(source.descriptor());
-    for (field, value) in source.fields() {
-        let len = path.len();
-        if !path.is_empty() {
-            path.push('.');
-        }
-        path.push_str(field.name());
-        match tree.child(field.number()) {
-            None => paths.withheld.push(path.clone()),
-            Some(sub) => {
-                if let Some(value) = filter_value(value, sub, path, paths) {
-                    copy.set_field(&field, value);
-                }
-            }
-        }
-        path.truncate(len);
+        };
+        copies.push(copy);
     }
-    copy
+    Ok(copies)
 }
 
-/// Filters one field value; `None` when nothing of it may pass.
-fn filter_value(
-    value: &Value,
+/// One recipient's copy of `encoded`, a `message`, as `tree` allows.
+fn cut(
+    reading: Reading,
+    encoded: &[u8],
+    message: &MessageDescriptor,
     tree: &FieldTree,
-    path: &mut String,
-    paths: &mut Paths,
-) -> Option<Value> {
-    match value {
-        Value::Message(m) if !is_well_known(m) => {
-            filter_nested(m, tree, path, paths).map(Value::Message)
-        }
-        Value::List(items) if items.iter().any(is_nested) => {
-            let kept: Vec<Value> = items
-                .iter()
-                .filter_map(|v| v.as_message())
-                .filter_map(|m| filter_nested(m, tree, path, paths))
-                .map(Value::Message)
-                .collect();
-            (!kept.is_empty()).then_some(Value::List(kept))
-        }
-        Value::Map(entries) if entries.values().any(is_nested) => {
-            let mut kept = HashMap::new();
-            for (key, v) in entries {
-                if let Some(m) = v
-                    .as_message()
-                    .and_then(|m| filter_nested(m, tree, path, paths))
-                {
-                    kept.insert(key.clone(), Value::Message(m));
-                }
-            }
-            (!kept.is_empty()).then_some(Value::Map(kept))
-        }
-        other => {
-            paths.delivered.push(path.clone());
-            Some(other.clone())
-        }
+) -> Result<FilteredCopy, Unsure> {
+    let mut paths = Paths::default();
+    let mut copy = Vec::with_capacity(encoded.len());
+    Cut {
+        reading,
+        path: String::new(),
+        paths: &mut paths,
     }
+    .message(message, encoded, tree, &mut copy)?;
+    for list in [&mut paths.delivered, &mut paths.withheld] {
+        list.sort();
+        list.dedup();
+    }
+    Ok(FilteredCopy {
+        payload: copy,
+        delivered: paths.delivered,
+        withheld: paths.withheld,
+    })
 }
 
-/// Filters a nested message; `None` when nothing of it may pass.
-fn filter_nested(
-    message: &DynamicMessage,
-    tree: &FieldTree,
-    path: &mut String,
-    paths: &mut Paths,
-) -> Option<DynamicMessage> {
-    let copy = filter_message(message, tree, path, paths);
-    is_set(&copy).then_some(copy)
-}
+mod cut;
 
-fn is_nested(value: &Value) -> bool {
-    matches!(value, Value::Message(m) if !is_well_known(m))
-}
+use cut::{Cut, Reading, Unsure};
 
-fn is_set(message: &DynamicMessage) -> bool {
-    message.fields().next().is_some()
-}
-
-fn is_well_known(message: &DynamicMessage) -> bool {
-    message.descriptor().package_name() == "google.protobuf"
-}
+#[cfg(test)]
+mod model;
 
 #[cfg(test)]
 mod tests;

@@ -49,11 +49,13 @@ pub struct Payload {
 }
 
 /// An envelope that passed validation, with its payload decoded.
-pub(super) struct Checked {
+pub(super) struct Checked<'a> {
     /// The signal type.
     pub signal: MessageDescriptor,
     /// The decoded payload.
     pub payload: DynamicMessage,
+    /// The payload's encoding, as sent: what the filter cuts each copy from.
+    pub encoded: &'a [u8],
     /// The recipients, parsed, each once.
     pub recipients: Vec<Oin>,
 }
@@ -76,7 +78,7 @@ impl fmt::Debug for Payload {
     }
 }
 
-impl fmt::Debug for Checked {
+impl fmt::Debug for Checked<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Checked")
             .field("signal", &self.signal.name())
@@ -95,7 +97,7 @@ impl Envelope {
         sender: &Oin,
         catalogue: &Catalogue,
         max_bytes: usize,
-    ) -> Result<Checked, ExchangeError> {
+    ) -> Result<Checked<'_>, ExchangeError> {
         let invalid = |msg: String| Err(ExchangeError::Invalid(msg));
         let size = self.encoded_len;
         if size > max_bytes {
@@ -168,6 +170,7 @@ impl Envelope {
         Ok(Checked {
             signal,
             payload,
+            encoded: &any.value,
             recipients,
         })
     }

@@ -160,13 +160,13 @@ impl Exchange {
         sender: &Partner,
         actor: &Actor,
         envelope: &Envelope,
-        checked: &Checked,
+        checked: &Checked<'_>,
         permit: &Permit,
     ) -> Result<NewSignal, ExchangeError> {
         let id = uuid::Uuid::now_v7().to_string();
         let rule = permit.rule();
         let signal_type = checked.signal.name().to_string();
-        let copies = filter::apply(permit, &checked.payload)
+        let copies = filter::apply(permit, &checked.payload, checked.encoded)
             .map_err(|e| ExchangeError::Invalid(e.to_string()))?;
         let mut subject = self.case_subject(&envelope.case_ref);
         if let Some((kind, value)) = self.catalogue.subject_of(&checked.payload) {

@@ -5,13 +5,16 @@
 //! signal (a fuzzed payload) never make the filter panic or leak either.
 
 use proptest::prelude::*;
-use prost::Message as _;
+use prost::{
+    Message as _,
+    encoding::{self, WireType},
+};
 use prost_reflect::{
     DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage, Value,
 };
 
 use super::{
-    apply,
+    Reading, apply, cut, model,
     tests::{catalogue, default_policy, permit, registry},
 };
 use crate::policy::{FieldTree, Permit};
@@ -132,8 +135,12 @@ fn set_paths(message: &DynamicMessage, prefix: &mut Vec<u32>, out: &mut Vec<Vec<
 }
 
 /// The property: each copy holds only what its grant allows, and says so.
-fn holds_only_what_is_allowed(permit: &Permit, payload: &DynamicMessage) -> Result<(), String> {
-    let copies = apply(permit, payload).map_err(|e| e.to_string())?;
+fn holds_only_what_is_allowed(
+    permit: &Permit,
+    payload: &DynamicMessage,
+    encoded: &[u8],
+) -> Result<(), String> {
+    let copies = apply(permit, payload, encoded).map_err(|e| e.to_string())?;
     for (grant, copy) in permit.grants().iter().zip(copies) {
         let decoded = DynamicMessage::decode(payload.descriptor(), copy.payload.as_slice())
             .map_err(|e| format!("a copy does not decode: {e}"))?;
@@ -154,6 +161,57 @@ fn holds_only_what_is_allowed(permit: &Permit, payload: &DynamicMessage) -> Resu
     Ok(())
 }
 
+/// A payload of type `descriptor` as a careless client might encode it: two messages one
+/// after the other (which decode as one, the second merged into the first: fields sent twice,
+/// out of order), with some fields written out at their default value.
+fn sent_carelessly(descriptor: &MessageDescriptor, rng: &mut Seeded) -> Vec<u8> {
+    let mut bytes = message(descriptor, rng, 0).encode_to_vec();
+    if rng.below(2) == 0 {
+        bytes.extend(message(descriptor, rng, 0).encode_to_vec());
+    }
+    for field in descriptor.fields() {
+        if field.supports_presence() || field.is_list() || field.is_map() || rng.below(3) > 0 {
+            continue;
+        }
+        let wire = field.kind().wire_type();
+        encoding::encode_key(field.number(), wire, &mut bytes);
+        match wire {
+            WireType::SixtyFourBit => bytes.extend([0; 8]),
+            WireType::ThirtyTwoBit => bytes.extend([0; 4]),
+            _ => bytes.push(0),
+        }
+    }
+    bytes
+}
+
+/// The property: the copies cut from `encoded` hold what the decoded message's fields give
+/// (a list sent in two runs may be copied so), with the same paths.
+fn cut_as_modelled(
+    permit: &Permit,
+    payload: &DynamicMessage,
+    encoded: &[u8],
+) -> Result<(), String> {
+    let decoded = |copy: &[u8]| DynamicMessage::decode(payload.descriptor(), copy).ok();
+    let cut = apply(permit, payload, encoded).map_err(|e| e.to_string())?;
+    let modelled = model::filter(permit, payload);
+    for (cut, modelled) in cut.iter().zip(&modelled) {
+        let held = decoded(&cut.payload).ok_or("a copy does not decode")?;
+        if (Some(held), &cut.delivered, &cut.withheld)
+            != (
+                decoded(&modelled.payload),
+                &modelled.delivered,
+                &modelled.withheld,
+            )
+        {
+            return Err(format!(
+                "{}: cut {cut:?}, modelled {modelled:?}",
+                permit.signal()
+            ));
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: CASES,
@@ -167,7 +225,8 @@ proptest! {
         for permit in permits() {
             let descriptor = catalogue().signal(permit.signal()).unwrap().clone();
             let payload = message(&descriptor, &mut rng, 0);
-            prop_assert_eq!(holds_only_what_is_allowed(&permit, &payload), Ok(()));
+            let encoded = payload.encode_to_vec();
+            prop_assert_eq!(holds_only_what_is_allowed(&permit, &payload, &encoded), Ok(()));
         }
     }
 
@@ -177,7 +236,8 @@ proptest! {
             let descriptor = catalogue().signal(permit.signal()).unwrap().clone();
             // Most arbitrary bytes are no message; those that decode must filter cleanly.
             if let Ok(payload) = DynamicMessage::decode(descriptor, bytes.as_slice()) {
-                prop_assert_eq!(holds_only_what_is_allowed(&permit, &payload), Ok(()));
+                prop_assert_eq!(holds_only_what_is_allowed(&permit, &payload, &bytes), Ok(()));
+                prop_assert_eq!(cut_as_modelled(&permit, &payload, &bytes), Ok(()));
             }
         }
     }
@@ -191,6 +251,34 @@ proptest! {
             let payload = message(&descriptor, &mut rng, 0);
             let decoded = DynamicMessage::decode(descriptor, payload.encode_to_vec().as_slice());
             prop_assert!(decoded.is_ok());
+        }
+    }
+
+    #[test]
+    fn a_payload_is_cut_as_its_decoded_fields_give(seed in any::<u64>()) {
+        let mut rng = Seeded(seed);
+        for permit in permits() {
+            let descriptor = catalogue().signal(permit.signal()).unwrap().clone();
+            let encoded = message(&descriptor, &mut rng, 0).encode_to_vec();
+            // An encoding as prost-reflect (or any library) writes it is cut as sent.
+            for grant in permit.grants() {
+                let as_sent = cut(Reading::Sent, &encoded, &descriptor, &grant.fields);
+                prop_assert!(as_sent.is_ok(), "{} is encoded again", permit.signal());
+            }
+            let payload = DynamicMessage::decode(descriptor, encoded.as_slice()).unwrap();
+            prop_assert_eq!(cut_as_modelled(&permit, &payload, &encoded), Ok(()));
+        }
+    }
+
+    #[test]
+    fn a_carelessly_encoded_payload_is_cut_as_decoded(seed in any::<u64>()) {
+        let mut rng = Seeded(seed);
+        for permit in permits() {
+            let descriptor = catalogue().signal(permit.signal()).unwrap().clone();
+            let encoded = sent_carelessly(&descriptor, &mut rng);
+            let payload = DynamicMessage::decode(descriptor, encoded.as_slice()).unwrap();
+            prop_assert_eq!(holds_only_what_is_allowed(&permit, &payload, &encoded), Ok(()));
+            prop_assert_eq!(cut_as_modelled(&permit, &payload, &encoded), Ok(()));
         }
     }
 }

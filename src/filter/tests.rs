@@ -4,6 +4,7 @@
 use std::{path::Path, sync::OnceLock};
 
 use prost::encoding;
+use prost_reflect::Value;
 
 use super::*;
 use crate::{
@@ -114,7 +115,16 @@ fn signal(name: &str, json: &str) -> DynamicMessage {
 
 /// Each recipient's copy, decoded, with its paths.
 fn filter(permit: &Permit, payload: &DynamicMessage) -> Vec<(DynamicMessage, FilteredCopy)> {
-    apply(permit, payload)
+    filter_sent(permit, payload, &payload.encode_to_vec())
+}
+
+/// Each recipient's copy of `payload` as sent in `encoded`, decoded, with its paths.
+fn filter_sent(
+    permit: &Permit,
+    payload: &DynamicMessage,
+    encoded: &[u8],
+) -> Vec<(DynamicMessage, FilteredCopy)> {
+    apply(permit, payload, encoded)
         .unwrap()
         .into_iter()
         .map(|copy| {
@@ -185,7 +195,7 @@ fn unknown_fields_set_by_a_newer_client_never_pass() {
         "intake-by-municipality",
         &["case-direction", "guidance"],
     );
-    for (copy, filtered) in filter(&permit, &sent) {
+    for (copy, filtered) in filter_sent(&permit, &sent, &bytes) {
         assert!(!holds_unknown_fields(&copy), "{filtered:?}");
         assert!(
             !filtered
@@ -195,7 +205,7 @@ fn unknown_fields_set_by_a_newer_client_never_pass() {
             "unknown field value in {filtered:?}"
         );
     }
-    let (everything, _) = &filter(&permit, &sent)[0];
+    let (everything, _) = &filter_sent(&permit, &sent, &bytes)[0];
     assert_eq!(
         json(everything),
         json(&expected),
@@ -499,7 +509,12 @@ fn a_permit_for_one_signal_type_cannot_filter_another() {
         &["care-coordination"],
     );
     let other = signal("SafetySignal", "{}");
-    let refused = apply(&permit, &other).unwrap_err();
-    assert_eq!(refused.permitted, "CareSignal");
-    assert_eq!(refused.given, "SafetySignal");
+    let refused = apply(&permit, &other, &[]).unwrap_err();
+    assert_eq!(
+        refused,
+        FilterError::WrongSignal {
+            permitted: "CareSignal".into(),
+            given: "SafetySignal".into()
+        }
+    );
 }
