@@ -9,7 +9,7 @@ pub mod keys;
 mod sealed;
 pub mod verify;
 
-pub use sealed::SealedEvent;
+pub use sealed::{Members, Placed, SealedEvent};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

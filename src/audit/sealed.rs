@@ -1,10 +1,10 @@
 //! An audit event sealed for the chain before the writer takes it: its detail bounded and its
 //! members of the record's canonical JSON encoded once, so that the one writer, which every
 //! record passes through in turn, only places it after the head (sequence number, id, time,
-//! previous hash) and hashes it ([`ChainHead::append`]). Sealing can then happen in the
+//! previous hash) and hashes it ([`ChainHead::place`]). Sealing can then happen in the
 //! request's own task, beside the other requests, instead of in the writer.
 //!
-//! The hash is the one [`AuditRecord::hash`] computes, and `audit verify` recomputes, from
+//! The hash is the one [`AuditRecord::hash`](super::AuditRecord::hash) computes, and `audit verify` recomputes, from
 //! the whole record: the record's canonical JSON is its place followed by the event's members
 //! and the previous hash, so the members encoded here are spliced in, not encoded again.
 
@@ -12,16 +12,35 @@ use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
-use super::{AuditEvent, AuditRecord, ChainHead, MAX_DETAIL_BYTES};
+use super::{AuditEvent, ChainHead, MAX_DETAIL_BYTES};
 
 /// An event ready to be placed in the chain.
 #[derive(Debug, Clone)]
 pub struct SealedEvent {
     event: AuditEvent,
-    /// The event's members of the record's canonical JSON: `"event":…,…,"detail":…`.
-    members: String,
-    /// Where the detail's JSON begins in `members` (it is the last member).
+    members: Members,
+}
+
+/// The event's members of the record's canonical JSON: `"event":…,…,"detail":…`, all the
+/// chain needs of it to place and hash the record.
+#[derive(Debug, Clone)]
+pub struct Members {
+    text: String,
+    /// Where the detail's JSON begins in `text` (it is the last member).
     detail_at: usize,
+}
+
+/// Where a record was placed in the chain, and its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    /// Its sequence number.
+    pub seq: i64,
+    /// Its transaction id (UUIDv7).
+    pub id: String,
+    /// The hash of the record before it.
+    pub prev_hash: String,
+    /// Its own hash.
+    pub hash: String,
 }
 
 // === impl SealedEvent ===
@@ -41,27 +60,22 @@ impl SealedEvent {
         let taken = std::mem::take(&mut event.detail);
         let object = serde_json::to_string(&event).unwrap_or_default();
         event.detail = taken;
-        let mut members = object
+        let mut text = object
             .get(1..object.len().saturating_sub(1 + "null".len()))
             .unwrap_or_default()
             .to_string();
-        let detail_at = members.len();
-        members.push_str(&detail);
+        let detail_at = text.len();
+        text.push_str(&detail);
         Self {
             event,
-            members,
-            detail_at,
+            members: Members { text, detail_at },
         }
     }
 
-    /// The event, as sealed.
-    pub fn event(&self) -> &AuditEvent {
-        &self.event
-    }
-
-    /// The event's detail as JSON text, as it is hashed.
-    pub fn detail_json(&self) -> &str {
-        self.members.get(self.detail_at..).unwrap_or_default()
+    /// The event, as sealed (its detail bounded), and its members: the event's fields can
+    /// then be moved into the stored row while the members place and hash the record.
+    pub fn into_parts(self) -> (AuditEvent, Members) {
+        (self.event, self.members)
     }
 }
 
@@ -71,41 +85,71 @@ impl From<AuditEvent> for SealedEvent {
     }
 }
 
-// === impl ChainHead ===
+// === impl Members ===
 
-impl ChainHead {
-    /// Places `event` after the head, returning the record and its hash, and advances the head.
-    pub fn append(&mut self, event: impl Into<SealedEvent>, at: i64) -> (AuditRecord, String) {
-        let SealedEvent { event, members, .. } = event.into();
-        let record = AuditRecord {
-            seq: self.seq + 1,
-            id: uuid::Uuid::now_v7().to_string(),
-            at,
-            event,
-            prev_hash: self.hash.clone(),
-        };
-        let hash = hash_of(&record, &members);
-        self.seq = record.seq;
-        self.hash = hash.clone();
-        (record, hash)
+impl Members {
+    /// The event's detail as JSON text, as it is hashed.
+    pub fn detail_json(&self) -> &str {
+        self.text.get(self.detail_at..).unwrap_or_default()
     }
 }
 
-/// [`AuditRecord::hash`] of `record`, whose event's members are `members`.
-fn hash_of(record: &AuditRecord, members: &str) -> String {
+// === impl ChainHead ===
+
+impl ChainHead {
+    /// Places the event whose members are `members` after the head, at `at`, and advances
+    /// the head.
+    pub fn place(&mut self, members: &Members, at: i64) -> Placed {
+        let seq = self.seq + 1;
+        let id = uuid::Uuid::now_v7().to_string();
+        let prev_hash = std::mem::take(&mut self.hash);
+        let hash = hash_of(seq, &id, at, &members.text, &prev_hash);
+        self.seq = seq;
+        self.hash = hash.clone();
+        Placed {
+            seq,
+            id,
+            prev_hash,
+            hash,
+        }
+    }
+
+    /// Places `event` after the head, returning the record and its hash, and advances the head.
+    #[cfg(test)]
+    pub fn append(
+        &mut self,
+        event: impl Into<SealedEvent>,
+        at: i64,
+    ) -> (super::AuditRecord, String) {
+        let (event, members) = event.into().into_parts();
+        let placed = self.place(&members, at);
+        let record = super::AuditRecord {
+            seq: placed.seq,
+            id: placed.id,
+            at,
+            event,
+            prev_hash: placed.prev_hash,
+        };
+        (record, placed.hash)
+    }
+}
+
+/// [`AuditRecord::hash`](super::AuditRecord::hash) of the record placed at `seq` with `id` at `at`, whose event's
+/// members are `members`, after the record hashed `prev_hash`.
+fn hash_of(seq: i64, id: &str, at: i64, members: &str, prev_hash: &str) -> String {
     let quoted = |text: &str| serde_json::to_string(text).unwrap_or_default();
     let mut canonical = String::with_capacity(members.len() + 200);
     // Writing into a `String` cannot fail.
     let _ = write!(
         canonical,
         "{{\"seq\":{},\"id\":{},\"at\":{},{members},\"prev_hash\":{}}}",
-        record.seq,
-        quoted(&record.id),
-        record.at,
-        quoted(&record.prev_hash),
+        seq,
+        quoted(id),
+        at,
+        quoted(prev_hash),
     );
     let mut hasher = Sha256::new();
-    hasher.update(record.prev_hash.as_bytes());
+    hasher.update(prev_hash.as_bytes());
     hasher.update(canonical.as_bytes());
     format!("{:x}", hasher.finalize())
 }
@@ -161,7 +205,8 @@ mod tests {
         let mut head = ChainHead::genesis();
         for (at, event) in events.into_iter().enumerate() {
             let sealed = SealedEvent::new(event);
-            assert_eq!(sealed.detail_json(), sealed.event().detail.to_string());
+            let (event, members) = sealed.clone().into_parts();
+            assert_eq!(members.detail_json(), event.detail.to_string());
             let (record, hash) = head.append(sealed, at as i64 * 1_000_003);
             assert_eq!(hash, record.hash(), "record {}", record.seq);
             assert_eq!(head.hash, hash);

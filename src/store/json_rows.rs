@@ -192,6 +192,12 @@ impl JsonRow<'_> {
         self
     }
 
+    /// A text value or NULL, taken as it is.
+    pub fn owned(&mut self, value: Option<String>) -> &mut Self {
+        self.values.push(Value::Text(value));
+        self
+    }
+
     /// An integer.
     pub fn int(&mut self, value: i64) -> &mut Self {
         self.values.push(value.into());

@@ -1,5 +1,6 @@
 //! Audit events made ready for the writer in the caller's task: sealed for the chain
-//! ([`SealedEvent`]) and their columns of `audit_log` written ([`JsonRows::values`]), so that
+//! ([`SealedEvent`]) and their fields moved into their columns of `audit_log`
+//! ([`JsonRows::values`]; the writer keeps only the sealed members to hash), so that
 //! the one writer, which every record passes through in turn, only places each after the head
 //! and adds its place and hashes to the row. A `Send`'s records and those of `Store::audit`
 //! come ready; the writer readies the records it makes itself.
@@ -9,8 +10,7 @@ use super::{
     rows::{AuditRow, Rows},
 };
 use crate::{
-    audit::{AuditEvent, SealedEvent},
-    ids::Oin,
+    audit::{AuditEvent, Members, SealedEvent, Subject, Trace},
     store::{
         columns::enum_text,
         json_rows::{JsonRows, Values},
@@ -20,37 +20,58 @@ use crate::{
 /// An audit event, sealed, with its columns of `audit_log` from `event` to `detail`.
 #[derive(Debug, Clone)]
 pub(in crate::store) struct ReadyEvent {
-    sealed: SealedEvent,
+    members: Members,
     columns: Values,
 }
 
 // === impl ReadyEvent ===
 
 impl ReadyEvent {
-    /// Seals `event` and writes its columns.
+    /// Seals `event` and moves its fields into its columns.
     pub fn new(event: AuditEvent) -> Self {
-        let sealed = SealedEvent::new(event);
-        let e = sealed.event();
+        let (event, members) = SealedEvent::new(event).into_parts();
+        // Every field by name, so that a field added to the event is not left out unseen.
+        let AuditEvent {
+            event,
+            outcome,
+            actor,
+            actor_person,
+            counterparty,
+            purpose,
+            legal_basis,
+            signal_id,
+            signal_type,
+            delivery_id,
+            subject:
+                Subject {
+                    case_ref_hash,
+                    subject_type,
+                    subject_hash,
+                    subject_key_id,
+                },
+            trace: Trace { trace_id, span_id },
+            detail: _,
+        } = event;
         let columns = JsonRows::values(|r| {
-            r.text(&enum_text(&e.event))
-                .text(&enum_text(&e.outcome))
-                .opt_text(e.actor.as_ref().map(Oin::as_str))
-                .opt_text(e.actor_person.as_deref())
-                .opt_text(e.counterparty.as_ref().map(Oin::as_str))
-                .opt_text(e.purpose.as_deref())
-                .opt_text(e.legal_basis.as_deref())
-                .opt_text(e.signal_id.as_deref())
-                .opt_text(e.signal_type.as_deref())
-                .opt_text(e.delivery_id.as_deref())
-                .opt_text(e.subject.case_ref_hash.as_deref())
-                .opt_text(e.subject.subject_type.as_deref())
-                .opt_text(e.subject.subject_hash.as_deref())
-                .opt_text(e.subject.subject_key_id.as_deref())
-                .opt_text(e.trace.trace_id.as_deref())
-                .opt_text(e.trace.span_id.as_deref())
-                .text(sealed.detail_json());
+            r.text(&enum_text(&event))
+                .text(&enum_text(&outcome))
+                .owned(actor.map(String::from))
+                .owned(actor_person)
+                .owned(counterparty.map(String::from))
+                .owned(purpose)
+                .owned(legal_basis)
+                .owned(signal_id)
+                .owned(signal_type)
+                .owned(delivery_id)
+                .owned(case_ref_hash)
+                .owned(subject_type)
+                .owned(subject_hash)
+                .owned(subject_key_id)
+                .owned(trace_id)
+                .owned(span_id)
+                .text(members.detail_json());
         });
-        Self { sealed, columns }
+        Self { members, columns }
     }
 }
 
@@ -70,17 +91,16 @@ impl Writer {
         at: i64,
         rows: &mut Rows,
     ) -> i64 {
-        let ReadyEvent { sealed, columns } = event.into();
-        let (record, hash) = self.head.append(sealed, at);
-        let seq = record.seq;
+        let ReadyEvent { members, columns } = event.into();
+        let placed = self.head.place(&members, at);
         rows.audit.push(AuditRow {
-            seq,
-            id: record.id,
+            seq: placed.seq,
+            id: placed.id,
             at,
             columns,
-            prev_hash: record.prev_hash,
-            hash,
+            prev_hash: placed.prev_hash,
+            hash: placed.hash,
         });
-        seq
+        placed.seq
     }
 }
