@@ -316,7 +316,7 @@ async fn store_commit(bench: &Bench, in_flight: usize) -> Figures {
             format!("store-{caller}-{n}"),
         );
         async move {
-            match store.send(signal).await {
+            match store.send(signal, || None).await {
                 Ok(SendOutcome::Accepted(_)) => Ok(()),
                 Ok(other) => Err(format!("not accepted: {other:?}")),
                 Err(e) => Err(e.to_string()),

@@ -89,7 +89,7 @@ impl Exchange {
         actor: &Actor,
         envelope: &Envelope,
     ) -> Result<Receipt, ExchangeError> {
-        let checked = envelope
+        let prepared = envelope
             .check(&sender.oin, &self.catalogue, self.max_message_bytes)
             .and_then(|checked| {
                 let permit = self.policy.load().authorize(
@@ -101,10 +101,10 @@ impl Exchange {
                 )?;
                 self.check_backlog(&permit)?;
                 let signal = self.prepare(sender, actor, envelope, &checked, &permit)?;
-                Ok(signal)
+                Ok((checked, permit, signal))
             });
-        let signal = match checked {
-            Ok(signal) => signal,
+        let (checked, permit, signal) = match prepared {
+            Ok(prepared) => prepared,
             Err(e) => {
                 self.audit_refusal(actor, envelope, &e).await?;
                 return Err(e);
@@ -115,7 +115,12 @@ impl Exchange {
             .iter()
             .map(|d| d.recipient.clone())
             .collect();
-        match self.store.send(signal).await? {
+        // Prepared once more only if the batch it shared fails for another signal's sake.
+        let again = || {
+            self.prepare(sender, actor, envelope, &checked, &permit)
+                .ok()
+        };
+        match self.store.send(signal, again).await? {
             SendOutcome::Accepted(receipt) => {
                 receivers.iter().for_each(|r| self.backlog.add(r));
                 Ok(receipt)

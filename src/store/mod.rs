@@ -51,7 +51,7 @@ use crate::{
 
 use wakeups::Notifier;
 use wal::WalUpkeep;
-use writer::{Job, Queued, ReadyEvent};
+use writer::{Job, Queued, ReadyEvent, Sent};
 
 /// Read connections; the writer has its own.
 const READ_CONNECTIONS: u32 = 4;
@@ -159,17 +159,21 @@ impl Store {
     }
 
     /// Commits a signal with its deliveries and audit events, unless its idempotency key is
-    /// known already.
-    pub async fn send(&self, mut signal: NewSignal) -> Result<SendOutcome, StoreError> {
-        signal.check()?;
-        // Readied here, beside the other requests, so the single writer only chains them.
-        let audit: Vec<ReadyEvent> = std::mem::take(&mut signal.audit)
-            .into_iter()
-            .map(ReadyEvent::new)
-            .collect();
-        let sent = self
-            .submit(|reply| Job::Send(Box::new((signal.clone(), audit.clone())), reply))
-            .await?;
+    /// known already. When the batch it shared failed for another job's sake, nothing of it was
+    /// committed, and `again` prepares the same signal once more (its own ids) to be committed
+    /// alone: the signal is moved to the writer, not copied in case of that rare retry.
+    pub async fn send(
+        &self,
+        signal: NewSignal,
+        again: impl FnOnce() -> Option<NewSignal>,
+    ) -> Result<SendOutcome, StoreError> {
+        let sent = match self.queue(send_job(signal)?, false).await {
+            Err(StoreError::BatchFailed) => {
+                let signal = again().ok_or(StoreError::BatchFailed)?;
+                self.queue(send_job(signal)?, true).await
+            }
+            answer => answer,
+        }?;
         self.outcome(sent).await
     }
 
@@ -325,7 +329,7 @@ impl Store {
 
     async fn queue<T>(
         &self,
-        job: impl Fn(oneshot::Sender<Result<T, StoreError>>) -> Job,
+        job: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Job,
         alone: bool,
     ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
@@ -374,6 +378,19 @@ impl Store {
         }
         self.pool.close().await;
     }
+}
+
+/// The writer's job for `signal`, its audit events made ready here, beside the other
+/// requests, so that the single writer only chains them.
+fn send_job(
+    mut signal: NewSignal,
+) -> Result<impl FnOnce(oneshot::Sender<Result<Sent, StoreError>>) -> Job, StoreError> {
+    signal.check()?;
+    let audit: Vec<ReadyEvent> = std::mem::take(&mut signal.audit)
+        .into_iter()
+        .map(ReadyEvent::new)
+        .collect();
+    Ok(move |reply| Job::Send(Box::new((signal, audit)), reply))
 }
 
 /// Tables that `Store::count` can count.

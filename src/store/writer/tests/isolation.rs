@@ -73,7 +73,11 @@ async fn a_poisoned_batch_is_answered_as_retryable(f: &mut Fixture) {
 /// taken (it fails inside the transaction) and one with a NUL in its purpose (refused before
 /// it): all but the two commit, and the chain verifies.
 async fn honest_jobs_commit_beside_a_poisoned_one(f: &Fixture) {
-    let first = f.store.send(signal("key-a", "content a")).await.unwrap();
+    let first = f
+        .store
+        .send(signal("key-a", "content a"), || None)
+        .await
+        .unwrap();
     let crate::store::SendOutcome::Accepted(first) = first else {
         panic!("the first send was not accepted")
     };
@@ -86,7 +90,8 @@ async fn honest_jobs_commit_beside_a_poisoned_one(f: &Fixture) {
             let store = f.store.clone();
             tokio::spawn(async move {
                 let signal = signal(&format!("key-{i}"), &format!("content {i}"));
-                store.send(signal).await
+                // Its batch fails for the poisoned job's sake: sent again, alone.
+                store.send(signal.clone(), || Some(signal)).await
             })
         })
         .collect();
@@ -100,8 +105,12 @@ async fn honest_jobs_commit_beside_a_poisoned_one(f: &Fixture) {
         EventKind::SignalRefused,
         Outcome::Refused,
     )]);
-    let (taken, nul, acked, audited) =
-        tokio::join!(f.store.send(taken), f.store.send(nul), ack, audit);
+    let (taken, nul, acked, audited) = tokio::join!(
+        f.store.send(taken.clone(), || Some(taken)),
+        f.store.send(nul.clone(), || Some(nul)),
+        ack,
+        audit
+    );
     assert!(
         matches!(taken, Err(StoreError::Corrupt(_))),
         "a taken signal id must fail"
