@@ -51,7 +51,7 @@ use crate::{
 
 use wakeups::Notifier;
 use wal::WalUpkeep;
-use writer::{Job, Queued, ReadyEvent, Sent};
+use writer::{Job, Queued, ReadyEvent};
 
 /// Read connections; the writer has its own.
 const READ_CONNECTIONS: u32 = 4;
@@ -167,10 +167,10 @@ impl Store {
         signal: NewSignal,
         again: impl FnOnce() -> Option<NewSignal>,
     ) -> Result<SendOutcome, StoreError> {
-        let sent = match self.queue(send_job(signal)?, false).await {
+        let sent = match self.queue(Job::send(signal)?, false).await {
             Err(StoreError::BatchFailed) => {
                 let signal = again().ok_or(StoreError::BatchFailed)?;
-                self.queue(send_job(signal)?, true).await
+                self.queue(Job::send(signal)?, true).await
             }
             answer => answer,
         }?;
@@ -378,19 +378,6 @@ impl Store {
         }
         self.pool.close().await;
     }
-}
-
-/// The writer's job for `signal`, its audit events made ready here, beside the other
-/// requests, so that the single writer only chains them.
-fn send_job(
-    mut signal: NewSignal,
-) -> Result<impl FnOnce(oneshot::Sender<Result<Sent, StoreError>>) -> Job, StoreError> {
-    signal.check()?;
-    let audit: Vec<ReadyEvent> = std::mem::take(&mut signal.audit)
-        .into_iter()
-        .map(ReadyEvent::new)
-        .collect();
-    Ok(move |reply| Job::Send(Box::new((signal, audit)), reply))
 }
 
 /// Tables that `Store::count` can count.

@@ -91,3 +91,20 @@ pub(in crate::store) enum Sent {
     /// The idempotency key was known with different content.
     Conflict,
 }
+
+// === impl Job ===
+
+impl Job {
+    /// The job for `signal`, checked, its audit events made ready here, beside the other
+    /// requests, so that the single writer only chains them.
+    pub(in crate::store) fn send(
+        mut signal: NewSignal,
+    ) -> Result<impl FnOnce(oneshot::Sender<Result<Sent, StoreError>>) -> Job, StoreError> {
+        signal.check()?;
+        let audit: Vec<ReadyEvent> = std::mem::take(&mut signal.audit)
+            .into_iter()
+            .map(ReadyEvent::new)
+            .collect();
+        Ok(move |reply| Job::Send(Box::new((signal, audit)), reply))
+    }
+}
