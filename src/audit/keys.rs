@@ -7,7 +7,6 @@
 
 use std::path::{Path, PathBuf};
 
-use ed25519_dalek::{Signer as _, SigningKey, pkcs8::DecodePrivateKey};
 use ring::{
     hmac,
     rand::{SecureRandom, SystemRandom},
@@ -20,11 +19,11 @@ const ED25519_SPKI_PREFIX: [u8; 12] = [
     0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
 ];
 
-/// The gateway's signing key. Loaded and checked with ring; signs with ed25519-dalek, whose
-/// precomputed tables sign in 15 µs where ring took 21 (a receipt per `Send`). Ed25519 is
-/// deterministic: both give the same signature.
+/// The gateway's signing key. Signs with aws-lc-rs, whose assembly signs in 11–17 µs on this
+/// machine where ed25519-dalek took 18–29 and ring 27–40 (a receipt per `Send`; README,
+/// "Benchmarks"). Ed25519 is deterministic: all three give the same signature.
 pub struct Signer {
-    key: SigningKey,
+    key: aws_lc_rs::signature::Ed25519KeyPair,
     key_id: String,
 }
 
@@ -126,30 +125,20 @@ fn key_id(public: &[u8]) -> String {
 // === impl Signer ===
 
 impl Signer {
-    /// Loads a PKCS#8 PEM Ed25519 private key.
+    /// Loads a PKCS#8 PEM Ed25519 private key; a v2 key's public half must match its private.
     pub fn load(path: &Path) -> Result<Self, KeyError> {
+        use aws_lc_rs::signature::KeyPair as _;
         let text = read(path)?;
         let pem = pem::parse(&text).map_err(|e| invalid(path, e.to_string()))?;
-        let checked = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pem.contents())
+        let key = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(pem.contents())
             .map_err(|e| invalid(path, format!("not an Ed25519 PKCS#8 key: {e}")))?;
-        let key = SigningKey::from_pkcs8_der(pem.contents())
-            .map_err(|e| invalid(path, format!("not an Ed25519 PKCS#8 key: {e}")))?;
-        let public = checked.public_key().as_ref();
-        if key.verifying_key().as_bytes().as_slice() != public {
-            return Err(invalid(
-                path,
-                "its public key does not match its private key",
-            ));
-        }
-        Ok(Self {
-            key,
-            key_id: key_id(public),
-        })
+        let key_id = key_id(key.public_key().as_ref());
+        Ok(Self { key, key_id })
     }
 
     /// Signs `message`.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
-        self.key.sign(message).to_bytes().to_vec()
+        self.key.sign(message).as_ref().to_vec()
     }
 
     /// Short id of the key: the first 8 bytes of the SHA-256 of the public key, hex.
@@ -160,7 +149,9 @@ impl Signer {
     /// The public half.
     pub fn public(&self) -> SignatureKey {
         SignatureKey {
-            public: self.key.verifying_key().as_bytes().to_vec(),
+            public: aws_lc_rs::signature::KeyPair::public_key(&self.key)
+                .as_ref()
+                .to_vec(),
             key_id: self.key_id.clone(),
         }
     }
