@@ -9,7 +9,7 @@ mod cli;
 /// jemalloc instead of the system allocator: a `Send` allocates and frees a few hundred small
 /// objects (decoding, filtering, audit records, statements), and glibc's malloc took about a
 /// tenth of the gateway's CPU under load. mimalloc was as fast but held half as much memory
-/// again as jemalloc (README, "Benchmarks").
+/// again as jemalloc (BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -25,8 +25,8 @@ use crate::{
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// Most deliveries read from the database, and leased, per round trip of a subscription.
 /// Each round waits for a commit of the writer (some 25 ms under load): with 64 a stream
-/// took at most about 1,300 copies a second and fell behind a busy chain (README,
-/// "Benchmarks").
+/// took at most about 1,300 copies a second and fell behind a busy chain
+/// (BENCHMARKS.md).
 const STREAM_BATCH: i64 = 512;
 /// A duration as whole milliseconds.
 fn millis(d: Duration) -> i64 {

@@ -145,7 +145,7 @@ impl Store {
     /// Counted in the `deliveries_pending` index alone, with one signal looked up per
     /// recipient: joining every waiting delivery to its signal for the oldest took over a
     /// second with 750,000 copies waiting for a stalled receiver, every minute and on every
-    /// metrics scrape (README, "Benchmarks").
+    /// metrics scrape (BENCHMARKS.md).
     pub async fn pending_by_recipient(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
         let rows = sqlx::query(
             "SELECT p.recipient_oin, p.pending,

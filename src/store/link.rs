@@ -1,7 +1,7 @@
 //! The writer's connection. On SQLite it is a `rusqlite` connection of its own, used on the
 //! writer's own thread ([`super::writer::spawn`]): a statement is then a call, where with
 //! sqlx it was a round trip to the connection's worker thread, and on two busy cores each
-//! such round trip waited for a core (README, "Benchmarks"). On PostgreSQL it is sqlx's
+//! such round trip waited for a core (BENCHMARKS.md). On PostgreSQL it is sqlx's
 //! connection, as for every reader. Statements come as [`Sql`] either way, and rows go back
 //! as [`Row`]s read by column name ([`Fields`]).
 

@@ -6,7 +6,7 @@
 //! A stream that has sent everything its recipient had may also park here ([`Parked`]):
 //! then the SQLite writer leases a new copy for that recipient to it in the `Send`'s own
 //! commit and hands it over after the commit, instead of waking the stream to read the copy
-//! back and lease it in a commit of its own (README, "Benchmarks"). A parked stream is used
+//! back and lease it in a commit of its own (BENCHMARKS.md). A parked stream is used
 //! only while nothing happened to its recipient since it last looked: every wake-up counts,
 //! and a stream parks with the count it saw before it looked.
 

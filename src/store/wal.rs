@@ -44,7 +44,7 @@ const EVERY: Duration = Duration::from_millis(200);
 /// Frames (pages) in the log beyond which it is restarted: 256 MiB of 4 KiB pages. Under
 /// `ketenpoort bench` the writer adds some 13,000 frames a second, so this is a restart
 /// every five seconds or so; at 32 MiB it was twice a second, and on a store of a million
-/// signals each cost every `Send` in flight its stop (README, "Benchmarks").
+/// signals each cost every `Send` in flight its stop (BENCHMARKS.md).
 const RESTART_FRAMES: i64 = 65_536;
 
 /// New frames a passive checkpoint may find and still count as caught up with the writer:

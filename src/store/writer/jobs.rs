@@ -193,7 +193,7 @@ impl Writer {
     /// `cutoff`, oldest first, with an audit record each; returns their recipients. Read from
     /// the old signals (`signals_by_accepted`) to their copies: read from the waiting copies,
     /// it went through every one of them, and with a million waiting for a stalled receiver
-    /// it held the writer, and every `Send`, for 1–2.5 s each minute (README, "Benchmarks").
+    /// it held the writer, and every `Send`, for 1–2.5 s each minute (BENCHMARKS.md).
     pub(super) async fn expire(
         &mut self,
         cutoff: i64,

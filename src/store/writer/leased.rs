@@ -2,7 +2,7 @@
 //! settled: the facts an acknowledgement's audit record needs (its signal, sender, type,
 //! purposes and subject), so that acknowledging such a copy reads nothing back in the
 //! transaction's opening. Before, every acknowledged copy was read again joined to its signal,
-//! some 70 rows a commit under `ketenpoort bench` (README, "Benchmarks").
+//! some 70 rows a commit under `ketenpoort bench` (BENCHMARKS.md).
 //!
 //! Only the writer changes a copy on SQLite, so a copy it remembers is unsettled: it forgets
 //! a copy when it acknowledges or expires it. With PostgreSQL another replica may acknowledge

@@ -9,8 +9,8 @@
 //! searches the whole cache for pages past the end of the file (`pcache1TruncateUnsafe`,
 //! 13.6% of the gateway's CPU in `ketenpoort bench`; 1,674 against 1,881 req/s). Past 1 GiB
 //! that page lies inside the file and the search does not happen. So the writer keeps the
-//! default cache until the store has passed 1 GiB and the large one after (README,
-//! "Benchmarks").
+//! default cache until the store has passed 1 GiB and the large one after
+//! (BENCHMARKS.md).
 
 use std::time::Duration;
 

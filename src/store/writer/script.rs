@@ -4,7 +4,7 @@
 //! connection is its own ([`Link`]), so a statement costs SQLite's work and no round trip.
 //! Each takes its rows as one JSON parameter ([`Sql::json_rows`]), so its text is the same
 //! from batch to batch and stays prepared (preparing statements anew for every mix of rows
-//! cost a sixth of the gateway's CPU under a mixed load; README, "Benchmarks").
+//! cost a sixth of the gateway's CPU under a mixed load; BENCHMARKS.md).
 
 use crate::database::Backend;
 use crate::store::{
