@@ -275,6 +275,19 @@ mod tests {
     }
 
     #[test]
+    fn a_key_whose_public_half_is_not_its_own_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signing.key");
+        let pem = pem::parse(generate_signing_key().unwrap()).unwrap();
+        let mut der = pem.contents().to_vec();
+        // A v2 PKCS#8 document ends with the 32 bytes of the public key.
+        let last = der.len() - 1;
+        der[last] ^= 1;
+        std::fs::write(&path, pem::encode(&pem::Pem::new("PRIVATE KEY", der))).unwrap();
+        assert!(matches!(Signer::load(&path), Err(KeyError::Invalid { .. })));
+    }
+
+    #[test]
     fn subject_hashes_are_keyed_and_searchable_across_rotation() {
         let dir = tempfile::tempdir().unwrap();
         let (old, new) = (dir.path().join("old"), dir.path().join("new"));
